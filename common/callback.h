@@ -1,0 +1,36 @@
+/* callback.h: validation of the authorization server's redirect (RFC 6749 section 4.1.2, RFC 9207); no I/O */
+#ifndef RLY_CALLBACK_H
+#define RLY_CALLBACK_H
+
+#include "query.h"
+
+typedef struct st_rly_callback_t {
+    rly_str_t state;             /* always set on success */
+    rly_str_t code;              /* set for an authorized result (base == NULL otherwise) */
+    rly_str_t error;             /* set for a denied result */
+    rly_str_t error_description; /* optional */
+    rly_str_t error_uri;         /* optional */
+    rly_str_t iss;               /* optional */
+    /* storage for the decoded parameters; the rly_str_t above point into it */
+    rly_qparam_t _params[RLY_QUERY_PARAMS_MAX];
+    char _buf[RLY_QUERY_MAX];
+} rly_callback_t;
+
+typedef enum en_rly_callback_status_t {
+    RLY_CALLBACK_OK = 0,
+    RLY_CALLBACK_BAD_STATE,   /* state missing, repeated, longer than RLY_STATE_MAX, or outside [A-Za-z0-9_-] */
+    RLY_CALLBACK_BAD_REQUEST, /* anything else: bad encoding, code and error both or neither, repeated, too long, bad charset */
+} rly_callback_status_t;
+
+/*
+ * Parses and checks a query string or form body (len <= RLY_QUERY_MAX, else RLY_CALLBACK_BAD_REQUEST).
+ * Rules: state exactly once; exactly one of code / error, each at most once; code 1..RLY_CODE_MAX bytes of visible ASCII
+ * (0x21-0x7e); error 1..RLY_ERROR_MAX bytes of the RFC 6749 error charset (%x20-21 / %x23-5B / %x5D-7E);
+ * error_description at most once, at most RLY_ERROR_DESCRIPTION_MAX bytes, same charset; error_uri at most once, at most
+ * RLY_ERROR_URI_MAX bytes of visible ASCII; iss at most once, at most RLY_ISS_MAX bytes of visible ASCII;
+ * error_description / error_uri only with error. Unknown parameters are ignored.
+ * On failure *errstr is a fixed English text naming the rule broken (never echoes input).
+ */
+rly_callback_status_t rly_callback_parse(rly_callback_t *cb, const char *src, size_t len, const char **errstr);
+
+#endif

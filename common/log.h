@@ -1,0 +1,36 @@
+/* log.h: the one log emitter: JSON lines on stdout whose keys are the allow-list of protocol.md */
+#ifndef RLY_LOG_H
+#define RLY_LOG_H
+
+typedef enum en_rly_log_level_t {
+    RLY_LOG_DEBUG = 0,
+    RLY_LOG_INFO,
+    RLY_LOG_WARN,
+    RLY_LOG_ERROR,
+} rly_log_level_t;
+
+/* parses "debug" | "info" | "warn" | "error"; 0 / -1 */
+int rly_log_level_parse(const char *s, rly_log_level_t *level);
+const char *rly_log_level_name(rly_log_level_t level);
+
+/* lines below level are dropped before formatting; fd is where lines go (1 in the relay; tests may pass a pipe) */
+void rly_log_init(rly_log_level_t level, int fd);
+
+/*
+ * A flow event: {"ts":..., "level":..., "event":..., "as":..., "outcome":..., "ms":...}.
+ * event and outcome must be identifiers [a-z0-9_]{1,32}; as must be a host name ([a-z0-9.-] or an IP literal in
+ * brackets, at most 253) or NULL (key omitted); ms < 0 omits the key. A value that breaks its rule is replaced by
+ * "invalid", never written as given. One write(2) per line; thread-safe.
+ */
+void rly_log_event(rly_log_level_t level, const char *event, const char *as, const char *outcome, long ms);
+/*
+ * A lifecycle event: {"ts", "level", "event", "msg"} and "version" when with_version. msg must be fixed text (a string
+ * literal); it is escaped anyway.
+ */
+void rly_log_msg(rly_log_level_t level, const char *event, const char *msg, int with_version);
+
+/* formats one line into buf (for tests and the emitter); returns its length including '\n', or -1 if it does not fit */
+int rly_log_format(char *buf, size_t cap, rly_log_level_t level, const char *event, const char *as, const char *outcome,
+                   long ms, const char *msg, int with_version, long long unix_ms);
+
+#endif

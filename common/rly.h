@@ -1,0 +1,36 @@
+/* rly.h: small types and limits shared by every module of authrelay */
+#ifndef RLY_H
+#define RLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RLY_VERSION "1.0.0"
+#define RLY_PROTOCOL_VERSION "1"
+
+#define RLY_SESSION_ID_BYTES 16
+#define RLY_SESSION_ID_LEN 22 /* base64url of 16 bytes, no padding */
+#define RLY_POLL_TOKEN_BYTES 32
+#define RLY_POLL_TOKEN_LEN 43 /* base64url of 32 bytes, no padding */
+#define RLY_STATE_MAX 128
+#define RLY_CODE_MAX 8192
+#define RLY_ERROR_DESCRIPTION_MAX 1024
+#define RLY_ERROR_MAX 256
+#define RLY_ERROR_URI_MAX 2048
+#define RLY_ISS_MAX 2048
+#define RLY_RETURN_URI_MAX 2048
+#define RLY_AS_HOST_MAX 253
+#define RLY_QUERY_MAX 16384       /* query strings and form bodies; longer: 414 / 413 */
+#define RLY_SESSION_BODY_MAX 8192 /* POST /v1/sessions body */
+#define RLY_JSON_DEPTH_MAX 16
+#define RLY_TTL_MIN 60
+#define RLY_TTL_DEFAULT 600
+#define RLY_AFTER_READ_TTL 60 /* the first 200 cuts the remaining life to this */
+
+/* a borrowed byte string; not NUL-terminated unless said so */
+typedef struct st_rly_str_t {
+    const char *base;
+    size_t len;
+} rly_str_t;
+
+#endif

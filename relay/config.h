@@ -1,0 +1,57 @@
+/* config.h: the relay's configuration: one option table, flags, AUTHRELAY_* environment twins, a JSON file, checks */
+#ifndef RELAY_CONFIG_H
+#define RELAY_CONFIG_H
+
+#include <stdio.h>
+#include <sys/socket.h>
+#include "log.h"
+
+#define RELAY_ALLOW_AS_MAX 64
+
+typedef struct st_relay_addr_t {
+    char text[280]; /* as given, e.g. "127.0.0.1:8443" or "[::1]:8443" */
+    struct sockaddr_storage ss;
+    socklen_t len;
+} relay_addr_t;
+
+typedef struct st_relay_config_t {
+    int dev;
+    char *config_file;
+    relay_addr_t listen;       /* default 0.0.0.0:8443; --dev: 127.0.0.1:8443 */
+    int plain;                 /* public listener without TLS */
+    char *tls_cert, *tls_key;  /* both or neither; required unless --plain or --dev */
+    relay_addr_t admin_listen; /* default 127.0.0.1:9090 */
+    char *public_url;          /* no trailing '/'; default https://<listen> (http:// with --plain; --dev: https://localhost:<port>) */
+    char *redis;               /* NULL: the embedded memory store */
+    char *redis_sentinel;
+    char *redis_master;
+    char *redis_password_file;
+    char *keys;                /* key file; NULL only with --dev (ephemeral keys) */
+    char *allow_as[RELAY_ALLOW_AS_MAX]; /* lower-cased hosts */
+    size_t allow_as_count;
+    unsigned session_ttl_max;  /* default 600, 60..86400 */
+    unsigned wait_max;         /* default 30, 0..300 */
+    unsigned threads;          /* default: number of CPUs, 1..256 */
+    unsigned shutdown_grace;   /* default 10, 0..3600 */
+    unsigned rate_limit;       /* per client address per minute per replica; default 600; 0 = off */
+    rly_log_level_t log_level; /* default info */
+} relay_config_t;
+
+/*
+ * Fills cfg from, in increasing precedence: defaults (changed by --dev), the JSON config file (--config or
+ * AUTHRELAY_CONFIG; keys are the long option names without "--", e.g. {"listen": "...", "allow-as": ["a", "b"],
+ * "wait-max": 30, "plain": true}), AUTHRELAY_* environment variables (--wait-max is AUTHRELAY_WAIT_MAX; booleans take
+ * 1/0/true/false; AUTHRELAY_ALLOW_AS is comma-separated), then flags (argv[0] is the subcommand name). Then checks the
+ * whole configuration (address syntax, bounds, files readable, cert/key pairs, public URL shape, redis URL shape...).
+ * Every problem is written to err as one line "authrelay: <what>" and all are reported, not just the first.
+ * Returns 0 ok, 1 the configuration is invalid, 2 usage error (unknown flag, missing value); with --help prints usage to
+ * stdout and returns 3.
+ */
+int relay_config_load(relay_config_t *cfg, int argc, char **argv, FILE *err);
+/* prints the option reference (used by --help of serve and check-config) */
+void relay_config_usage(FILE *out, const char *subcommand);
+void relay_config_free(relay_config_t *cfg);
+/* 1 if the address is a loopback one */
+int relay_addr_is_loopback(const relay_addr_t *addr);
+
+#endif
