@@ -28,8 +28,8 @@ typedef struct st_rly_keyring_t {
 int rly_keyring_load(rly_keyring_t *kr, const char *path, char *err, size_t errlen);
 /* one fresh random key, id "ephemeral" (for --dev); 0 / -1 */
 int rly_keyring_ephemeral(rly_keyring_t *kr);
-/* derives a key entry from 32 bytes of master key (used by load, ephemeral and tests) */
-void rly_key_derive(rly_key_t *key, const char *id, const uint8_t master[32]);
+/* derives a key entry from 32 bytes of master key (used by load, ephemeral and tests); 0 / -1 (HKDF failed: *key wiped) */
+int rly_key_derive(rly_key_t *key, const char *id, const uint8_t master[32]);
 /*
  * keygen: rotate == 0 writes a new file with one key and refuses to overwrite an existing file;
  * rotate != 0 reads the existing file, puts a new key first and keeps at most RLY_KEYS_MAX keys, replacing the file

@@ -2,6 +2,8 @@
 #ifndef RLY_LOG_H
 #define RLY_LOG_H
 
+#include <stddef.h>
+
 typedef enum en_rly_log_level_t {
     RLY_LOG_DEBUG = 0,
     RLY_LOG_INFO,
@@ -18,9 +20,10 @@ void rly_log_init(rly_log_level_t level, int fd);
 
 /*
  * A flow event: {"ts":..., "level":..., "event":..., "as":..., "outcome":..., "ms":...}.
- * event and outcome must be identifiers [a-z0-9_]{1,32}; as must be a host name ([a-z0-9.-] or an IP literal in
- * brackets, at most 253) or NULL (key omitted); ms < 0 omits the key. A value that breaks its rule is replaced by
- * "invalid", never written as given. One write(2) per line; thread-safe.
+ * event and outcome must be identifiers [a-z0-9_]{1,32}; as must be a host name (lower-case [a-z0-9-] labels, at most
+ * 253) or NULL (key omitted): an IP address, dotted or bracketed, is "invalid" since `authrelay audit` treats any address
+ * as a client's; ms < 0 omits the key. A value that breaks its rule is replaced by "invalid", never written as given.
+ * One write(2) per line; thread-safe.
  */
 void rly_log_event(rly_log_level_t level, const char *event, const char *as, const char *outcome, long ms);
 /*
@@ -30,7 +33,7 @@ void rly_log_event(rly_log_level_t level, const char *event, const char *as, con
 void rly_log_msg(rly_log_level_t level, const char *event, const char *msg, int with_version);
 
 /* formats one line into buf (for tests and the emitter); returns its length including '\n', or -1 if it does not fit */
-int rly_log_format(char *buf, size_t cap, rly_log_level_t level, const char *event, const char *as, const char *outcome,
-                   long ms, const char *msg, int with_version, long long unix_ms);
+int rly_log_format(char *buf, size_t cap, rly_log_level_t level, const char *event, const char *as, const char *outcome, long ms,
+                   const char *msg, int with_version, long long unix_ms);
 
 #endif

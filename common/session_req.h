@@ -5,9 +5,9 @@
 #include "rly.h"
 
 typedef struct st_rly_session_policy_t {
-    int allow_http_loopback;      /* dev mode: http authorization servers on loopback */
-    unsigned ttl_max;             /* session_ttl_max */
-    const char *const *allow_as;  /* lower-case hosts; NULL / 0: any https AS */
+    int allow_http_loopback;     /* dev mode: http authorization servers on loopback */
+    unsigned ttl_max;            /* session_ttl_max */
+    const char *const *allow_as; /* lower-case hosts; NULL / 0: any https AS */
     size_t allow_as_count;
 } rly_session_policy_t;
 

@@ -21,12 +21,12 @@ typedef struct st_relay_config_t {
     int plain;                 /* public listener without TLS */
     char *tls_cert, *tls_key;  /* both or neither; required unless --plain or --dev */
     relay_addr_t admin_listen; /* default 127.0.0.1:9090 */
-    char *public_url;          /* no trailing '/'; default https://<listen> (http:// with --plain; --dev: https://localhost:<port>) */
-    char *redis;               /* NULL: the embedded memory store */
+    char *public_url; /* no trailing '/'; default https://<listen> (http:// with --plain; --dev: https://localhost:<port>) */
+    char *redis;      /* NULL: the embedded memory store */
     char *redis_sentinel;
     char *redis_master;
     char *redis_password_file;
-    char *keys;                /* key file; NULL only with --dev (ephemeral keys) */
+    char *keys;                         /* key file; NULL only with --dev (ephemeral keys) */
     char *allow_as[RELAY_ALLOW_AS_MAX]; /* lower-cased hosts */
     size_t allow_as_count;
     unsigned session_ttl_max;  /* default 600, 60..86400 */
@@ -46,6 +46,9 @@ typedef struct st_relay_config_t {
  * Every problem is written to err as one line "authrelay: <what>" and all are reported, not just the first.
  * Returns 0 ok, 1 the configuration is invalid, 2 usage error (unknown flag, missing value); with --help prints usage to
  * stdout and returns 3.
+ * cfg is overwritten, not freed first. After 0 the caller owns its strings and frees them with relay_config_free; after
+ * any other return cfg holds nothing (relay_config_free on it is harmless). An empty AUTHRELAY_* variable counts as
+ * unset. argv is borrowed.
  */
 int relay_config_load(relay_config_t *cfg, int argc, char **argv, FILE *err);
 /* prints the option reference (used by --help of serve and check-config) */

@@ -1,10 +1,162 @@
-/* main.c: authrelay's subcommand dispatch */
+/* main.c: authrelay's subcommand dispatch: serve, check-config, keygen, audit, version */
 #include <stdio.h>
+#include <string.h>
+#include <h2o/version.h>
+#include <openssl/opensslv.h>
+#include "audit.h"
+#include "config.h"
+#include "keys.h"
+#include "relay.h"
+#include "rly.h"
+#include <openssl/crypto.h>
+
+static void usage(FILE *out)
+{
+    fputs("usage: authrelay <command> [options]\n"
+          "\n"
+          "commands:\n"
+          "  serve [--dev] [options]      run the relay (the default command); see `authrelay serve --help`\n"
+          "  check-config [options]       check the configuration, print \"configuration OK\" or each error\n"
+          "  keygen FILE                  write a new key file (mode 0600); refuses to overwrite\n"
+          "  keygen --rotate FILE         put a new key first, keep the previous ones (at most 3 in all)\n"
+          "  audit [FILE|-]               check an authrelay log for schema violations and identifying data\n"
+          "  version                      print the version\n"
+          "\n"
+          "exit status: 0 success, 1 runtime failure, 2 usage error\n",
+          out);
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    relay_config_t cfg;
+    int rc = relay_config_load(&cfg, argc, argv, stderr);
+    if (rc == 3) {
+        rc = 0;
+        goto Exit;
+    }
+    if (rc != 0)
+        goto Exit;
+    rc = relay_serve(&cfg);
+Exit:
+    relay_config_free(&cfg);
+    return rc;
+}
+
+static int cmd_check_config(int argc, char **argv)
+{
+    relay_config_t cfg;
+    int rc = relay_config_load(&cfg, argc, argv, stderr);
+    if (rc == 0 && cfg.keys != NULL) {
+        /* the key file is read here too: a config that names an unreadable or malformed one is not OK */
+        rly_keyring_t kr;
+        char err[256];
+        if (rly_keyring_load(&kr, cfg.keys, err, sizeof(err)) != 0) {
+            fprintf(stderr, "authrelay: --keys: %s\n", err);
+            rc = 1;
+        }
+        OPENSSL_cleanse(&kr, sizeof(kr));
+    }
+    if (rc == 0)
+        puts("configuration OK");
+    else if (rc == 3)
+        rc = 0;
+    relay_config_free(&cfg);
+    return rc;
+}
+
+static int cmd_keygen(int argc, char **argv)
+{
+    int rotate = 0;
+    const char *path = NULL;
+    for (int i = 1; i < argc; ++i) {
+        if (strcmp(argv[i], "--rotate") == 0) {
+            rotate = 1;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            puts("usage: authrelay keygen [--rotate] FILE\n"
+                 "  writes a new key file (mode 0600) and refuses to overwrite one;\n"
+                 "  with --rotate, puts a new key first and keeps the previous ones (at most 3 in all)");
+            return 0;
+        } else if (argv[i][0] == '-' || path != NULL) {
+            fprintf(stderr, "authrelay keygen: unexpected argument: %s\n", argv[i]);
+            return 2;
+        } else {
+            path = argv[i];
+        }
+    }
+    if (path == NULL) {
+        fputs("usage: authrelay keygen [--rotate] FILE\n", stderr);
+        return 2;
+    }
+    char err[256];
+    if (rly_keygen(path, rotate, err, sizeof(err)) != 0) {
+        fprintf(stderr, "authrelay keygen: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_audit(int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 1; i < argc; ++i) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            puts("usage: authrelay audit [FILE|-]\n"
+                 "  checks every line of an authrelay log against the log schema and for identifying data\n"
+                 "  (addresses, e-mail addresses, tokens, URLs); prints totals per AS, event and outcome;\n"
+                 "  exit status 0 clean, 1 violations");
+            return 0;
+        }
+        if (path != NULL) {
+            fprintf(stderr, "authrelay audit: unexpected argument: %s\n", argv[i]);
+            return 2;
+        }
+        path = argv[i];
+    }
+    FILE *in = stdin;
+    if (path != NULL && strcmp(path, "-") != 0 && (in = fopen(path, "r")) == NULL) {
+        fprintf(stderr, "authrelay audit: cannot open %s\n", path);
+        return 1;
+    }
+    int rc = rly_audit_run(in, stdout);
+    if (in != stdin)
+        fclose(in);
+    return rc;
+}
 
 int main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fputs("authrelay: not built yet\n", stderr);
-    return 1;
+    if (argc >= 2 && argv[1][0] != '-') {
+        const char *cmd = argv[1];
+        if (strcmp(cmd, "serve") == 0)
+            return cmd_serve(argc - 1, argv + 1);
+        if (strcmp(cmd, "check-config") == 0)
+            return cmd_check_config(argc - 1, argv + 1);
+        if (strcmp(cmd, "keygen") == 0)
+            return cmd_keygen(argc - 1, argv + 1);
+        if (strcmp(cmd, "audit") == 0)
+            return cmd_audit(argc - 1, argv + 1);
+        if (strcmp(cmd, "version") == 0) {
+            printf("authrelay %s (protocol %s; libh2o %s, %s)\n", RLY_VERSION, RLY_PROTOCOL_VERSION, H2O_VERSION,
+                   OPENSSL_VERSION_TEXT);
+            return 0;
+        }
+        if (strcmp(cmd, "help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        fprintf(stderr, "authrelay: unknown command: %s\n", cmd);
+        usage(stderr);
+        return 2;
+    }
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+        printf("authrelay %s\n", RLY_VERSION);
+        return 0;
+    }
+    /* no command: serve, with every argument an option of serve */
+    argv[0] = "serve";
+    return cmd_serve(argc, argv);
 }

@@ -1,0 +1,85 @@
+/* ids.c: session ids and poll tokens from OpenSSL's CSPRNG, SHA-256 token hashes, constant-time comparison */
+#include "ids.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "b64url.h"
+
+int rly_random(void *buf, size_t n)
+{
+    uint8_t *p = buf;
+
+    while (n != 0) {
+        int chunk = n > INT_MAX ? INT_MAX : (int)n;
+        if (RAND_bytes(p, chunk) != 1)
+            return -1;
+        p += chunk;
+        n -= (size_t)chunk;
+    }
+    return 0;
+}
+
+int rly_session_new(uint8_t raw[RLY_SESSION_ID_BYTES], char text[RLY_SESSION_ID_LEN + 1])
+{
+    if (rly_random(raw, RLY_SESSION_ID_BYTES) != 0)
+        return -1;
+    rly_b64url_encode(text, raw, RLY_SESSION_ID_BYTES);
+    return 0;
+}
+
+int rly_session_parse(const char *text, size_t len, uint8_t raw[RLY_SESSION_ID_BYTES])
+{
+    uint8_t tmp[RLY_SESSION_ID_BYTES];
+
+    if (len != RLY_SESSION_ID_LEN || rly_b64url_decode(tmp, sizeof(tmp), text, len) != RLY_SESSION_ID_BYTES)
+        return -1;
+    memcpy(raw, tmp, sizeof(tmp));
+    return 0;
+}
+
+static int sha256(const void *data, size_t len, uint8_t hash[32])
+{
+    unsigned int hashlen = 0;
+
+    if (EVP_Digest(data, len, hash, &hashlen, EVP_sha256(), NULL) != 1 || hashlen != 32)
+        return -1;
+    return 0;
+}
+
+int rly_poll_token_new(char text[RLY_POLL_TOKEN_LEN + 1], uint8_t hash[32])
+{
+    uint8_t raw[RLY_POLL_TOKEN_BYTES];
+    int ret = -1;
+
+    if (rly_random(raw, sizeof(raw)) != 0)
+        goto Exit;
+    rly_b64url_encode(text, raw, sizeof(raw));
+    if (sha256(text, RLY_POLL_TOKEN_LEN, hash) != 0) {
+        OPENSSL_cleanse(text, RLY_POLL_TOKEN_LEN + 1);
+        goto Exit;
+    }
+    ret = 0;
+Exit:
+    OPENSSL_cleanse(raw, sizeof(raw));
+    return ret;
+}
+
+void rly_poll_token_hash(const char *text, size_t len, uint8_t hash[32])
+{
+    if (sha256(text, len, hash) == 0)
+        return;
+    /* SHA-256 fails only when OpenSSL cannot allocate: a random hash matches no stored one, so the caller answers 401 */
+    if (rly_random(hash, 32) != 0)
+        abort();
+}
+
+int rly_hash_equal(const uint8_t a[32], const uint8_t b[32])
+{
+    return CRYPTO_memcmp(a, b, 32) == 0;
+}

@@ -1,0 +1,338 @@
+/* log.c: the one log emitter: checks each value against its rule and writes one JSON line with one write(2) */
+#include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "rly.h"
+#include "log.h"
+
+#define LOG_LINE_MAX 2048 /* the longest line: 200 msg bytes escaped as \u00XX, a 253-byte host, two identifiers */
+#define LOG_IDENT_MAX 32
+#define LOG_LABEL_MAX 63
+#define LOG_MSG_MAX 200
+#define LOG_TOKEN_RUN 20 /* the auditor's "long random token" threshold, mirrored here */
+#define LOG_INVALID "invalid"
+
+static atomic_int min_level = RLY_LOG_INFO;
+static atomic_int out_fd = 1;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+typedef struct st_out_t {
+    char *buf;
+    size_t cap;
+    size_t len;
+    int overflow;
+} out_t;
+
+int rly_log_level_parse(const char *s, rly_log_level_t *level)
+{
+    if (s == NULL)
+        return -1;
+    for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+        if (strcmp(s, level_names[i]) == 0) {
+            *level = (rly_log_level_t)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *rly_log_level_name(rly_log_level_t level)
+{
+    if ((unsigned)level >= sizeof(level_names) / sizeof(level_names[0]))
+        return NULL;
+    return level_names[level];
+}
+
+void rly_log_init(rly_log_level_t level, int fd)
+{
+    atomic_store(&min_level, (int)level);
+    atomic_store(&out_fd, fd);
+}
+
+/* the same rule as the auditor's: a dotted number of exactly four groups of 1-3 digits, each at most 255 */
+static int has_ipv4(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (s[i] < '0' || s[i] > '9') {
+            i++;
+            continue;
+        }
+        int groups = 0, ok = 1;
+        for (;;) {
+            size_t start = i;
+            unsigned value = 0;
+            while (i < n && s[i] >= '0' && s[i] <= '9') {
+                if (i - start < 3)
+                    value = value * 10 + (unsigned)(s[i] - '0');
+                i++;
+            }
+            if (i - start > 3 || value > 255)
+                ok = 0;
+            groups++;
+            if (i + 1 < n && s[i] == '.' && s[i + 1] >= '0' && s[i + 1] <= '9') {
+                i++;
+                continue;
+            }
+            break;
+        }
+        if (groups == 4 && ok)
+            return 1;
+    }
+    return 0;
+}
+
+static int is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* the auditor's hex rule (host names and identifiers are lower case, so its mixed-case rule cannot apply) */
+static int has_hex_token(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t start = i;
+        int digit = 0, letter = 0;
+        while (i < n && is_hex(s[i])) {
+            if (s[i] <= '9')
+                digit = 1;
+            else
+                letter = 1;
+            i++;
+        }
+        if (i - start >= LOG_TOKEN_RUN && digit && letter)
+            return 1;
+        if (i == start)
+            i++;
+    }
+    return 0;
+}
+
+static int is_ident(const char *s)
+{
+    size_t n = 0;
+    if (s == NULL)
+        return 0;
+    for (; s[n] != '\0'; n++) {
+        char c = s[n];
+        if (n >= LOG_IDENT_MAX || !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return 0;
+    }
+    return n > 0 && !has_hex_token(s, n);
+}
+
+/* a DNS name in lower case; IP addresses (dotted or bracketed) are refused: the auditor treats them as client addresses */
+static int is_host(const char *s)
+{
+    size_t n = 0, label = 0;
+    for (; s[n] != '\0'; n++) {
+        char c = s[n];
+        if (n >= RLY_AS_HOST_MAX)
+            return 0;
+        if (c == '.') {
+            if (label == 0)
+                return 0;
+            label = 0;
+        } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-') {
+            if (++label > LOG_LABEL_MAX)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    return n > 0 && label > 0 && !has_ipv4(s, n) && !has_hex_token(s, n);
+}
+
+/* fixed text: printable or control ASCII (controls are escaped), at most LOG_MSG_MAX bytes */
+static int is_msg(const char *s)
+{
+    size_t n = 0;
+    for (; s[n] != '\0'; n++) {
+        if (n >= LOG_MSG_MAX || (unsigned char)s[n] >= 0x80)
+            return 0;
+    }
+    return 1;
+}
+
+static void put(out_t *o, const char *s, size_t n)
+{
+    if (o->overflow || o->cap - o->len < n) {
+        o->overflow = 1;
+        return;
+    }
+    memcpy(o->buf + o->len, s, n);
+    o->len += n;
+}
+
+static void put_str(out_t *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
+
+/* writes value as width decimal digits, zero padded (width 0: as many as needed) */
+static void put_uint(out_t *o, unsigned long long value, int width)
+{
+    char digits[24];
+    int n = 0;
+    do {
+        digits[sizeof(digits) - 1 - n++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value != 0 && n < (int)sizeof(digits));
+    while (n < width && n < (int)sizeof(digits))
+        digits[sizeof(digits) - 1 - n++] = '0';
+    put(o, digits + sizeof(digits) - n, (size_t)n);
+}
+
+static void put_json_string(out_t *o, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    put(o, "\"", 1);
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        switch (c) {
+        case '"':
+            put(o, "\\\"", 2);
+            break;
+        case '\\':
+            put(o, "\\\\", 2);
+            break;
+        case '\n':
+            put(o, "\\n", 2);
+            break;
+        case '\r':
+            put(o, "\\r", 2);
+            break;
+        case '\t':
+            put(o, "\\t", 2);
+            break;
+        default:
+            if (c < 0x20 || c == 0x7f) {
+                char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
+                put(o, esc, sizeof(esc));
+            } else {
+                put(o, (const char *)&c, 1);
+            }
+            break;
+        }
+    }
+    put(o, "\"", 1);
+}
+
+static void put_member(out_t *o, const char *key, const char *value)
+{
+    put(o, ",\"", 2);
+    put_str(o, key);
+    put(o, "\":", 2);
+    put_json_string(o, value);
+}
+
+static void put_ts(out_t *o, long long unix_ms)
+{
+    struct tm tm;
+    time_t secs;
+    if (unix_ms < 0)
+        unix_ms = 0;
+    secs = (time_t)(unix_ms / 1000);
+    if (gmtime_r(&secs, &tm) == NULL || tm.tm_year + 1900 > 9999) {
+        put_str(o, "\"9999-12-31T23:59:59.999Z\"");
+        return;
+    }
+    put(o, "\"", 1);
+    put_uint(o, (unsigned long long)(tm.tm_year + 1900), 4);
+    put(o, "-", 1);
+    put_uint(o, (unsigned long long)(tm.tm_mon + 1), 2);
+    put(o, "-", 1);
+    put_uint(o, (unsigned long long)tm.tm_mday, 2);
+    put(o, "T", 1);
+    put_uint(o, (unsigned long long)tm.tm_hour, 2);
+    put(o, ":", 1);
+    put_uint(o, (unsigned long long)tm.tm_min, 2);
+    put(o, ":", 1);
+    put_uint(o, (unsigned long long)tm.tm_sec, 2);
+    put(o, ".", 1);
+    put_uint(o, (unsigned long long)(unix_ms % 1000), 3);
+    put(o, "Z\"", 2);
+}
+
+int rly_log_format(char *buf, size_t cap, rly_log_level_t level, const char *event, const char *as, const char *outcome, long ms,
+                   const char *msg, int with_version, long long unix_ms)
+{
+    out_t o = {buf, cap, 0, 0};
+    const char *level_name = rly_log_level_name(level);
+
+    put_str(&o, "{\"ts\":");
+    put_ts(&o, unix_ms);
+    /* an out-of-range level is never dropped by the filter; call it an error */
+    put_member(&o, "level", level_name != NULL ? level_name : "error");
+    put_member(&o, "event", is_ident(event) ? event : LOG_INVALID);
+    if (as != NULL)
+        put_member(&o, "as", is_host(as) ? as : LOG_INVALID);
+    if (outcome != NULL)
+        put_member(&o, "outcome", is_ident(outcome) ? outcome : LOG_INVALID);
+    if (ms >= 0) {
+        put_str(&o, ",\"ms\":");
+        put_uint(&o, (unsigned long long)ms, 0);
+    }
+    if (msg != NULL)
+        put_member(&o, "msg", is_msg(msg) ? msg : LOG_INVALID);
+    if (with_version)
+        put_member(&o, "version", RLY_VERSION);
+    put(&o, "}\n", 2);
+
+    if (o.overflow)
+        return -1;
+    return (int)o.len;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+        return 0;
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* one write(2) per line; a partial write or EINTR continues where it stopped; the caller's errno is kept */
+static void emit(rly_log_level_t level, const char *event, const char *as, const char *outcome, long ms, const char *msg,
+                 int with_version)
+{
+    char line[LOG_LINE_MAX];
+    int saved_errno = errno, fd;
+    const char *p = line;
+    size_t left;
+    int n;
+
+    if ((int)level < atomic_load_explicit(&min_level, memory_order_relaxed))
+        goto Exit;
+    if ((n = rly_log_format(line, sizeof(line), level, event, as, outcome, ms, msg, with_version, now_ms())) < 0)
+        goto Exit;
+    fd = atomic_load_explicit(&out_fd, memory_order_relaxed);
+    for (left = (size_t)n; left > 0;) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            goto Exit;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+
+Exit:
+    errno = saved_errno;
+}
+
+void rly_log_event(rly_log_level_t level, const char *event, const char *as, const char *outcome, long ms)
+{
+    /* a flow event always has an outcome: a missing one is written as "invalid" */
+    emit(level, event, as, outcome != NULL ? outcome : "", ms, NULL, 0);
+}
+
+void rly_log_msg(rly_log_level_t level, const char *event, const char *msg, int with_version)
+{
+    emit(level, event, NULL, NULL, -1, msg, with_version);
+}

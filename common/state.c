@@ -1,0 +1,68 @@
+/* state.c: the OAuth state codec: version, session id and a truncated HMAC-SHA256 under the relay's state key */
+#include "state.h"
+
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "b64url.h"
+
+#define STATE_VERSION 0x01
+#define STATE_LABEL "authrelay state v1"
+#define MAC_LEN 16
+#define RAW_LEN (1 + RLY_SESSION_ID_BYTES + MAC_LEN)
+
+/* HMAC-SHA256(key, STATE_LABEL || version || sid), truncated to MAC_LEN bytes; 0 / -1 */
+static int state_mac(const uint8_t key[32], uint8_t version, const uint8_t sid[RLY_SESSION_ID_BYTES], uint8_t mac[MAC_LEN])
+{
+    uint8_t msg[sizeof(STATE_LABEL) - 1 + 1 + RLY_SESSION_ID_BYTES], full[EVP_MAX_MD_SIZE];
+    unsigned int fulllen = 0;
+    int ret = -1;
+
+    memcpy(msg, STATE_LABEL, sizeof(STATE_LABEL) - 1);
+    msg[sizeof(STATE_LABEL) - 1] = version;
+    memcpy(msg + sizeof(STATE_LABEL), sid, RLY_SESSION_ID_BYTES);
+    if (HMAC(EVP_sha256(), key, 32, msg, sizeof(msg), full, &fulllen) == NULL || fulllen != 32)
+        goto Exit;
+    memcpy(mac, full, MAC_LEN);
+    ret = 0;
+Exit:
+    OPENSSL_cleanse(full, sizeof(full));
+    return ret;
+}
+
+size_t rly_state_encode(const rly_keyring_t *kr, const uint8_t sid[RLY_SESSION_ID_BYTES], char out[RLY_STATE_LEN + 1])
+{
+    uint8_t raw[RAW_LEN];
+
+    out[0] = '\0';
+    if (kr->count == 0)
+        return 0;
+    raw[0] = STATE_VERSION;
+    memcpy(raw + 1, sid, RLY_SESSION_ID_BYTES);
+    if (state_mac(kr->keys[0].state_key, STATE_VERSION, sid, raw + 1 + RLY_SESSION_ID_BYTES) != 0)
+        return 0;
+    return rly_b64url_encode(out, raw, sizeof(raw));
+}
+
+int rly_state_verify(const rly_keyring_t *kr, const char *state, size_t len, uint8_t sid[RLY_SESSION_ID_BYTES])
+{
+    uint8_t raw[RAW_LEN], mac[MAC_LEN];
+    int match = 0;
+
+    if (len != RLY_STATE_LEN || rly_b64url_decode(raw, sizeof(raw), state, len) != RAW_LEN || raw[0] != STATE_VERSION)
+        return -1;
+    /* every key is tried, without stopping at the first match */
+    for (size_t i = 0; i != kr->count && i != RLY_KEYS_MAX; ++i) {
+        if (state_mac(kr->keys[i].state_key, raw[0], raw + 1, mac) != 0)
+            continue;
+        match |= CRYPTO_memcmp(mac, raw + 1 + RLY_SESSION_ID_BYTES, MAC_LEN) == 0;
+    }
+    OPENSSL_cleanse(mac, sizeof(mac));
+    if (!match)
+        return -1;
+    memcpy(sid, raw + 1, RLY_SESSION_ID_BYTES);
+    return 0;
+}

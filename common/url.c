@@ -1,0 +1,271 @@
+/* url.c: strict checks of the URLs an instance gives the relay (authorization_server, return_uri) */
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <strings.h>
+
+#include "url.h"
+
+#define AS_URL_MAX 2048
+
+typedef struct st_url_parts_t {
+    int is_http; /* 0: https */
+    const char *host;
+    size_t hostlen; /* brackets included for IPv6 */
+} url_parts_t;
+
+static int is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int is_ipv6_loopback(const char *s, size_t len)
+{
+    char tmp[INET6_ADDRSTRLEN];
+    struct in6_addr a;
+
+    if (len >= sizeof(tmp))
+        return 0;
+    memcpy(tmp, s, len);
+    tmp[len] = '\0';
+    return inet_pton(AF_INET6, tmp, &a) == 1 && IN6_IS_ADDR_LOOPBACK(&a);
+}
+
+/* exactly four decimal parts 0-255 without leading zeros, the first 127 */
+static int is_ipv4_loopback(const char *s, size_t len)
+{
+    size_t i = 0, part;
+
+    for (part = 0; part != 4; part++) {
+        unsigned v = 0;
+        size_t start = i;
+        if (part != 0) {
+            if (i >= len || s[i] != '.')
+                return 0;
+            start = ++i;
+        }
+        while (i < len && is_digit((unsigned char)s[i]) && i - start < 3)
+            v = v * 10 + (unsigned)(s[i++] - '0');
+        if (i == start || v > 255 || (s[start] == '0' && i - start > 1))
+            return 0;
+        if (part == 0 && v != 127)
+            return 0;
+    }
+    return i == len;
+}
+
+int rly_url_host_is_loopback(const char *host, size_t len)
+{
+    if (len == 9 && strncasecmp(host, "localhost", 9) == 0)
+        return 1;
+    if (len >= 2 && host[0] == '[' && host[len - 1] == ']')
+        return is_ipv6_loopback(host + 1, len - 2);
+    return is_ipv4_loopback(host, len);
+}
+
+/* a DNS name or dotted quad: [A-Za-z0-9._-], no empty label */
+static int is_reg_name(const char *s, size_t len)
+{
+    size_t i;
+
+    if (len == 0 || s[0] == '.' || s[len - 1] == '.')
+        return 0;
+    for (i = 0; i != len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '.') {
+            if (s[i + 1] == '.')
+                return 0;
+        } else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '-' || c == '_')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ":port", 1-65535 */
+static int is_port(const char *s, size_t len)
+{
+    unsigned v = 0;
+    size_t i;
+
+    if (len < 2 || len > 6 || s[0] != ':')
+        return 0;
+    for (i = 1; i != len; i++) {
+        if (!is_digit((unsigned char)s[i]))
+            return 0;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    return v >= 1 && v <= 65535;
+}
+
+/*
+ * libcurl as a second opinion: it must parse the URL too and agree on the host, and see no userinfo and no fragment. Our own
+ * parse is stricter (curl accepts "https:///x", "https:/x" and percent-encoded hosts, and rewrites "127.1" or "2130706433"
+ * to "127.0.0.1"); requiring the same host rejects those spellings instead of letting two parsers disagree.
+ */
+static int curl_agrees(const char *url, size_t len, const url_parts_t *parts)
+{
+    char tmp[AS_URL_MAX + 1];
+    CURLU *h = NULL;
+    char *host = NULL, *scheme = NULL, *part = NULL;
+    int ret = 0;
+
+    if (len >= sizeof(tmp))
+        goto Exit;
+    memcpy(tmp, url, len);
+    tmp[len] = '\0';
+    if ((h = curl_url()) == NULL || curl_url_set(h, CURLUPART_URL, tmp, 0) != CURLUE_OK)
+        goto Exit;
+    if (curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK || strcasecmp(scheme, parts->is_http ? "http" : "https") != 0)
+        goto Exit;
+    if (curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK || strlen(host) != parts->hostlen ||
+        strncasecmp(host, parts->host, parts->hostlen) != 0)
+        goto Exit;
+    if (curl_url_get(h, CURLUPART_USER, &part, 0) != CURLUE_NO_USER)
+        goto Exit;
+    if (curl_url_get(h, CURLUPART_PASSWORD, &part, 0) != CURLUE_NO_PASSWORD)
+        goto Exit;
+    if (curl_url_get(h, CURLUPART_FRAGMENT, &part, 0) != CURLUE_NO_FRAGMENT)
+        goto Exit;
+    ret = 1;
+
+Exit:
+    curl_free(part);
+    curl_free(host);
+    curl_free(scheme);
+    curl_url_cleanup(h);
+    return ret;
+}
+
+/* the checks common to both kinds of URL; 0 and *parts, or -1 and *errstr */
+static int parse_strict(const char *url, size_t len, size_t maxlen, url_parts_t *parts, const char **errstr)
+{
+    const char *auth;
+    size_t i, p, authlen, hostlen;
+
+    if (url == NULL || len == 0) {
+        *errstr = "the URL is empty";
+        return -1;
+    }
+    if (len > maxlen) {
+        *errstr = "the URL is too long";
+        return -1;
+    }
+    for (i = 0; i != len; i++) {
+        unsigned char c = (unsigned char)url[i];
+        if (c <= 0x20 || c >= 0x7f) {
+            *errstr = "the URL contains whitespace, control or non-ASCII bytes";
+            return -1;
+        }
+        if (c == '#') {
+            *errstr = "the URL has a fragment";
+            return -1;
+        }
+    }
+    if (len >= 8 && strncasecmp(url, "https://", 8) == 0) {
+        parts->is_http = 0;
+        p = 8;
+    } else if (len >= 7 && strncasecmp(url, "http://", 7) == 0) {
+        parts->is_http = 1;
+        p = 7;
+    } else {
+        *errstr = "the URL is not an absolute https URL";
+        return -1;
+    }
+
+    auth = url + p;
+    for (authlen = 0; p + authlen < len && auth[authlen] != '/' && auth[authlen] != '?'; authlen++)
+        ;
+    if (memchr(auth, '@', authlen) != NULL) {
+        *errstr = "the URL has userinfo";
+        return -1;
+    }
+    if (authlen != 0 && auth[0] == '[') {
+        const char *close = memchr(auth, ']', authlen);
+        if (close == NULL) {
+            *errstr = "the URL has a malformed IPv6 host";
+            return -1;
+        }
+        hostlen = (size_t)(close - auth) + 1;
+        /* inet_pton accepts only hex digits, ':' and a trailing dotted quad: no zone id, no percent sign */
+        {
+            char tmp[INET6_ADDRSTRLEN];
+            struct in6_addr a;
+            if (hostlen - 2 >= sizeof(tmp)) {
+                *errstr = "the URL has a malformed IPv6 host";
+                return -1;
+            }
+            memcpy(tmp, auth + 1, hostlen - 2);
+            tmp[hostlen - 2] = '\0';
+            if (inet_pton(AF_INET6, tmp, &a) != 1) {
+                *errstr = "the URL has a malformed IPv6 host";
+                return -1;
+            }
+        }
+    } else {
+        const char *colon = memchr(auth, ':', authlen);
+        hostlen = colon != NULL ? (size_t)(colon - auth) : authlen;
+        if (hostlen == 0) {
+            *errstr = "the URL has no host";
+            return -1;
+        }
+        if (!is_reg_name(auth, hostlen)) {
+            *errstr = "the URL host has invalid characters";
+            return -1;
+        }
+    }
+    if (hostlen > RLY_AS_HOST_MAX) {
+        *errstr = "the URL host is too long";
+        return -1;
+    }
+    if (hostlen != authlen && !is_port(auth + hostlen, authlen - hostlen)) {
+        *errstr = "the URL has an invalid port";
+        return -1;
+    }
+    parts->host = auth;
+    parts->hostlen = hostlen;
+    if (!curl_agrees(url, len, parts)) {
+        *errstr = "the URL is not in canonical form";
+        return -1;
+    }
+    return 0;
+}
+
+int rly_url_check_as(const char *url, size_t len, int allow_http_loopback, char *host, size_t hostcap, const char **errstr)
+{
+    url_parts_t parts;
+    size_t i;
+
+    if (parse_strict(url, len, AS_URL_MAX, &parts, errstr) != 0)
+        return -1;
+    if (parts.is_http && !(allow_http_loopback && rly_url_host_is_loopback(parts.host, parts.hostlen))) {
+        *errstr = "the authorization server URL is not https";
+        return -1;
+    }
+    if (host != NULL) {
+        if (hostcap <= parts.hostlen) {
+            *errstr = "the host buffer is too small";
+            return -1;
+        }
+        for (i = 0; i != parts.hostlen; i++) {
+            char c = parts.host[i];
+            host[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+        }
+        host[i] = '\0';
+    }
+    return 0;
+}
+
+int rly_url_check_return(const char *url, size_t len, const char **errstr)
+{
+    url_parts_t parts;
+
+    if (parse_strict(url, len, RLY_RETURN_URI_MAX, &parts, errstr) != 0)
+        return -1;
+    if (parts.is_http && !rly_url_host_is_loopback(parts.host, parts.hostlen)) {
+        *errstr = "the return URI is not https and not to a loopback host";
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,181 @@
+/* metrics.c: counters, the wake-latency histogram and gauges, rendered in the Prometheus text format */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "metrics.h"
+#include "rly.h"
+
+#define COUNTERS_MAX 1024
+
+typedef struct st_counter_t {
+    char event[33], outcome[33], as[RLY_AS_HOST_MAX + 1];
+    unsigned long long value;
+} counter_t;
+
+static const double wake_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+#define NBOUNDS (sizeof(wake_bounds) / sizeof(wake_bounds[0]))
+
+static struct {
+    pthread_mutex_t mutex;
+    counter_t counters[COUNTERS_MAX];
+    size_t ncounters;
+    char as_seen[RELAY_METRICS_AS_MAX][RLY_AS_HOST_MAX + 1];
+    size_t nas;
+    unsigned long long wake_buckets[NBOUNDS + 1];
+    unsigned long long wake_count;
+    double wake_sum;
+    atomic_long waiting;
+} m = {.mutex = PTHREAD_MUTEX_INITIALIZER};
+
+static void copy(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* the label value for an AS: itself while fewer than RELAY_METRICS_AS_MAX were seen, then "other"; with the mutex */
+static const char *as_label(const char *as)
+{
+    if (as == NULL || *as == '\0')
+        return "";
+    for (size_t i = 0; i != m.nas; ++i)
+        if (strcmp(m.as_seen[i], as) == 0)
+            return m.as_seen[i];
+    if (m.nas == RELAY_METRICS_AS_MAX || strlen(as) > RLY_AS_HOST_MAX)
+        return "other";
+    copy(m.as_seen[m.nas], sizeof(m.as_seen[0]), as);
+    return m.as_seen[m.nas++];
+}
+
+void relay_event(rly_log_level_t level, const char *event, const char *as, const char *outcome, long ms)
+{
+    rly_log_event(level, event, as, outcome, ms);
+    pthread_mutex_lock(&m.mutex);
+    const char *label = as_label(as);
+    size_t i;
+    for (i = 0; i != m.ncounters; ++i) {
+        counter_t *c = &m.counters[i];
+        if (strcmp(c->event, event) == 0 && strcmp(c->outcome, outcome) == 0 && strcmp(c->as, label) == 0)
+            break;
+    }
+    if (i == m.ncounters && m.ncounters != COUNTERS_MAX) {
+        counter_t *c = &m.counters[m.ncounters++];
+        copy(c->event, sizeof(c->event), event);
+        copy(c->outcome, sizeof(c->outcome), outcome);
+        copy(c->as, sizeof(c->as), label);
+    }
+    if (i != COUNTERS_MAX)
+        ++m.counters[i].value;
+    pthread_mutex_unlock(&m.mutex);
+}
+
+void relay_metrics_observe_wake(double seconds)
+{
+    if (seconds < 0)
+        seconds = 0;
+    pthread_mutex_lock(&m.mutex);
+    size_t i = 0;
+    while (i != NBOUNDS && seconds > wake_bounds[i])
+        ++i;
+    ++m.wake_buckets[i];
+    ++m.wake_count;
+    m.wake_sum += seconds;
+    pthread_mutex_unlock(&m.mutex);
+}
+
+void relay_metrics_waiting(int delta)
+{
+    atomic_fetch_add(&m.waiting, delta);
+}
+
+long relay_metrics_waiting_now(void)
+{
+    return atomic_load(&m.waiting);
+}
+
+typedef struct st_out_t {
+    char *buf;
+    size_t len, cap;
+    int failed;
+} out_t;
+
+__attribute__((format(printf, 2, 3))) static void out(out_t *o, const char *fmt, ...)
+{
+    if (o->failed)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            o->failed = 1;
+            return;
+        }
+        if ((size_t)n < o->cap - o->len) {
+            o->len += (size_t)n;
+            return;
+        }
+        size_t cap = o->cap * 2 + (size_t)n;
+        char *p = realloc(o->buf, cap);
+        if (p == NULL) {
+            o->failed = 1;
+            return;
+        }
+        o->buf = p;
+        o->cap = cap;
+    }
+}
+
+char *relay_metrics_render(int store_up, int shutting_down, size_t *len)
+{
+    out_t o = {malloc(8192), 0, 8192, 0};
+    if (o.buf == NULL)
+        return NULL;
+    out(&o, "# HELP authrelay_events_total Flow events by event, outcome and authorization server host.\n"
+            "# TYPE authrelay_events_total counter\n");
+    pthread_mutex_lock(&m.mutex);
+    for (size_t i = 0; i != m.ncounters; ++i) {
+        const counter_t *c = &m.counters[i];
+        /* label values are identifiers and host names: nothing to escape */
+        out(&o, "authrelay_events_total{event=\"%s\",outcome=\"%s\",as=\"%s\"} %llu\n", c->event, c->outcome, c->as, c->value);
+    }
+    out(&o, "# HELP authrelay_wake_latency_seconds Time from a callback's write to the woken pickup's answer.\n"
+            "# TYPE authrelay_wake_latency_seconds histogram\n");
+    unsigned long long cumulative = 0;
+    for (size_t i = 0; i != NBOUNDS; ++i) {
+        cumulative += m.wake_buckets[i];
+        out(&o, "authrelay_wake_latency_seconds_bucket{le=\"%g\"} %llu\n", wake_bounds[i], cumulative);
+    }
+    cumulative += m.wake_buckets[NBOUNDS];
+    out(&o, "authrelay_wake_latency_seconds_bucket{le=\"+Inf\"} %llu\n", cumulative);
+    out(&o, "authrelay_wake_latency_seconds_sum %.6f\nauthrelay_wake_latency_seconds_count %llu\n", m.wake_sum, m.wake_count);
+    pthread_mutex_unlock(&m.mutex);
+    out(&o,
+        "# HELP authrelay_waiting_pickups Pickups waiting for a callback now.\n# TYPE authrelay_waiting_pickups gauge\n"
+        "authrelay_waiting_pickups %ld\n",
+        relay_metrics_waiting_now());
+    out(&o,
+        "# HELP authrelay_store_up 1 if the rendezvous store answers.\n# TYPE authrelay_store_up gauge\nauthrelay_store_up %d\n",
+        store_up ? 1 : 0);
+    out(&o,
+        "# HELP authrelay_shutting_down 1 while draining for shutdown.\n# TYPE authrelay_shutting_down gauge\n"
+        "authrelay_shutting_down %d\n",
+        shutting_down ? 1 : 0);
+    out(&o,
+        "# HELP authrelay_build_info Build information.\n# TYPE authrelay_build_info gauge\n"
+        "authrelay_build_info{version=\"%s\"} 1\n",
+        RLY_VERSION);
+    if (o.failed) {
+        free(o.buf);
+        return NULL;
+    }
+    *len = o.len;
+    return o.buf;
+}

@@ -1,0 +1,250 @@
+/* route_callback.c: the redirect URI: GET /qorus-oauth2-redirect (alias /v1/callback) and its form_post twin */
+#include <stdlib.h>
+#include <string.h>
+#include <json-c/json.h>
+#include "b64url.h"
+#include "callback.h"
+#include "meta.h"
+#include "metrics.h"
+#include "pages.h"
+#include "relay.h"
+#include "state.h"
+
+typedef struct st_callback_t {
+    relay_op_t super;
+    uint8_t sid[RLY_SESSION_ID_BYTES];
+    char sid_text[RLY_SESSION_ID_LEN + 1];
+    char as_host[RLY_AS_HOST_MAX + 1];
+    int denied;
+    char error[RLY_ERROR_MAX + 1]; /* the AS's error code, for the redirect */
+    char *result_json;             /* plaintext result, wiped and freed as soon as it is sealed */
+    size_t result_json_len;
+    relay_meta_t meta;
+} callback_t;
+
+static long elapsed(relay_op_t *op)
+{
+    return (long)(h2o_now(op->worker->ctx.loop) - op->started_at);
+}
+
+static void json_add_str(json_object *o, const char *name, const rly_str_t *s)
+{
+    if (s != NULL && s->base != NULL)
+        json_object_object_add(o, name, json_object_new_string_len(s->base, (int)s->len));
+}
+
+char *relay_result_json(const char *state, size_t state_len, const rly_str_t *code, const rly_str_t *iss, const rly_str_t *error,
+                        const rly_str_t *error_description, const rly_str_t *error_uri, size_t *len)
+{
+    json_object *o = json_object_new_object();
+    rly_str_t st = {state, state_len};
+    if (code != NULL && code->base != NULL) {
+        json_object_object_add(o, "status", json_object_new_string("authorized"));
+        json_add_str(o, "code", code);
+        json_add_str(o, "state", &st);
+        json_add_str(o, "iss", iss);
+    } else {
+        json_object_object_add(o, "status", json_object_new_string("denied"));
+        json_add_str(o, "error", error);
+        json_add_str(o, "error_description", error_description);
+        json_add_str(o, "error_uri", error_uri);
+    }
+    const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, len);
+    char *r = s != NULL ? strndup(s, *len) : NULL;
+    json_object_put(o);
+    return r;
+}
+
+static void finish(callback_t *c)
+{
+    if (c->result_json != NULL) {
+        OPENSSL_cleanse(c->result_json, c->result_json_len);
+        free(c->result_json);
+    }
+    OPENSSL_cleanse(&c->meta, sizeof(c->meta));
+    relay_op_free(&c->super);
+}
+
+static void respond_store_down(callback_t *c, h2o_req_t *req)
+{
+    relay_event(RLY_LOG_WARN, "callback", c->as_host[0] ? c->as_host : NULL, "unavailable", elapsed(&c->super));
+    relay_respond_page(req, 503, RELAY_PAGE_RETRY, NULL, 0, 5);
+}
+
+/* appends "status=..." to the registered return_uri: the only redirect target there is */
+static void redirect_back(callback_t *c, h2o_req_t *req)
+{
+    const relay_meta_t *m = &c->meta;
+    size_t cap = m->return_uri_len + 64 + 3 * sizeof(c->error);
+    char *loc = h2o_mem_alloc_pool(&req->pool, cap);
+    size_t n = m->return_uri_len;
+    memcpy(loc, m->return_uri, n);
+    loc[n++] = memchr(m->return_uri, '?', m->return_uri_len) != NULL ? '&' : '?';
+    if (!c->denied) {
+        memcpy(loc + n, "status=success", 14);
+        n += 14;
+    } else {
+        static const char hex[] = "0123456789ABCDEF";
+        memcpy(loc + n, "status=error&message=", 21);
+        n += 21;
+        for (const char *p = c->error; *p != '\0'; ++p) {
+            unsigned char ch = (unsigned char)*p;
+            if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
+                ch == '.' || ch == '~') {
+                loc[n++] = (char)ch;
+            } else {
+                loc[n++] = '%';
+                loc[n++] = hex[ch >> 4];
+                loc[n++] = hex[ch & 15];
+            }
+        }
+    }
+    relay_respond_redirect(req, loc, n);
+}
+
+static void on_completed(void *ctx, store_status_t status, const store_record_t *rec)
+{
+    callback_t *c = ctx;
+    h2o_req_t *req = c->super.req;
+    (void)rec;
+    if (req == NULL)
+        goto Exit;
+    switch (status) {
+    case STORE_OK:
+        break;
+    case STORE_CONFLICT:
+        relay_event(RLY_LOG_INFO, "callback", c->as_host, "replay", elapsed(&c->super));
+        relay_respond_page(req, 409, RELAY_PAGE_USED, NULL, 0, 0);
+        goto Exit;
+    case STORE_NOT_FOUND:
+        relay_event(RLY_LOG_INFO, "callback", c->as_host, "expired", elapsed(&c->super));
+        relay_respond_page(req, 410, RELAY_PAGE_EXPIRED, NULL, 0, 0);
+        goto Exit;
+    default:
+        respond_store_down(c, req);
+        goto Exit;
+    }
+    relay_event(RLY_LOG_INFO, "callback", c->as_host, c->denied ? "denied" : "authorized", elapsed(&c->super));
+    if (c->meta.return_uri_len != 0)
+        redirect_back(c, req);
+    else if (c->denied)
+        relay_respond_page(req, 200, RELAY_PAGE_DENIED, c->error, strlen(c->error), 0);
+    else
+        relay_respond_page(req, 200, RELAY_PAGE_DONE, NULL, 0, 0);
+Exit:
+    finish(c);
+}
+
+static void on_session(void *ctx, store_status_t status, const store_record_t *rec)
+{
+    callback_t *c = ctx;
+    h2o_req_t *req = c->super.req;
+    if (req == NULL)
+        goto Exit;
+    if (status == STORE_NOT_FOUND) {
+        relay_event(RLY_LOG_INFO, "callback", NULL, "expired", elapsed(&c->super));
+        relay_respond_page(req, 410, RELAY_PAGE_EXPIRED, NULL, 0, 0);
+        goto Exit;
+    }
+    if (status != STORE_OK) {
+        respond_store_down(c, req);
+        goto Exit;
+    }
+    memcpy(c->as_host, rec->as_host, sizeof(c->as_host));
+    if (rec->result != NULL) {
+        relay_event(RLY_LOG_INFO, "callback", c->as_host, "replay", elapsed(&c->super));
+        relay_respond_page(req, 409, RELAY_PAGE_USED, NULL, 0, 0);
+        goto Exit;
+    }
+    if (relay_meta_open(&relay_global.keys, c->sid_text, rec->meta, rec->meta_len, &c->meta) != 0) {
+        /* written under a key no longer in the key file */
+        relay_event(RLY_LOG_WARN, "callback", c->as_host, "undecryptable", elapsed(&c->super));
+        relay_respond_page(req, 410, RELAY_PAGE_EXPIRED, NULL, 0, 0);
+        goto Exit;
+    }
+    size_t bloblen;
+    uint8_t *blob = relay_result_seal(&relay_global.keys, c->sid_text, &c->meta, c->result_json, c->result_json_len, &bloblen);
+    OPENSSL_cleanse(c->result_json, c->result_json_len);
+    free(c->result_json);
+    c->result_json = NULL;
+    if (blob == NULL) {
+        relay_respond_page(req, 500, RELAY_PAGE_RETRY, NULL, 0, 0);
+        goto Exit;
+    }
+    c->super.worker->store->complete(c->super.worker->store, c->sid, blob, bloblen, relay_unix_ms(), on_completed, c);
+    free(blob);
+    return;
+Exit:
+    finish(c);
+}
+
+int relay_route_callback(h2o_req_t *req)
+{
+    const char *src = NULL;
+    size_t len = 0;
+    int retry_after;
+
+    if (!relay_rate_allowed(req, &retry_after)) {
+        relay_event(RLY_LOG_WARN, "callback", NULL, "rate_limited", 0);
+        relay_respond_page(req, 429, RELAY_PAGE_SLOW_DOWN, NULL, 0, retry_after);
+        return 0;
+    }
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+        ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+        h2o_iovec_t ct = i != -1 ? req->headers.entries[i].value : h2o_iovec_init(NULL, 0);
+        size_t end = 0;
+        while (end != ct.len && ct.base[end] != ';' && ct.base[end] != ' ')
+            ++end;
+        if (req->entity.len > RLY_QUERY_MAX) {
+            relay_event(RLY_LOG_INFO, "callback", NULL, "too_large", 0);
+            relay_respond_page(req, 413, RELAY_PAGE_TOO_LARGE, NULL, 0, 0);
+            return 0;
+        }
+        if (!h2o_lcstris(ct.base, end, H2O_STRLIT("application/x-www-form-urlencoded"))) {
+            relay_event(RLY_LOG_INFO, "callback", NULL, "bad_media_type", 0);
+            relay_respond_page(req, 415, RELAY_PAGE_BAD_REQUEST, NULL, 0, 0);
+            return 0;
+        }
+        src = req->entity.base;
+        len = req->entity.len;
+    } else if (req->query_at != SIZE_MAX) {
+        src = req->path.base + req->query_at + 1;
+        len = req->path.len - req->query_at - 1;
+    }
+
+    rly_callback_t *cb = h2o_mem_alloc_pool(&req->pool, sizeof(*cb));
+    const char *errstr = NULL;
+    uint8_t sid[RLY_SESSION_ID_BYTES];
+    rly_callback_status_t st = rly_callback_parse(cb, src != NULL ? src : "", len, &errstr);
+    if (st == RLY_CALLBACK_OK && rly_state_verify(&relay_global.keys, cb->state.base, cb->state.len, sid) != 0)
+        st = RLY_CALLBACK_BAD_STATE;
+    if (st != RLY_CALLBACK_OK) {
+        relay_event(RLY_LOG_INFO, "callback", NULL, st == RLY_CALLBACK_BAD_STATE ? "bad_state" : "bad_request", 0);
+        relay_respond_page(req, 400, RELAY_PAGE_BAD_REQUEST, NULL, 0, 0);
+        return 0;
+    }
+
+    callback_t *c = relay_op_new(req, sizeof(*c));
+    if (c == NULL)
+        goto Error;
+    memcpy(c->sid, sid, sizeof(sid));
+    rly_b64url_encode(c->sid_text, sid, sizeof(sid));
+    if (cb->error.base != NULL) {
+        c->denied = 1;
+        memcpy(c->error, cb->error.base, cb->error.len < RLY_ERROR_MAX ? cb->error.len : RLY_ERROR_MAX);
+    }
+    c->result_json = relay_result_json(cb->state.base, cb->state.len, &cb->code, &cb->iss, &cb->error, &cb->error_description,
+                                       &cb->error_uri, &c->result_json_len);
+    /* the decoded parameters are in req->pool: wipe them now that the result is built */
+    OPENSSL_cleanse(cb, sizeof(*cb));
+    if (c->result_json == NULL)
+        goto Error;
+    c->super.worker->store->get(c->super.worker->store, sid, on_session, c);
+    return 0;
+
+Error:
+    if (c != NULL)
+        finish(c);
+    relay_respond_page(req, 500, RELAY_PAGE_RETRY, NULL, 0, 0);
+    return 0;
+}

@@ -1,0 +1,141 @@
+/* route_sessions.c: discovery (GET /.well-known/authrelay) and session creation (POST /v1/sessions) */
+#include <stdlib.h>
+#include <string.h>
+#include <json-c/json.h>
+#include "ids.h"
+#include "meta.h"
+#include "metrics.h"
+#include "relay.h"
+#include "session_req.h"
+#include "state.h"
+
+int relay_route_discovery(h2o_req_t *req)
+{
+    relay_respond_json(req, 200, NULL, relay_global.discovery_json, relay_global.discovery_json_len);
+    return 0;
+}
+
+typedef struct st_create_t {
+    relay_op_t super;
+    char sid_text[RLY_SESSION_ID_LEN + 1];
+    char state[RLY_STATE_LEN + 1];
+    char token[RLY_POLL_TOKEN_LEN + 1];
+    char as_host[RLY_AS_HOST_MAX + 1];
+    unsigned ttl;
+} create_t;
+
+static long elapsed(relay_op_t *op)
+{
+    return (long)(h2o_now(op->worker->ctx.loop) - op->started_at);
+}
+
+static void on_created(void *ctx, store_status_t status, const store_record_t *rec)
+{
+    create_t *c = ctx;
+    h2o_req_t *req = c->super.req;
+    (void)rec;
+    if (req == NULL)
+        goto Exit;
+    if (status != STORE_OK) {
+        relay_event(RLY_LOG_WARN, "session_create", c->as_host, "unavailable", elapsed(&c->super));
+        relay_respond_error(req, 503, NULL, "temporarily_unavailable", "the rendezvous store is unavailable; retry shortly", 2);
+        goto Exit;
+    }
+    const char *base = relay_global.config->public_url;
+    char poll_url[1024];
+    snprintf(poll_url, sizeof(poll_url), "%s/v1/sessions/%s", base, c->sid_text);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "session", json_object_new_string(c->sid_text));
+    json_object_object_add(o, "state", json_object_new_string(c->state));
+    json_object_object_add(o, "redirect_uri", json_object_new_string(relay_global.redirect_uri));
+    json_object_object_add(o, "poll_url", json_object_new_string(poll_url));
+    json_object_object_add(o, "poll_token", json_object_new_string(c->token));
+    json_object_object_add(o, "expires_in", json_object_new_int((int)c->ttl));
+    size_t len;
+    const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    h2o_iovec_t body = h2o_strdup(&req->pool, s, len);
+    json_object_put(o);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, h2o_strdup(&req->pool, poll_url, strlen(poll_url)).base,
+                   strlen(poll_url));
+    relay_event(RLY_LOG_INFO, "session_create", c->as_host, "created", elapsed(&c->super));
+    relay_respond_json(req, 201, NULL, body.base, body.len);
+Exit:
+    OPENSSL_cleanse(c->token, sizeof(c->token));
+    relay_op_free(&c->super);
+}
+
+/* 1 if the request's Content-Type is the media type given (parameters such as charset allowed) */
+static int content_type_is(h2o_req_t *req, const char *type)
+{
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    if (i == -1)
+        return 0;
+    h2o_iovec_t v = req->headers.entries[i].value;
+    size_t n = strlen(type), end = 0;
+    while (end != v.len && v.base[end] != ';' && v.base[end] != ' ' && v.base[end] != '\t')
+        ++end;
+    return end == n && h2o_lcstris(v.base, end, type, n);
+}
+
+int relay_route_create(h2o_req_t *req)
+{
+    relay_t *r = &relay_global;
+    int retry_after;
+    if (!relay_rate_allowed(req, &retry_after)) {
+        relay_event(RLY_LOG_WARN, "session_create", NULL, "rate_limited", 0);
+        relay_respond_error(req, 429, NULL, "slow_down", "too many requests from this address; retry later", retry_after);
+        return 0;
+    }
+    if (req->entity.len > RLY_SESSION_BODY_MAX) {
+        relay_event(RLY_LOG_INFO, "session_create", NULL, "too_large", 0);
+        relay_respond_error(req, 413, NULL, "invalid_request", "the request body is larger than 8 KiB", 0);
+        return 0;
+    }
+    if (!content_type_is(req, "application/json")) {
+        relay_event(RLY_LOG_INFO, "session_create", NULL, "bad_media_type", 0);
+        relay_respond_error(req, 415, NULL, "invalid_request", "the request body must be application/json", 0);
+        return 0;
+    }
+
+    rly_session_policy_t pol = {r->config->dev, r->config->session_ttl_max, (const char *const *)r->config->allow_as,
+                                r->config->allow_as_count};
+    rly_session_req_t sreq;
+    const char *errstr = "invalid request";
+    switch (rly_session_req_parse(req->entity.base, req->entity.len, &pol, &sreq, &errstr)) {
+    case RLY_SREQ_OK:
+        break;
+    case RLY_SREQ_NOT_ALLOWED:
+        relay_event(RLY_LOG_INFO, "session_create", NULL, "not_allowed", 0);
+        relay_respond_error(req, 403, NULL, "authorization_server_not_allowed", errstr, 0);
+        return 0;
+    default:
+        relay_event(RLY_LOG_INFO, "session_create", NULL, "invalid", 0);
+        relay_respond_error(req, 400, NULL, "invalid_request", errstr, 0);
+        return 0;
+    }
+
+    create_t *c = relay_op_new(req, sizeof(*c));
+    if (c == NULL)
+        goto Error;
+    uint8_t meta[RELAY_META_MAX];
+    store_record_t rec = {0};
+    long metalen;
+    if (rly_session_new(rec.sid, c->sid_text) != 0 || rly_poll_token_new(c->token, rec.token_hash) != 0)
+        goto Error;
+    rly_state_encode(&r->keys, rec.sid, c->state);
+    memcpy(rec.as_host, sreq.as_host, sizeof(rec.as_host));
+    memcpy(c->as_host, sreq.as_host, sizeof(c->as_host));
+    if ((metalen = relay_meta_seal(&r->keys, c->sid_text, &sreq, meta)) < 0)
+        goto Error;
+    rec.meta = meta;
+    rec.meta_len = (size_t)metalen;
+    c->ttl = sreq.ttl;
+    c->super.worker->store->create(c->super.worker->store, &rec, sreq.ttl, on_created, c);
+    return 0;
+
+Error:
+    if (c != NULL)
+        relay_op_free(&c->super);
+    relay_respond_error(req, 500, NULL, "server_error", "internal error", 0);
+    return 0;
+}

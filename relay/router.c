@@ -1,0 +1,103 @@
+/* router.c: the public listener's one handler: limits, then dispatch by exact path and method */
+#include <string.h>
+#include "metrics.h"
+#include "pages.h"
+#include "ratelimit.h"
+#include "relay.h"
+
+#define PATH_CALLBACK "/qorus-oauth2-redirect"
+#define PATH_CALLBACK_ALIAS "/v1/callback"
+#define PATH_DISCOVERY "/.well-known/authrelay"
+#define PATH_SESSIONS "/v1/sessions"
+
+static void on_inflight_dispose(void *p)
+{
+    relay_worker_t *w = *(relay_worker_t **)p;
+    atomic_fetch_sub(&w->inflight, 1);
+}
+
+static int method_is(h2o_req_t *req, const char *m)
+{
+    return h2o_memis(req->method.base, req->method.len, m, strlen(m));
+}
+
+static int not_allowed(h2o_req_t *req, const char *allow, int html)
+{
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, strlen(allow));
+    if (html)
+        relay_respond_page(req, 405, RELAY_PAGE_METHOD, NULL, 0, 0);
+    else
+        relay_respond_error(req, 405, NULL, "invalid_request", "method not allowed", 0);
+    return 0;
+}
+
+int relay_on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    relay_worker_t *w = relay_worker_of(req);
+    relay_worker_t **guard = h2o_mem_alloc_shared(&req->pool, sizeof(*guard), on_inflight_dispose);
+    *guard = w;
+    atomic_fetch_add(&w->inflight, 1);
+
+    size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    const char *path = req->path.base;
+    int is_callback = h2o_memis(path, plen, H2O_STRLIT(PATH_CALLBACK)) || h2o_memis(path, plen, H2O_STRLIT(PATH_CALLBACK_ALIAS));
+
+    if (req->query_at != SIZE_MAX && req->path.len - req->query_at - 1 > RLY_QUERY_MAX) {
+        relay_event(RLY_LOG_INFO, is_callback ? "callback" : "request", NULL, "uri_too_long", 0);
+        if (is_callback)
+            relay_respond_page(req, 414, RELAY_PAGE_TOO_LARGE, NULL, 0, 0);
+        else
+            relay_respond_error(req, 414, NULL, "invalid_request", "the query string is longer than 16 KiB", 0);
+        return 0;
+    }
+
+    if (is_callback) {
+        if (method_is(req, "GET") || method_is(req, "POST"))
+            return relay_route_callback(req);
+        return not_allowed(req, "GET, POST", 1);
+    }
+    if (h2o_memis(path, plen, H2O_STRLIT(PATH_DISCOVERY))) {
+        if (method_is(req, "GET"))
+            return relay_route_discovery(req);
+        return not_allowed(req, "GET", 0);
+    }
+    if (h2o_memis(path, plen, H2O_STRLIT(PATH_SESSIONS))) {
+        if (method_is(req, "POST"))
+            return relay_route_create(req);
+        return not_allowed(req, "POST", 0);
+    }
+    if (plen > sizeof(PATH_SESSIONS) && memcmp(path, PATH_SESSIONS "/", sizeof(PATH_SESSIONS)) == 0 &&
+        memchr(path + sizeof(PATH_SESSIONS), '/', plen - sizeof(PATH_SESSIONS)) == NULL) {
+        const char *sid = path + sizeof(PATH_SESSIONS);
+        size_t sidlen = plen - sizeof(PATH_SESSIONS);
+        if (method_is(req, "GET"))
+            return relay_route_pickup(req, sid, sidlen);
+        if (method_is(req, "DELETE"))
+            return relay_route_delete(req, sid, sidlen);
+        return not_allowed(req, "GET, DELETE", 0);
+    }
+    relay_respond_error(req, 404, NULL, "not_found", "no such endpoint", 0);
+    return 0;
+}
+
+int relay_rate_allowed(h2o_req_t *req, int *retry_after)
+{
+    relay_ratelimit_t *rl = relay_global.ratelimit;
+    if (rl == NULL)
+        return 1;
+    struct sockaddr_storage ss;
+    socklen_t len = relay_peer_address(req, &ss);
+    if (len == 0)
+        return 1;
+    int ok = relay_ratelimit_take(rl, (struct sockaddr *)&ss, len, (int64_t)h2o_now(req->conn->ctx->loop), retry_after);
+    memset(&ss, 0, sizeof(ss));
+    return ok;
+}
+
+socklen_t relay_peer_address(h2o_req_t *req, struct sockaddr_storage *ss)
+{
+    if (req->conn->callbacks->get_peername == NULL)
+        return 0;
+    return req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)ss);
+}

@@ -1,0 +1,287 @@
+/* serve.c: the server's life: keys, store, TLS, worker threads with SO_REUSEPORT listeners, signals, graceful shutdown */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <json-c/json.h>
+#include "metrics.h"
+#include "ratelimit.h"
+#include "relay.h"
+#include "waiters.h"
+
+relay_t relay_global;
+
+relay_worker_t *relay_worker_of(h2o_req_t *req)
+{
+    return H2O_STRUCT_FROM_MEMBER(relay_worker_t, ctx, req->conn->ctx);
+}
+
+int64_t relay_unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+h2o_timeout_t *relay_wait_timeout(relay_worker_t *w, unsigned seconds)
+{
+    if (!w->wait_timeouts_ready[seconds]) {
+        h2o_timeout_init(w->ctx.loop, &w->wait_timeouts[seconds], (uint64_t)seconds * 1000);
+        w->wait_timeouts_ready[seconds] = 1;
+    }
+    return &w->wait_timeouts[seconds];
+}
+
+static int make_listener(const relay_addr_t *addr, char *err, size_t errlen)
+{
+    int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), on = 1;
+    if (fd == -1)
+        goto Error;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0)
+        goto Error;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    if (addr->ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+    if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) != 0 || listen(fd, SOMAXCONN) != 0)
+        goto Error;
+    return fd;
+Error:
+    snprintf(err, errlen, "cannot listen on %s: %s", addr->text, strerror(errno));
+    if (fd != -1)
+        close(fd);
+    return -1;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *error)
+{
+    relay_worker_t *w = listener->data;
+    if (error != NULL)
+        return;
+    for (int i = 0; i != 16; ++i) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL)
+            break;
+        h2o_accept(&w->accept_ctx, sock);
+    }
+}
+
+static void on_store_notify(void *ctx, const uint8_t sid[RLY_SESSION_ID_BYTES])
+{
+    relay_pickup_notify(ctx, sid);
+}
+
+static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    relay_worker_t *w = H2O_STRUCT_FROM_MEMBER(relay_worker_t, control, receiver);
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_linklist_unlink(messages->next);
+        /* the only message is "shut down": stop accepting, send GOAWAY / close idle, answer the waiters now */
+        if (w->listener != NULL) {
+            h2o_socket_read_stop(w->listener);
+            h2o_socket_close(w->listener);
+            w->listener = NULL;
+        }
+        h2o_context_request_shutdown(&w->ctx);
+        relay_waiters_wake_all(w->waiters);
+    }
+}
+
+static h2o_multithread_message_t *shutdown_messages;
+
+static void *worker_main(void *arg)
+{
+    relay_worker_t *w = arg;
+    while (!atomic_load(&w->stop))
+        h2o_evloop_run(w->ctx.loop, INT32_MAX);
+    return NULL;
+}
+
+static int worker_init(relay_t *r, relay_worker_t *w, int fd)
+{
+    h2o_context_init(&w->ctx, h2o_evloop_create(), &r->globalconf);
+    w->accept_ctx.ctx = &w->ctx;
+    w->accept_ctx.hosts = r->globalconf.hosts;
+    w->accept_ctx.ssl_ctx = r->ssl_ctx;
+    w->listener = h2o_evloop_socket_create(w->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    w->listener->data = w;
+    w->queue = h2o_multithread_create_queue(w->ctx.loop);
+    h2o_multithread_register_receiver(w->queue, &w->control, on_control);
+    w->wait_timeouts = calloc(r->config->wait_max + 1, sizeof(*w->wait_timeouts));
+    w->wait_timeouts_ready = calloc(r->config->wait_max + 1, 1);
+    w->waiters = relay_waiters_new();
+    w->store = r->store->open(r->store, w->ctx.loop, on_store_notify, w);
+    if (w->wait_timeouts == NULL || w->wait_timeouts_ready == NULL || w->waiters == NULL || w->store == NULL)
+        return -1;
+    h2o_socket_read_start(w->listener, on_accept);
+    return 0;
+}
+
+static int build_discovery(relay_t *r)
+{
+    const relay_config_t *cfg = r->config;
+    size_t n = strlen(cfg->public_url);
+    r->redirect_uri = malloc(n + sizeof("/qorus-oauth2-redirect"));
+    char *sessions = malloc(n + sizeof("/v1/sessions"));
+    if (r->redirect_uri == NULL || sessions == NULL) {
+        free(sessions);
+        return -1;
+    }
+    snprintf(r->redirect_uri, n + sizeof("/qorus-oauth2-redirect"), "%s/qorus-oauth2-redirect", cfg->public_url);
+    snprintf(sessions, n + sizeof("/v1/sessions"), "%s/v1/sessions", cfg->public_url);
+    json_object *o = json_object_new_object(), *as = json_object_new_array(), *seal = json_object_new_array();
+    for (size_t i = 0; i != cfg->allow_as_count; ++i)
+        json_object_array_add(as, json_object_new_string(cfg->allow_as[i]));
+    json_object_array_add(seal, json_object_new_string("X25519-HKDF-SHA256-A256GCM"));
+    json_object_object_add(o, "version", json_object_new_string(RLY_PROTOCOL_VERSION));
+    json_object_object_add(o, "redirect_uri", json_object_new_string(r->redirect_uri));
+    json_object_object_add(o, "sessions_endpoint", json_object_new_string(sessions));
+    json_object_object_add(o, "session_ttl_max", json_object_new_int((int)cfg->session_ttl_max));
+    json_object_object_add(o, "wait_max", json_object_new_int((int)cfg->wait_max));
+    json_object_object_add(o, "authorization_servers", as);
+    json_object_object_add(o, "seal_algorithms", seal);
+    size_t len;
+    const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    r->discovery_json = strndup(s, len);
+    r->discovery_json_len = len;
+    json_object_put(o);
+    free(sessions);
+    return r->discovery_json != NULL ? 0 : -1;
+}
+
+static long inflight(relay_t *r)
+{
+    long n = 0;
+    for (size_t i = 0; i != r->nworkers; ++i)
+        n += atomic_load(&r->workers[i].inflight);
+    return n;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+int relay_serve(relay_config_t *cfg)
+{
+    relay_t *r = &relay_global;
+    char err[512];
+    int *fds = NULL, status = 1;
+    sigset_t sigs;
+
+    memset(r, 0, sizeof(*r));
+    r->config = cfg;
+    rly_log_init(cfg->log_level, STDOUT_FILENO);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* everything that can fail is done before the first port is bound */
+    if (cfg->keys != NULL) {
+        if (rly_keyring_load(&r->keys, cfg->keys, err, sizeof(err)) != 0) {
+            fprintf(stderr, "authrelay: %s\n", err);
+            goto Exit;
+        }
+    } else if (rly_keyring_ephemeral(&r->keys) != 0) {
+        fprintf(stderr, "authrelay: cannot make ephemeral keys\n");
+        goto Exit;
+    }
+    if (cfg->redis != NULL || cfg->redis_sentinel != NULL) {
+        fprintf(stderr, "authrelay: the Redis store is not available in this build; omit --redis to use the memory store\n");
+        goto Exit;
+    }
+    if ((r->store = store_memory_new()) == NULL)
+        goto Exit;
+    if (!cfg->plain && (r->ssl_ctx = relay_tls_new(cfg, err, sizeof(err))) == NULL) {
+        fprintf(stderr, "authrelay: %s\n", err);
+        goto Exit;
+    }
+    if (cfg->rate_limit != 0 && (r->ratelimit = relay_ratelimit_new(cfg->rate_limit)) == NULL)
+        goto Exit;
+    if (build_discovery(r) != 0)
+        goto Exit;
+
+    h2o_config_init(&r->globalconf);
+    r->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("authrelay"));
+    /* bodies up to 1 MiB reach the routes, which answer 413 above their own limits with the proper headers */
+    r->globalconf.max_request_entity_size = 1024 * 1024;
+    h2o_hostconf_t *host = h2o_config_register_host(&r->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *pathconf = h2o_config_register_path(host, "/", 0);
+    h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
+    handler->on_req = relay_on_req;
+
+    /* signals are taken by the main thread only */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    r->nworkers = cfg->threads;
+    r->workers = calloc(r->nworkers, sizeof(*r->workers));
+    fds = malloc(r->nworkers * sizeof(*fds));
+    shutdown_messages = calloc(r->nworkers, sizeof(*shutdown_messages));
+    if (r->workers == NULL || fds == NULL || shutdown_messages == NULL)
+        goto Exit;
+    for (size_t i = 0; i != r->nworkers; ++i) {
+        if ((fds[i] = make_listener(&cfg->listen, err, sizeof(err))) == -1) {
+            fprintf(stderr, "authrelay: %s\n", err);
+            goto Exit;
+        }
+    }
+    if (relay_admin_start(r, err, sizeof(err)) != 0) {
+        fprintf(stderr, "authrelay: %s\n", err);
+        goto Exit;
+    }
+    for (size_t i = 0; i != r->nworkers; ++i) {
+        relay_worker_t *w = &r->workers[i];
+        w->relay = r;
+        w->index = i;
+        if (worker_init(r, w, fds[i]) != 0) {
+            fprintf(stderr, "authrelay: cannot start worker %zu\n", i);
+            goto Exit;
+        }
+    }
+    for (size_t i = 0; i != r->nworkers; ++i)
+        pthread_create(&r->workers[i].tid, NULL, worker_main, &r->workers[i]);
+    rly_log_msg(RLY_LOG_INFO, "start", cfg->dev ? "listening (development mode)" : "listening", 1);
+
+    for (;;) {
+        int sig;
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            rly_log_msg(RLY_LOG_WARN, "reload", "reload is not supported yet: restart to apply changes", 0);
+            continue;
+        }
+        break;
+    }
+
+    /* drain: not ready, no new connections, waiting pickups answered now, in-flight requests finished */
+    rly_log_msg(RLY_LOG_INFO, "shutdown", "draining", 0);
+    atomic_store(&r->shutting_down, 1);
+    for (size_t i = 0; i != r->nworkers; ++i)
+        h2o_multithread_send_message(&r->workers[i].control, &shutdown_messages[i]);
+    for (long waited = 0; inflight(r) != 0 && waited < (long)cfg->shutdown_grace * 1000; waited += 20)
+        sleep_ms(20);
+    if (inflight(r) != 0)
+        rly_log_msg(RLY_LOG_WARN, "shutdown", "grace period over with requests in flight", 0);
+    for (size_t i = 0; i != r->nworkers; ++i) {
+        atomic_store(&r->workers[i].stop, 1);
+        h2o_multithread_send_message(&r->workers[i].control, NULL);
+        pthread_join(r->workers[i].tid, NULL);
+    }
+    relay_admin_stop(r);
+    rly_log_msg(RLY_LOG_INFO, "stop", "stopped", 0);
+    status = 0;
+Exit:
+    free(fds);
+    return status;
+}

@@ -1,0 +1,79 @@
+/* store.h: the rendezvous store seam: sessions with a TTL, one-shot results, wake-ups; back-ends memory and redis */
+#ifndef RELAY_STORE_H
+#define RELAY_STORE_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <h2o.h>
+#include "rly.h"
+
+/*
+ * What a session is in the store. Nothing here is a secret in plaintext: the poll token is a hash, meta (return_uri,
+ * seal key) and result are ciphertexts the store never opens, the AS host is the anonymous identifier protocol.md allows.
+ */
+typedef struct st_store_record_t {
+    uint8_t sid[RLY_SESSION_ID_BYTES];
+    uint8_t token_hash[32];
+    char as_host[RLY_AS_HOST_MAX + 1];
+    const uint8_t *meta; /* encrypted under the data key; borrowed */
+    size_t meta_len;
+    const uint8_t *result; /* NULL while pending; borrowed */
+    size_t result_len;
+    int64_t completed_at;  /* unix ms of the completing write, 0 while pending */
+    int64_t expires_in_ms; /* remaining life */
+    int read;              /* the result has been delivered once (life cut to RLY_AFTER_READ_TTL) */
+} store_record_t;
+
+typedef enum en_store_status_t {
+    STORE_OK = 0,
+    STORE_NOT_FOUND,   /* unknown or expired */
+    STORE_CONFLICT,    /* complete: already completed; the first result stands */
+    STORE_UNAVAILABLE, /* the store is down or did not answer in time */
+} store_status_t;
+
+typedef struct st_store_t store_t;
+typedef struct st_store_backend_t store_backend_t;
+
+/* rec and everything it points to are borrowed for the duration of the callback only; rec is NULL unless STORE_OK */
+typedef void (*store_cb)(void *ctx, store_status_t status, const store_record_t *rec);
+/* a session completed somewhere (this worker, another thread, another replica): runs on the worker's loop */
+typedef void (*store_notify_cb)(void *ctx, const uint8_t sid[RLY_SESSION_ID_BYTES]);
+
+struct st_store_backend_t {
+    const char *name;
+    /* a per-thread handle bound to loop; notifications for watched sessions arrive through on_notify on that loop */
+    store_t *(*open)(store_backend_t *self, h2o_loop_t *loop, store_notify_cb on_notify, void *notify_ctx);
+    /* 1 if the store answers now (readyz; must not block longer than 250 ms) */
+    int (*ready)(store_backend_t *self);
+    void (*destroy)(store_backend_t *self);
+};
+
+/*
+ * Per-thread operations. Each callback runs exactly once, on the handle's loop; it may run before the call returns.
+ * create:   stores rec (result ignored) with a TTL of ttl seconds; STORE_OK or STORE_UNAVAILABLE.
+ * get:      the record; STORE_NOT_FOUND when unknown or expired.
+ * complete: sets the result if the session is pending (first writer wins) and wakes watchers everywhere;
+ *           STORE_CONFLICT if it already had one (rec then holds the stored record), STORE_NOT_FOUND if gone.
+ * mark_read: on the first delivery, cuts the remaining life to at most RLY_AFTER_READ_TTL; idempotent.
+ * remove:   deletes; STORE_OK or STORE_NOT_FOUND.
+ * watch / unwatch: start / stop notifications for a session on this handle; watch calls back once notifications are
+ *           guaranteed (so a read after it cannot miss a completion); unwatch is immediate.
+ */
+struct st_store_t {
+    void (*create)(store_t *self, const store_record_t *rec, unsigned ttl, store_cb cb, void *ctx);
+    void (*get)(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx);
+    void (*complete)(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], const uint8_t *result, size_t len,
+                     int64_t completed_at, store_cb cb, void *ctx);
+    void (*mark_read)(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx);
+    void (*remove)(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx);
+    void (*watch)(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx);
+    void (*unwatch)(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES]);
+    void (*close)(store_t *self);
+};
+
+/* the embedded back-end: one process, shared by every worker thread */
+store_backend_t *store_memory_new(void);
+/* number of live sessions (tests, metrics) */
+size_t store_memory_count(store_backend_t *backend);
+
+#endif

@@ -1,0 +1,412 @@
+/* store_memory.c: the embedded rendezvous store: a locked hash table with TTLs, wake-ups across worker threads */
+#include <assert.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "store.h"
+
+#define SWEEP_INTERVAL_MS 1000
+#define INITIAL_BUCKETS 1024
+
+typedef struct st_entry_t {
+    struct st_entry_t *next;
+    uint8_t sid[RLY_SESSION_ID_BYTES];
+    uint8_t token_hash[32];
+    char as_host[RLY_AS_HOST_MAX + 1];
+    uint8_t *meta;
+    size_t meta_len;
+    uint8_t *result;
+    size_t result_len;
+    int64_t completed_at;
+    int64_t expires_at; /* monotonic ms */
+    int read;
+} entry_t;
+
+typedef struct st_memory_handle_t memory_handle_t;
+
+typedef struct st_memory_backend_t {
+    store_backend_t super;
+    pthread_mutex_t mutex;
+    entry_t **buckets;
+    size_t nbuckets;
+    size_t count;
+    int64_t last_sweep;
+    memory_handle_t *handles; /* every open handle, for wake-ups */
+} memory_backend_t;
+
+struct st_memory_handle_t {
+    store_t super;
+    memory_backend_t *backend;
+    memory_handle_t *next; /* in backend->handles, under the mutex */
+    h2o_multithread_queue_t *queue;
+    h2o_multithread_receiver_t receiver;
+    store_notify_cb on_notify;
+    void *notify_ctx;
+};
+
+typedef struct st_notify_message_t {
+    h2o_multithread_message_t super;
+    uint8_t sid[RLY_SESSION_ID_BYTES];
+} notify_message_t;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t bucket_of(const memory_backend_t *b, const uint8_t sid[RLY_SESSION_ID_BYTES])
+{
+    uint64_t h;
+    memcpy(&h, sid, sizeof(h)); /* session ids come from the CSPRNG: any 8 bytes hash well */
+    return (size_t)(h & (b->nbuckets - 1));
+}
+
+static void entry_free(entry_t *e)
+{
+    free(e->meta);
+    free(e->result);
+    free(e);
+}
+
+/* unlinks and frees every expired entry; with the mutex held */
+static void sweep(memory_backend_t *b, int64_t now)
+{
+    for (size_t i = 0; i != b->nbuckets; ++i) {
+        entry_t **slot = &b->buckets[i];
+        while (*slot != NULL) {
+            entry_t *e = *slot;
+            if (e->expires_at <= now) {
+                *slot = e->next;
+                entry_free(e);
+                --b->count;
+            } else {
+                slot = &e->next;
+            }
+        }
+    }
+    b->last_sweep = now;
+}
+
+static void grow(memory_backend_t *b)
+{
+    size_t n = b->nbuckets * 2;
+    entry_t **buckets = calloc(n, sizeof(*buckets));
+    if (buckets == NULL)
+        return; /* keep the longer chains; correctness does not depend on the size */
+    entry_t **old = b->buckets;
+    size_t oldn = b->nbuckets;
+    b->buckets = buckets;
+    b->nbuckets = n;
+    for (size_t i = 0; i != oldn; ++i) {
+        entry_t *e = old[i];
+        while (e != NULL) {
+            entry_t *next = e->next;
+            size_t j = bucket_of(b, e->sid);
+            e->next = b->buckets[j];
+            b->buckets[j] = e;
+            e = next;
+        }
+    }
+    free(old);
+}
+
+/* the live entry of a session, or NULL; unlinks it when expired; with the mutex held */
+static entry_t **find(memory_backend_t *b, const uint8_t sid[RLY_SESSION_ID_BYTES], int64_t now)
+{
+    entry_t **slot = &b->buckets[bucket_of(b, sid)];
+    for (; *slot != NULL; slot = &(*slot)->next) {
+        entry_t *e = *slot;
+        if (memcmp(e->sid, sid, RLY_SESSION_ID_BYTES) != 0)
+            continue;
+        if (e->expires_at <= now) {
+            *slot = e->next;
+            entry_free(e);
+            --b->count;
+            return NULL;
+        }
+        return slot;
+    }
+    return NULL;
+}
+
+/* a copy of an entry that outlives the mutex, for the callback */
+typedef struct st_snapshot_t {
+    store_record_t rec;
+    uint8_t *buf;
+} snapshot_t;
+
+static int snapshot(snapshot_t *s, const entry_t *e, int64_t now)
+{
+    memset(s, 0, sizeof(*s));
+    s->buf = malloc(e->meta_len + e->result_len + 1);
+    if (s->buf == NULL)
+        return -1;
+    memcpy(s->rec.sid, e->sid, sizeof(e->sid));
+    memcpy(s->rec.token_hash, e->token_hash, sizeof(e->token_hash));
+    memcpy(s->rec.as_host, e->as_host, sizeof(e->as_host));
+    if (e->meta_len != 0)
+        memcpy(s->buf, e->meta, e->meta_len);
+    s->rec.meta = s->buf;
+    s->rec.meta_len = e->meta_len;
+    if (e->result != NULL) {
+        memcpy(s->buf + e->meta_len, e->result, e->result_len);
+        s->rec.result = s->buf + e->meta_len;
+        s->rec.result_len = e->result_len;
+    }
+    s->rec.completed_at = e->completed_at;
+    s->rec.expires_in_ms = e->expires_at - now;
+    s->rec.read = e->read;
+    return 0;
+}
+
+static void notify_all(memory_backend_t *b, const uint8_t sid[RLY_SESSION_ID_BYTES])
+{
+    /* with the mutex held: the handle list cannot change under us */
+    for (memory_handle_t *h = b->handles; h != NULL; h = h->next) {
+        notify_message_t *m = malloc(sizeof(*m));
+        if (m == NULL)
+            continue; /* the waiter still gets its answer when its wait times out */
+        memset(m, 0, sizeof(*m));
+        memcpy(m->sid, sid, RLY_SESSION_ID_BYTES);
+        h2o_multithread_send_message(&h->receiver, &m->super);
+    }
+}
+
+static void on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    memory_handle_t *h = H2O_STRUCT_FROM_MEMBER(memory_handle_t, receiver, receiver);
+    while (!h2o_linklist_is_empty(messages)) {
+        notify_message_t *m = H2O_STRUCT_FROM_MEMBER(notify_message_t, super.link, messages->next);
+        h2o_linklist_unlink(&m->super.link);
+        h->on_notify(h->notify_ctx, m->sid);
+        free(m);
+    }
+}
+
+/* runs cb with a snapshot of the entry at slot (or with status and no record) after releasing the mutex */
+static void finish(memory_backend_t *b, entry_t *e, int64_t now, store_status_t status, store_cb cb, void *ctx)
+{
+    snapshot_t s;
+    int have = e != NULL && snapshot(&s, e, now) == 0;
+    pthread_mutex_unlock(&b->mutex);
+    if (e != NULL && !have) {
+        cb(ctx, STORE_UNAVAILABLE, NULL); /* out of memory: the caller answers 503 */
+        return;
+    }
+    cb(ctx, status, have ? &s.rec : NULL);
+    if (have)
+        free(s.buf);
+}
+
+static void op_create(store_t *self, const store_record_t *rec, unsigned ttl, store_cb cb, void *ctx)
+{
+    memory_backend_t *b = ((memory_handle_t *)self)->backend;
+    entry_t *e = calloc(1, sizeof(*e));
+    if (e == NULL || (rec->meta_len != 0 && (e->meta = malloc(rec->meta_len)) == NULL)) {
+        free(e);
+        cb(ctx, STORE_UNAVAILABLE, NULL);
+        return;
+    }
+    memcpy(e->sid, rec->sid, sizeof(e->sid));
+    memcpy(e->token_hash, rec->token_hash, sizeof(e->token_hash));
+    memcpy(e->as_host, rec->as_host, sizeof(e->as_host));
+    if (rec->meta_len != 0)
+        memcpy(e->meta, rec->meta, rec->meta_len);
+    e->meta_len = rec->meta_len;
+
+    int64_t now = now_ms();
+    e->expires_at = now + (int64_t)ttl * 1000;
+    pthread_mutex_lock(&b->mutex);
+    if (now - b->last_sweep >= SWEEP_INTERVAL_MS)
+        sweep(b, now);
+    if (b->count >= b->nbuckets)
+        grow(b);
+    size_t i = bucket_of(b, e->sid);
+    e->next = b->buckets[i];
+    b->buckets[i] = e;
+    ++b->count;
+    finish(b, e, now, STORE_OK, cb, ctx);
+}
+
+static void op_get(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx)
+{
+    memory_backend_t *b = ((memory_handle_t *)self)->backend;
+    int64_t now = now_ms();
+    pthread_mutex_lock(&b->mutex);
+    entry_t **slot = find(b, sid, now);
+    finish(b, slot != NULL ? *slot : NULL, now, slot != NULL ? STORE_OK : STORE_NOT_FOUND, cb, ctx);
+}
+
+static void op_complete(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], const uint8_t *result, size_t len,
+                        int64_t completed_at, store_cb cb, void *ctx)
+{
+    memory_backend_t *b = ((memory_handle_t *)self)->backend;
+    uint8_t *copy = malloc(len != 0 ? len : 1);
+    if (copy == NULL) {
+        cb(ctx, STORE_UNAVAILABLE, NULL);
+        return;
+    }
+    memcpy(copy, result, len);
+    int64_t now = now_ms();
+    pthread_mutex_lock(&b->mutex);
+    entry_t **slot = find(b, sid, now);
+    if (slot == NULL) {
+        free(copy);
+        finish(b, NULL, now, STORE_NOT_FOUND, cb, ctx);
+        return;
+    }
+    entry_t *e = *slot;
+    if (e->result != NULL) {
+        free(copy);
+        finish(b, e, now, STORE_CONFLICT, cb, ctx);
+        return;
+    }
+    e->result = copy;
+    e->result_len = len;
+    e->completed_at = completed_at;
+    notify_all(b, sid);
+    finish(b, e, now, STORE_OK, cb, ctx);
+}
+
+static void op_mark_read(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx)
+{
+    memory_backend_t *b = ((memory_handle_t *)self)->backend;
+    int64_t now = now_ms();
+    pthread_mutex_lock(&b->mutex);
+    entry_t **slot = find(b, sid, now);
+    if (slot == NULL) {
+        finish(b, NULL, now, STORE_NOT_FOUND, cb, ctx);
+        return;
+    }
+    entry_t *e = *slot;
+    if (!e->read) {
+        e->read = 1;
+        if (e->expires_at > now + RLY_AFTER_READ_TTL * 1000)
+            e->expires_at = now + RLY_AFTER_READ_TTL * 1000;
+    }
+    finish(b, e, now, STORE_OK, cb, ctx);
+}
+
+static void op_remove(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx)
+{
+    memory_backend_t *b = ((memory_handle_t *)self)->backend;
+    int64_t now = now_ms();
+    pthread_mutex_lock(&b->mutex);
+    entry_t **slot = find(b, sid, now);
+    if (slot == NULL) {
+        finish(b, NULL, now, STORE_NOT_FOUND, cb, ctx);
+        return;
+    }
+    entry_t *e = *slot;
+    *slot = e->next;
+    entry_free(e);
+    --b->count;
+    finish(b, NULL, now, STORE_OK, cb, ctx);
+}
+
+static void op_watch(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx)
+{
+    (void)self;
+    (void)sid;
+    /* every completion is broadcast to every handle: watching is implicit */
+    cb(ctx, STORE_OK, NULL);
+}
+
+static void op_unwatch(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES])
+{
+    (void)self;
+    (void)sid;
+}
+
+static void op_close(store_t *self)
+{
+    memory_handle_t *h = (memory_handle_t *)self;
+    memory_backend_t *b = h->backend;
+    pthread_mutex_lock(&b->mutex);
+    for (memory_handle_t **p = &b->handles; *p != NULL; p = &(*p)->next) {
+        if (*p == h) {
+            *p = h->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&b->mutex);
+    /* drop messages that arrived after the last loop iteration */
+    while (!h2o_linklist_is_empty(&h->receiver._messages)) {
+        notify_message_t *m = H2O_STRUCT_FROM_MEMBER(notify_message_t, super.link, h->receiver._messages.next);
+        h2o_linklist_unlink(&m->super.link);
+        free(m);
+    }
+    h2o_multithread_unregister_receiver(h->queue, &h->receiver);
+    h2o_multithread_destroy_queue(h->queue);
+    free(h);
+}
+
+static store_t *backend_open(store_backend_t *self, h2o_loop_t *loop, store_notify_cb on_notify, void *notify_ctx)
+{
+    memory_backend_t *b = (memory_backend_t *)self;
+    memory_handle_t *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return NULL;
+    h->super = (store_t){op_create, op_get, op_complete, op_mark_read, op_remove, op_watch, op_unwatch, op_close};
+    h->backend = b;
+    h->on_notify = on_notify;
+    h->notify_ctx = notify_ctx;
+    h->queue = h2o_multithread_create_queue(loop);
+    h2o_multithread_register_receiver(h->queue, &h->receiver, on_messages);
+    pthread_mutex_lock(&b->mutex);
+    h->next = b->handles;
+    b->handles = h;
+    pthread_mutex_unlock(&b->mutex);
+    return &h->super;
+}
+
+static int backend_ready(store_backend_t *self)
+{
+    (void)self;
+    return 1;
+}
+
+static void backend_destroy(store_backend_t *self)
+{
+    memory_backend_t *b = (memory_backend_t *)self;
+    assert(b->handles == NULL);
+    for (size_t i = 0; i != b->nbuckets; ++i) {
+        entry_t *e = b->buckets[i];
+        while (e != NULL) {
+            entry_t *next = e->next;
+            entry_free(e);
+            e = next;
+        }
+    }
+    free(b->buckets);
+    pthread_mutex_destroy(&b->mutex);
+    free(b);
+}
+
+store_backend_t *store_memory_new(void)
+{
+    memory_backend_t *b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return NULL;
+    b->super = (store_backend_t){"memory", backend_open, backend_ready, backend_destroy};
+    if ((b->buckets = calloc(INITIAL_BUCKETS, sizeof(*b->buckets))) == NULL) {
+        free(b);
+        return NULL;
+    }
+    b->nbuckets = INITIAL_BUCKETS;
+    pthread_mutex_init(&b->mutex, NULL);
+    b->last_sweep = now_ms();
+    return &b->super;
+}
+
+size_t store_memory_count(store_backend_t *backend)
+{
+    memory_backend_t *b = (memory_backend_t *)backend;
+    pthread_mutex_lock(&b->mutex);
+    size_t n = b->count;
+    pthread_mutex_unlock(&b->mutex);
+    return n;
+}
