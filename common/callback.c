@@ -16,6 +16,12 @@ static int is_vchar(unsigned char c)
 }
 
 /* RFC 6749 error, error_description: %x20-21 / %x23-5B / %x5D-7E (no '"', no '\') */
+/* RFC 6749 appendix A.11: code = 1*VSCHAR, VSCHAR = %x20-7E (space included) */
+static int is_vschar(unsigned char c)
+{
+    return c >= 0x20 && c <= 0x7e;
+}
+
 static int is_error_char(unsigned char c)
 {
     return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\';
@@ -84,7 +90,7 @@ rly_callback_status_t rly_callback_parse(rly_callback_t *cb, const char *src, si
         goto Error;
     }
 
-    if ((has_code = optional_param(cb, n, "code", 1, RLY_CODE_MAX, is_vchar, &cb->code)) < 0) {
+    if ((has_code = optional_param(cb, n, "code", 1, RLY_CODE_MAX, is_vschar, &cb->code)) < 0) {
         *errstr = "the code parameter is repeated, empty, too long or has invalid characters";
         goto Error;
     }

@@ -24,8 +24,8 @@ typedef enum en_rly_callback_status_t {
 
 /*
  * Parses and checks a query string or form body (len <= RLY_QUERY_MAX, else RLY_CALLBACK_BAD_REQUEST).
- * Rules: state exactly once; exactly one of code / error, each at most once; code 1..RLY_CODE_MAX bytes of visible ASCII
- * (0x21-0x7e); error 1..RLY_ERROR_MAX bytes of the RFC 6749 error charset (%x20-21 / %x23-5B / %x5D-7E);
+ * Rules: state exactly once; exactly one of code / error, each at most once; code 1..RLY_CODE_MAX bytes of VSCHAR
+ * (0x20-0x7e, RFC 6749 appendix A.11); error 1..RLY_ERROR_MAX bytes of the RFC 6749 error charset (%x20-21 / %x23-5B / %x5D-7E);
  * error_description at most once, at most RLY_ERROR_DESCRIPTION_MAX bytes, same charset; error_uri at most once, at most
  * RLY_ERROR_URI_MAX bytes of visible ASCII; iss at most once, at most RLY_ISS_MAX bytes of visible ASCII;
  * error_description / error_uri only with error. Unknown parameters are ignored.

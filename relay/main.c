@@ -56,6 +56,16 @@ static int cmd_check_config(int argc, char **argv)
         }
         OPENSSL_cleanse(&kr, sizeof(kr));
     }
+    if (rc == 0 && !cfg.plain && cfg.tls_cert != NULL) {
+        /* load the certificate and key as serve would: unparsable or mismatched files are not OK either */
+        char err[512];
+        SSL_CTX *ctx = relay_tls_new(&cfg, err, sizeof(err));
+        if (ctx == NULL) {
+            fprintf(stderr, "authrelay: %s\n", err);
+            rc = 1;
+        }
+        SSL_CTX_free(ctx);
+    }
     if (rc == 0)
         puts("configuration OK");
     else if (rc == 3)

@@ -75,6 +75,20 @@ static void test_code_ok(void **state)
     assert_str(cb.iss, "https://auth.atlassian.com");
 }
 
+static void test_code_vschar(void **state)
+{
+    (void)state;
+    /* RFC 6749 A.11: a code is VSCHAR, space included ("+" and %20 both decode to it) */
+    assert_int_equal(parse("code=a+b&state=s"), RLY_CALLBACK_OK);
+    assert_int_equal(cb.code.len, 3);
+    assert_memory_equal(cb.code.base, "a b", 3);
+    assert_int_equal(parse("code=a%20b&state=s"), RLY_CALLBACK_OK);
+    assert_memory_equal(cb.code.base, "a b", 3);
+    /* control bytes and DEL are not VSCHAR */
+    assert_int_equal(parse("code=a%09b&state=s"), RLY_CALLBACK_BAD_REQUEST);
+    assert_int_equal(parse("code=a%7Fb&state=s"), RLY_CALLBACK_BAD_REQUEST);
+}
+
 static void test_error_ok(void **state)
 {
     (void)state;
@@ -123,8 +137,7 @@ static void test_code_limits(void **state)
     assert_int_equal(parse(build("state=s&code=", 'a', RLY_CODE_MAX + 1, "")), RLY_CALLBACK_BAD_REQUEST);
     assert_int_equal(parse("state=s&code="), RLY_CALLBACK_BAD_REQUEST);
     assert_int_equal(parse("state=s&code"), RLY_CALLBACK_BAD_REQUEST);
-    /* visible ASCII only */
-    assert_int_equal(parse("state=s&code=a+b"), RLY_CALLBACK_BAD_REQUEST);
+    /* VSCHAR only (space is allowed: see test_code_vschar) */
     assert_int_equal(parse("state=s&code=a%7F"), RLY_CALLBACK_BAD_REQUEST);
     assert_int_equal(parse("state=s&code=a%0A"), RLY_CALLBACK_BAD_REQUEST);
     assert_int_equal(parse("state=s&code=%C3%A9"), RLY_CALLBACK_BAD_REQUEST);
@@ -273,6 +286,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_code_ok),
+        cmocka_unit_test(test_code_vschar),
         cmocka_unit_test(test_error_ok),
         cmocka_unit_test(test_atlassian_jwt_code),
         cmocka_unit_test(test_code_limits),
