@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# packages.sh: installs the Debian 12 packages authrelay needs that are missing (build, run, test); idempotent
+# usage: deploy/packages.sh [build|test]   (default: build)
+set -euo pipefail
+
+build_pkgs=(gcc make cmake pkg-config libh2o-evloop-dev libhiredis-dev libjson-c-dev libssl-dev libcurl4-openssl-dev
+    libcmocka-dev openssl curl ca-certificates)
+test_pkgs=(clang clang-format libclang-rt-14-dev redis-server)
+
+want=("${build_pkgs[@]}")
+[ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing: ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# run.sh: the whole test suite: installs what is missing, checks formatting and banned functions, builds with warnings
+# as errors, and runs every test (unit, integration) in a normal build and again under ASan+UBSan; then a short fuzz run.
+# usage: tests/run.sh          environment: RLY_FUZZ_SECONDS (default 15; 0 skips fuzzing)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+"$top/deploy/packages.sh" test
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "clang-format"
+files=$(git ls-files '*.c' '*.h' 2>/dev/null || find common relay tests -name '*.[ch]')
+# shellcheck disable=SC2086
+clang-format --dry-run --Werror $files
+
+step "banned functions (style.md)"
+# shellcheck disable=SC2086
+if grep -nHE '\b(sprintf|strcpy|strcat|strncpy|strtok|atoi|sscanf|gets)[[:space:]]*\(' $files; then
+    echo "banned functions found" >&2
+    exit 1
+fi
+
+step "build (warnings as errors)"
+"$top/deploy/build.sh" "$top/build"
+step "tests"
+(cd "$top/build" && ctest --output-on-failure -j2 --timeout 600)
+
+step "build with ASan + UBSan"
+AUTHRELAY_CMAKE_OPTIONS="-DAUTHRELAY_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug" "$top/deploy/build.sh" "$top/build-asan"
+step "tests under ASan + UBSan"
+(cd "$top/build-asan" && ctest --output-on-failure -j2 --timeout 600)
+
+secs=${RLY_FUZZ_SECONDS:-15}
+if [ "$secs" -gt 0 ]; then
+    step "fuzz smoke (${secs}s per target)"
+    CC=clang cmake -S "$top" -B "$top/build-fuzz" -DAUTHRELAY_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build "$top/build-fuzz" -j2 --target fuzz_callback fuzz_session_req
+    for t in fuzz_callback fuzz_session_req; do
+        work=$(mktemp -d)
+        cp -r "$top/tests/fuzz/corpus/$t/." "$work/"
+        "$top/build-fuzz/$t" -max_total_time="$secs" -print_final_stats=1 "$work" 2>&1 | grep -E '^stat::number_of_executed_units|^Done' || true
+        rm -rf "$work"
+    done
+fi
+echo
+echo "all tests passed"
