@@ -362,6 +362,17 @@ static int is_host(const char *s, size_t n)
     return label > 0;
 }
 
+int rly_audit_value_ok(const char *key, const char *s, size_t n)
+{
+    if (s == NULL || scan_text(s, n) != NULL)
+        return 0;
+    if (strcmp(key, "event") == 0 || strcmp(key, "outcome") == 0)
+        return is_ident(s, n);
+    if (strcmp(key, "as") == 0)
+        return is_host(s, n);
+    return 0;
+}
+
 static int digits_in(const char *s, size_t n, unsigned min, unsigned max)
 {
     unsigned v = 0;

@@ -50,28 +50,6 @@ __attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t errle
     va_end(ap);
 }
 
-static int hkdf_sha256(uint8_t out[32], const uint8_t ikm[32], const char *info)
-{
-    EVP_KDF *kdf = NULL;
-    EVP_KDF_CTX *ctx = NULL;
-    OSSL_PARAM params[4], *p = params;
-    int ret = -1;
-
-    if ((kdf = EVP_KDF_fetch(NULL, "HKDF", NULL)) == NULL || (ctx = EVP_KDF_CTX_new(kdf)) == NULL)
-        goto Exit;
-    *p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
-    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, 32);
-    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, strlen(info));
-    *p = OSSL_PARAM_construct_end();
-    if (EVP_KDF_derive(ctx, out, 32, params) != 1)
-        goto Exit;
-    ret = 0;
-Exit:
-    EVP_KDF_CTX_free(ctx);
-    EVP_KDF_free(kdf);
-    return ret;
-}
-
 static int is_key_id(const char *s, size_t len)
 {
     return len >= 1 && len <= RLY_KEY_ID_MAX && rly_b64url_is_charset(s, len);
@@ -84,8 +62,8 @@ int rly_key_derive(rly_key_t *key, const char *id, const uint8_t master[32])
     memset(key, 0, sizeof(*key));
     memcpy(key->id, id, idlen);
     key->id[idlen] = '\0';
-    if (hkdf_sha256(key->state_key, master, "authrelay state mac v1") != 0 ||
-        hkdf_sha256(key->data_key, master, "authrelay data key v1") != 0) {
+    if (rly_hkdf_sha256(key->state_key, 32, master, 32, NULL, 0, "authrelay state mac v1") != 0 ||
+        rly_hkdf_sha256(key->data_key, 32, master, 32, NULL, 0, "authrelay data key v1") != 0) {
         OPENSSL_cleanse(key, sizeof(*key));
         return -1;
     }

@@ -5,13 +5,11 @@
 #include <time.h>
 #include <unistd.h>
 #include "rly.h"
+#include "audit.h"
 #include "log.h"
 
 #define LOG_LINE_MAX 2048 /* the longest line: 200 msg bytes escaped as \u00XX, a 253-byte host, two identifiers */
-#define LOG_IDENT_MAX 32
-#define LOG_LABEL_MAX 63
 #define LOG_MSG_MAX 200
-#define LOG_TOKEN_RUN 20 /* the auditor's "long random token" threshold, mirrored here */
 #define LOG_INVALID "invalid"
 
 static atomic_int min_level = RLY_LOG_INFO;
@@ -53,98 +51,10 @@ void rly_log_init(rly_log_level_t level, int fd)
 }
 
 /* the same rule as the auditor's: a dotted number of exactly four groups of 1-3 digits, each at most 255 */
-static int has_ipv4(const char *s, size_t n)
+/* event, outcome and as are written only if the auditor would accept them: one schema, kept in audit.c */
+static int value_ok(const char *key, const char *s)
 {
-    size_t i = 0;
-    while (i < n) {
-        if (s[i] < '0' || s[i] > '9') {
-            i++;
-            continue;
-        }
-        int groups = 0, ok = 1;
-        for (;;) {
-            size_t start = i;
-            unsigned value = 0;
-            while (i < n && s[i] >= '0' && s[i] <= '9') {
-                if (i - start < 3)
-                    value = value * 10 + (unsigned)(s[i] - '0');
-                i++;
-            }
-            if (i - start > 3 || value > 255)
-                ok = 0;
-            groups++;
-            if (i + 1 < n && s[i] == '.' && s[i + 1] >= '0' && s[i + 1] <= '9') {
-                i++;
-                continue;
-            }
-            break;
-        }
-        if (groups == 4 && ok)
-            return 1;
-    }
-    return 0;
-}
-
-static int is_hex(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-/* the auditor's hex rule (host names and identifiers are lower case, so its mixed-case rule cannot apply) */
-static int has_hex_token(const char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        size_t start = i;
-        int digit = 0, letter = 0;
-        while (i < n && is_hex(s[i])) {
-            if (s[i] <= '9')
-                digit = 1;
-            else
-                letter = 1;
-            i++;
-        }
-        if (i - start >= LOG_TOKEN_RUN && digit && letter)
-            return 1;
-        if (i == start)
-            i++;
-    }
-    return 0;
-}
-
-static int is_ident(const char *s)
-{
-    size_t n = 0;
-    if (s == NULL)
-        return 0;
-    for (; s[n] != '\0'; n++) {
-        char c = s[n];
-        if (n >= LOG_IDENT_MAX || !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
-            return 0;
-    }
-    return n > 0 && !has_hex_token(s, n);
-}
-
-/* a DNS name in lower case; IP addresses (dotted or bracketed) are refused: the auditor treats them as client addresses */
-static int is_host(const char *s)
-{
-    size_t n = 0, label = 0;
-    for (; s[n] != '\0'; n++) {
-        char c = s[n];
-        if (n >= RLY_AS_HOST_MAX)
-            return 0;
-        if (c == '.') {
-            if (label == 0)
-                return 0;
-            label = 0;
-        } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-') {
-            if (++label > LOG_LABEL_MAX)
-                return 0;
-        } else {
-            return 0;
-        }
-    }
-    return n > 0 && label > 0 && !has_ipv4(s, n) && !has_hex_token(s, n);
+    return s != NULL && rly_audit_value_ok(key, s, strlen(s));
 }
 
 /* fixed text: printable or control ASCII (controls are escaped), at most LOG_MSG_MAX bytes */
@@ -268,11 +178,11 @@ int rly_log_format(char *buf, size_t cap, rly_log_level_t level, const char *eve
     put_ts(&o, unix_ms);
     /* an out-of-range level is never dropped by the filter; call it an error */
     put_member(&o, "level", level_name != NULL ? level_name : "error");
-    put_member(&o, "event", is_ident(event) ? event : LOG_INVALID);
+    put_member(&o, "event", value_ok("event", event) ? event : LOG_INVALID);
     if (as != NULL)
-        put_member(&o, "as", is_host(as) ? as : LOG_INVALID);
+        put_member(&o, "as", value_ok("as", as) ? as : LOG_INVALID);
     if (outcome != NULL)
-        put_member(&o, "outcome", is_ident(outcome) ? outcome : LOG_INVALID);
+        put_member(&o, "outcome", value_ok("outcome", outcome) ? outcome : LOG_INVALID);
     if (ms >= 0) {
         put_str(&o, ",\"ms\":");
         put_uint(&o, (unsigned long long)ms, 0);

@@ -21,8 +21,8 @@
 /* a sealed result holds a code of at most RLY_CODE_MAX plus a few short members; this bound only stops abuse */
 #define SEAL_PLAINTEXT_MAX (1024 * 1024)
 
-static int hkdf_sha256(uint8_t *out, size_t outlen, const uint8_t *ikm, size_t ikmlen, const uint8_t *salt, size_t saltlen,
-                       const char *info)
+int rly_hkdf_sha256(uint8_t *out, size_t outlen, const uint8_t *ikm, size_t ikmlen, const uint8_t *salt, size_t saltlen,
+                    const char *info)
 {
     EVP_KDF *kdf = NULL;
     EVP_KDF_CTX *ctx = NULL;
@@ -33,7 +33,8 @@ static int hkdf_sha256(uint8_t *out, size_t outlen, const uint8_t *ikm, size_t i
         goto Exit;
     *p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
     *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, ikmlen);
-    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, saltlen);
+    if (saltlen != 0)
+        *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, saltlen);
     *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, strlen(info));
     *p = OSSL_PARAM_construct_end();
     if (EVP_KDF_derive(ctx, out, outlen, params) != 1)
@@ -101,7 +102,7 @@ static int seal_key(const uint8_t priv[32], const uint8_t peer[32], const uint8_
         goto Exit;
     memcpy(salt, eph_pub, 32);
     memcpy(salt + 32, recipient, 32);
-    if (hkdf_sha256(key, 32, ikm, sizeof(ikm), salt, sizeof(salt), SEAL_INFO) != 0)
+    if (rly_hkdf_sha256(key, 32, ikm, sizeof(ikm), salt, sizeof(salt), SEAL_INFO) != 0)
         goto Exit;
     ret = 0;
 Exit:

@@ -18,6 +18,10 @@ char *rly_seal(const uint8_t recipient[32], const char *aad, size_t aadlen, cons
  * convenience, *ptlen excludes the NUL) or NULL if malformed or the tag fails. Caller frees. */
 uint8_t *rly_unseal(const uint8_t priv[32], const char *aad, size_t aadlen, const char *sealed, size_t sealedlen, size_t *ptlen);
 
+/* HKDF-SHA256 (RFC 5869) of ikm with salt (saltlen 0: none) and a text info into outlen bytes; 0 / -1 */
+int rly_hkdf_sha256(uint8_t *out, size_t outlen, const uint8_t *ikm, size_t ikmlen, const uint8_t *salt, size_t saltlen,
+                    const char *info);
+
 /* AES-256-GCM with a 16-byte tag appended to ct; 0 / -1 (decrypt: -1 also on a bad tag) */
 int rly_aes256gcm_encrypt(const uint8_t key[32], const uint8_t nonce[12], const void *aad, size_t aadlen, const uint8_t *pt,
                           size_t len, uint8_t *ct_tag);
