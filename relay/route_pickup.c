@@ -344,5 +344,8 @@ int relay_route_delete(h2o_req_t *req, const char *sid_text, size_t sid_len)
 
 void relay_pickup_notify(relay_worker_t *w, const uint8_t sid[RLY_SESSION_ID_BYTES])
 {
-    relay_waiters_wake(w->waiters, sid);
+    if (sid != NULL)
+        relay_waiters_wake(w->waiters, sid);
+    else
+        relay_waiters_wake_all(w->waiters); /* the store reconnected: every waiter reads again */
 }

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
+#include <openssl/crypto.h>
 #include "metrics.h"
 #include "ratelimit.h"
 #include "relay.h"
@@ -156,6 +157,47 @@ static int build_discovery(relay_t *r)
     return r->discovery_json != NULL ? 0 : -1;
 }
 
+/* the Redis password: --redis-password-file, else AUTHRELAY_REDIS_PASSWORD, else the URL's; malloc'ed or NULL */
+static char *redis_password(const relay_config_t *cfg, char *err, size_t errlen, int *failed)
+{
+    *failed = 0;
+    if (cfg->redis_password_file != NULL) {
+        char buf[1024];
+        FILE *fp = fopen(cfg->redis_password_file, "r");
+        size_t n = fp != NULL ? fread(buf, 1, sizeof(buf) - 1, fp) : 0;
+        if (fp == NULL || ferror(fp) || n == 0) {
+            snprintf(err, errlen, "cannot read --redis-password-file");
+            if (fp != NULL)
+                fclose(fp);
+            *failed = 1;
+            return NULL;
+        }
+        fclose(fp);
+        while (n != 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+            --n;
+        char *pw = strndup(buf, n);
+        OPENSSL_cleanse(buf, sizeof(buf));
+        return pw;
+    }
+    const char *env = getenv("AUTHRELAY_REDIS_PASSWORD");
+    return env != NULL && *env != '\0' ? strdup(env) : NULL;
+}
+
+static store_backend_t *open_redis(const relay_config_t *cfg, char *err, size_t errlen)
+{
+    int failed;
+    char *password = redis_password(cfg, err, errlen, &failed);
+    if (failed)
+        return NULL;
+    store_redis_options_t opts = {cfg->redis, cfg->redis_sentinel, cfg->redis_master, password, 1000, 1000};
+    store_backend_t *b = store_redis_new(&opts, err, errlen);
+    if (password != NULL) {
+        OPENSSL_cleanse(password, strlen(password));
+        free(password);
+    }
+    return b;
+}
+
 static long inflight(relay_t *r)
 {
     long n = 0;
@@ -194,11 +236,13 @@ int relay_serve(relay_config_t *cfg)
         goto Exit;
     }
     if (cfg->redis != NULL || cfg->redis_sentinel != NULL) {
-        fprintf(stderr, "authrelay: the Redis store is not available in this build; omit --redis to use the memory store\n");
+        if ((r->store = open_redis(cfg, err, sizeof(err))) == NULL) {
+            fprintf(stderr, "authrelay: %s\n", err);
+            goto Exit;
+        }
+    } else if ((r->store = store_memory_new()) == NULL) {
         goto Exit;
     }
-    if ((r->store = store_memory_new()) == NULL)
-        goto Exit;
     if (!cfg->plain && (r->ssl_ctx = relay_tls_new(cfg, err, sizeof(err))) == NULL) {
         fprintf(stderr, "authrelay: %s\n", err);
         goto Exit;

@@ -36,7 +36,8 @@ typedef struct st_store_backend_t store_backend_t;
 
 /* rec and everything it points to are borrowed for the duration of the callback only; rec is NULL unless STORE_OK */
 typedef void (*store_cb)(void *ctx, store_status_t status, const store_record_t *rec);
-/* a session completed somewhere (this worker, another thread, another replica): runs on the worker's loop */
+/* a session completed somewhere (this worker, another thread, another replica): runs on the worker's loop; sid NULL
+ * means "anything may have completed" (after the store reconnected): re-check every waiter */
 typedef void (*store_notify_cb)(void *ctx, const uint8_t sid[RLY_SESSION_ID_BYTES]);
 
 struct st_store_backend_t {
@@ -75,5 +76,17 @@ struct st_store_t {
 store_backend_t *store_memory_new(void);
 /* number of live sessions (tests, metrics) */
 size_t store_memory_count(store_backend_t *backend);
+
+/* the Redis back-end (store_redis.c); every string is borrowed for the call only */
+typedef struct st_store_redis_options_t {
+    const char *url;             /* redis://[:password@]host:port[/db] or unix:///path; NULL with sentinels */
+    const char *sentinels;       /* "host:port,host:port"; NULL without */
+    const char *master;          /* the Sentinel master name */
+    const char *password;        /* overrides the URL's; NULL: the URL's or none */
+    unsigned command_timeout_ms; /* a command not answered by then fails the connection (hiredis 0.14 has no timeouts) */
+    unsigned connect_timeout_ms;
+} store_redis_options_t;
+/* NULL with a message in err (never the password) */
+store_backend_t *store_redis_new(const store_redis_options_t *opts, char *err, size_t errlen);
 
 #endif
