@@ -5,7 +5,7 @@ set -euo pipefail
 
 build_pkgs=(gcc make cmake pkg-config libh2o-evloop-dev libhiredis-dev libjson-c-dev libssl-dev libcurl4-openssl-dev
     libcmocka-dev openssl curl ca-certificates)
-test_pkgs=(clang clang-format libclang-rt-14-dev redis-server)
+test_pkgs=(clang clang-format libclang-rt-14-dev redis-server redis-sentinel redis-tools)
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")
