@@ -22,6 +22,7 @@ typedef struct st_pickup_t {
     int busy;      /* a store call is outstanding: its callback finishes the op */
     int timed_out; /* the wait is over: answer whatever the store says now */
     int woken;     /* the store notified a completion while we waited */
+    int verified;  /* the poll token matched the stored hash */
 } pickup_t;
 
 static long elapsed(relay_op_t *op)
@@ -54,10 +55,18 @@ static void finish(pickup_t *p)
     relay_op_free(&p->super);
 }
 
+static void on_marked(void *ctx, store_status_t status, const store_record_t *rec);
+
+/* reads the session: the first read checks the token; later ones (after a wake-up or the wait) go straight to
+ * mark_read, which delivers a result in the same round trip */
 static void get(pickup_t *p)
 {
+    store_t *store = p->super.worker->store;
     p->busy = 1;
-    p->super.worker->store->get(p->super.worker->store, p->sid, on_get, p);
+    if (p->verified)
+        store->mark_read(store, p->sid, on_marked, p);
+    else
+        store->get(store, p->sid, on_get, p);
 }
 
 static void on_req_gone(relay_op_t *op)
@@ -110,6 +119,11 @@ static void on_marked(void *ctx, store_status_t status, const store_record_t *re
         relay_event(RLY_LOG_WARN, "pickup", p->as_host, "unavailable", elapsed(&p->super));
         relay_respond_error(req, 503, NULL, "temporarily_unavailable", "the rendezvous store is unavailable; retry shortly", 2);
         goto Exit;
+    }
+    if (rec->result == NULL) {
+        /* still pending (a wake-up for someone else's write, or the wait is over) */
+        on_get(ctx, status, rec);
+        return;
     }
     size_t len;
     char *json = relay_result_open(&relay_global.keys, p->sid_text, rec->result, rec->result_len, &len);
@@ -204,12 +218,13 @@ static void on_get(void *ctx, store_status_t status, const store_record_t *rec)
         goto Exit;
     }
     memcpy(p->as_host, rec->as_host, sizeof(p->as_host));
-    if (!rly_hash_equal(rec->token_hash, p->token_hash)) {
+    if (!p->verified && !rly_hash_equal(rec->token_hash, p->token_hash)) {
         relay_event(RLY_LOG_INFO, event, p->as_host, "unauthorized", elapsed(&p->super));
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
         relay_respond_error(req, 401, NULL, "invalid_token", "missing or wrong poll token", 0);
         goto Exit;
     }
+    p->verified = 1;
     if (p->is_delete) {
         p->busy = 1;
         p->super.worker->store->remove(p->super.worker->store, p->sid, on_removed, p);

@@ -55,7 +55,8 @@ struct st_store_backend_t {
  * get:      the record; STORE_NOT_FOUND when unknown or expired.
  * complete: sets the result if the session is pending (first writer wins) and wakes watchers everywhere;
  *           STORE_CONFLICT if it already had one (rec then holds the stored record), STORE_NOT_FOUND if gone.
- * mark_read: on the first delivery, cuts the remaining life to at most RLY_AFTER_READ_TTL; idempotent.
+ * mark_read: the record, like get; if it has a result, the first call cuts the remaining life to at most
+ *           RLY_AFTER_READ_TTL (idempotent). A pending session is left as it is.
  * remove:   deletes; STORE_OK or STORE_NOT_FOUND.
  * watch / unwatch: start / stop notifications for a session on this handle; watch calls back once notifications are
  *           guaranteed (so a read after it cannot miss a completion); unwatch is immediate.

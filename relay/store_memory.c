@@ -282,7 +282,7 @@ static void op_mark_read(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES],
         return;
     }
     entry_t *e = *slot;
-    if (!e->read) {
+    if (e->result != NULL && !e->read) {
         e->read = 1;
         if (e->expires_at > now + RLY_AFTER_READ_TTL * 1000)
             e->expires_at = now + RLY_AFTER_READ_TTL * 1000;

@@ -47,7 +47,7 @@ static const char *const scripts[SCRIPT_COUNT] = {
     /* ARGV life after the first read, ms */
     [SCRIPT_MARK_READ] = "local v = redis.call('HMGET', KEYS[1], 'th', 'as', 'meta', 'res', 'cat', 'rd')\n"
                          "if not v[1] then return false end\n"
-                         "if not v[6] then\n"
+                         "if v[4] and not v[6] then\n"
                          "  redis.call('HSET', KEYS[1], 'rd', '1')\n"
                          "  if redis.call('PTTL', KEYS[1]) > tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end\n"
                          "  v[6] = '1'\n"
