@@ -6,10 +6,12 @@
 #include "meta.h"
 #include "seal.h"
 
+/* the AAD text and its length, or 0 when it does not fit (a session id text is 22 characters; never a truncated AAD,
+ * never a length past the buffer) */
 static size_t aad(char *buf, size_t cap, const char *what, const char *sid_text)
 {
     int n = snprintf(buf, cap, "authrelay %s %s", what, sid_text);
-    return n < 0 ? 0 : (size_t)n;
+    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
 
 long relay_meta_seal(const rly_keyring_t *kr, const char *sid_text, const rly_session_req_t *sreq, uint8_t *out)
@@ -17,6 +19,9 @@ long relay_meta_seal(const rly_keyring_t *kr, const char *sid_text, const rly_se
     uint8_t pt[1 + 32 + RLY_RETURN_URI_MAX];
     size_t n = 0;
     char a[64];
+    size_t alen = aad(a, sizeof(a), "meta", sid_text);
+    if (alen == 0)
+        return -1;
     pt[n++] = sreq->has_seal_key ? 1 : 0;
     if (sreq->has_seal_key) {
         memcpy(pt + n, sreq->seal_key, 32);
@@ -24,16 +29,17 @@ long relay_meta_seal(const rly_keyring_t *kr, const char *sid_text, const rly_se
     }
     memcpy(pt + n, sreq->return_uri, sreq->return_uri_len);
     n += sreq->return_uri_len;
-    return rly_data_encrypt(kr, a, aad(a, sizeof(a), "meta", sid_text), pt, n, out);
+    return rly_data_encrypt(kr, a, alen, pt, n, out);
 }
 
 int relay_meta_open(const rly_keyring_t *kr, const char *sid_text, const uint8_t *in, size_t len, relay_meta_t *meta)
 {
     uint8_t pt[RELAY_META_MAX];
     char a[64];
-    if (len > sizeof(pt))
+    size_t alen = aad(a, sizeof(a), "meta", sid_text);
+    if (len > sizeof(pt) || alen == 0)
         return -1;
-    long n = rly_data_decrypt(kr, a, aad(a, sizeof(a), "meta", sid_text), in, len, pt);
+    long n = rly_data_decrypt(kr, a, alen, in, len, pt);
     if (n < 1)
         return -1;
     size_t off = 1;
@@ -74,10 +80,11 @@ uint8_t *relay_result_seal(const rly_keyring_t *kr, const char *sid_text, const 
         return blob;
     }
     char a[64];
-    if ((blob = malloc(1 + len + RLY_DATA_OVERHEAD)) == NULL)
+    size_t alen = aad(a, sizeof(a), "result", sid_text);
+    if (alen == 0 || (blob = malloc(1 + len + RLY_DATA_OVERHEAD)) == NULL)
         return NULL;
     blob[0] = 'D';
-    long n = rly_data_encrypt(kr, a, aad(a, sizeof(a), "result", sid_text), (const uint8_t *)json, len, blob + 1);
+    long n = rly_data_encrypt(kr, a, alen, (const uint8_t *)json, len, blob + 1);
     if (n < 0) {
         free(blob);
         return NULL;
@@ -105,10 +112,11 @@ char *relay_result_open(const rly_keyring_t *kr, const char *sid_text, const uin
     if (blob[0] != 'D')
         return NULL;
     char a[64];
-    char *pt = malloc(len + 1);
+    size_t alen = aad(a, sizeof(a), "result", sid_text);
+    char *pt = alen != 0 ? malloc(len + 1) : NULL;
     if (pt == NULL)
         return NULL;
-    long n = rly_data_decrypt(kr, a, aad(a, sizeof(a), "result", sid_text), blob + 1, len - 1, (uint8_t *)pt);
+    long n = rly_data_decrypt(kr, a, alen, blob + 1, len - 1, (uint8_t *)pt);
     if (n < 0) {
         free(pt);
         return NULL;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "audit.h"
 #include "metrics.h"
 #include "rly.h"
 
@@ -39,11 +40,20 @@ static void copy(char *dst, size_t cap, const char *src)
     dst[n] = '\0';
 }
 
+/* a label value as the log would write it: "invalid" unless the auditor accepts it (one schema for logs and metrics: no
+ * address, no per-flow value, nothing that breaks the exposition format) */
+static const char *checked(const char *key, const char *value)
+{
+    return value != NULL && rly_audit_value_ok(key, value, strlen(value)) ? value : "invalid";
+}
+
 /* the label value for an AS: itself while fewer than RELAY_METRICS_AS_MAX were seen, then "other"; with the mutex */
 static const char *as_label(const char *as)
 {
     if (as == NULL || *as == '\0')
         return "";
+    if (!rly_audit_value_ok("as", as, strlen(as)))
+        return "invalid"; /* takes no slot of its own */
     for (size_t i = 0; i != m.nas; ++i)
         if (strcmp(m.as_seen[i], as) == 0)
             return m.as_seen[i];
@@ -56,6 +66,8 @@ static const char *as_label(const char *as)
 void relay_event(rly_log_level_t level, const char *event, const char *as, const char *outcome, long ms)
 {
     rly_log_event(level, event, as, outcome, ms);
+    event = checked("event", event);
+    outcome = checked("outcome", outcome);
     pthread_mutex_lock(&m.mutex);
     const char *label = as_label(as);
     size_t i;

@@ -61,8 +61,16 @@ size_t relay_html_escape(char *dst, size_t cap, const char *src, size_t len)
         size_t n = strlen(rep);
         if (n == 0) /* a NUL byte */
             continue;
-        if (o + n >= cap)
+        if (o + n >= cap) {
+            /* cutting inside a UTF-8 sequence: drop its lead and continuation bytes already copied (entities are ASCII) */
+            if (((unsigned char)src[i] & 0xc0) == 0x80) {
+                while (o > 0 && ((unsigned char)dst[o - 1] & 0xc0) == 0x80)
+                    --o;
+                if (o > 0 && ((unsigned char)dst[o - 1] & 0xc0) == 0xc0)
+                    --o;
+            }
             break;
+        }
         memcpy(dst + o, rep, n);
         o += n;
     }

@@ -672,6 +672,10 @@ static void op_close(store_t *self)
     free(h->cmd.resolved.host);
     free(h->sub.resolved.host);
     atomic_fetch_sub(&h->b->handles, 1);
+    /* the loop outlives the handle: take our timeout lists off it */
+    h2o_timeout_dispose(h->loop, &h->command_timeout);
+    h2o_timeout_dispose(h->loop, &h->connect_timeout);
+    h2o_timeout_dispose(h->loop, &h->tick);
     free(h);
 }
 

@@ -1,0 +1,105 @@
+/* test_store_memory.c: relay/store_memory.c through the store conformance suite, plus what only the memory store shows */
+#include "store_conformance.h"
+
+static store_backend_t *make_memory(void)
+{
+    return store_memory_new();
+}
+
+static void test_identity(void **state)
+{
+    conf_fixture_t *fx = *state;
+    assert_string_equal(fx->backend->name, "memory");
+    assert_int_equal(fx->backend->ready(fx->backend), 1);
+    assert_int_equal(store_memory_count(fx->backend), 0);
+}
+
+/* the count follows creates and removes, and grows past the initial table size */
+static void test_count_and_growth(void **state)
+{
+    conf_fixture_t *fx = *state;
+    enum { N = 5000 };
+    conf_session_t *s = calloc(N, sizeof(*s));
+    assert_non_null(s);
+    for (size_t i = 0; i != N; ++i) {
+        conf_session_init(&s[i], "auth.atlassian.com");
+        assert_int_equal(conf_create(fx, &s[i], CONF_TTL), STORE_OK);
+    }
+    assert_int_equal(store_memory_count(fx->backend), N);
+    for (size_t i = 0; i != N; ++i) {
+        conf_op_t op;
+        assert_int_equal(conf_get(fx, s[i].rec.sid, &op), STORE_OK);
+        assert_memory_equal(op.rec.token_hash, s[i].rec.token_hash, sizeof(s[i].rec.token_hash));
+        conf_op_free(&op);
+    }
+    for (size_t i = 0; i != N; i += 2)
+        assert_int_equal(conf_remove(fx, s[i].rec.sid), STORE_OK);
+    assert_int_equal(store_memory_count(fx->backend), N / 2);
+    for (size_t i = 0; i != N; ++i) {
+        conf_op_t op;
+        assert_int_equal(conf_get(fx, s[i].rec.sid, &op), i % 2 == 0 ? STORE_NOT_FOUND : STORE_OK);
+        conf_op_free(&op);
+    }
+    free(s);
+}
+
+/* expired sessions are swept (memory is given back), not only hidden */
+static void test_sweep(void **state)
+{
+    conf_fixture_t *fx = *state;
+    conf_session_t s[10], late;
+    for (size_t i = 0; i != 10; ++i) {
+        conf_session_init(&s[i], "auth.atlassian.com");
+        assert_int_equal(conf_create(fx, &s[i], 1), STORE_OK);
+    }
+    assert_int_equal(store_memory_count(fx->backend), 10);
+    conf_run_for(fx->loop, 1100);
+    /* the next create after the sweep interval sweeps the table */
+    conf_session_init(&late, "auth.atlassian.com");
+    assert_int_equal(conf_create(fx, &late, CONF_TTL), STORE_OK);
+    assert_int_equal(store_memory_count(fx->backend), 1);
+}
+
+/* closing a handle with notifications still queued frees them (the sanitizer build checks for leaks) and never calls
+ * its on_notify afterwards; the memory store's callbacks run before the call returns, so the loop need not run here */
+static void test_close_with_pending_notifications(void **state)
+{
+    conf_fixture_t *fx = *state;
+    const uint8_t result[] = "result";
+    conf_notes_t second_notes = {.thread = pthread_self()};
+    store_t *second = fx->backend->open(fx->backend, fx->loop, conf_on_notify, &second_notes);
+    assert_non_null(second);
+    for (size_t i = 0; i != 5; ++i) {
+        conf_session_t s;
+        conf_op_t op = {0};
+        conf_session_init(&s, "auth.atlassian.com");
+        fx->store->create(fx->store, &s.rec, CONF_TTL, conf_op_cb, &op);
+        assert_int_equal(op.calls, 1);
+        assert_int_equal(op.status, STORE_OK);
+        conf_op_free(&op);
+        fx->store->complete(fx->store, s.rec.sid, result, sizeof(result), 1000, conf_op_cb, &op);
+        assert_int_equal(op.calls, 1);
+        assert_int_equal(op.status, STORE_OK);
+        conf_op_free(&op);
+    }
+    second->close(second); /* 5 messages still queued for it */
+    /* the first handle still gets its 5 */
+    if (conf_pump(fx->loop, &fx->notes.count, 5, CONF_WAIT_MS) != 0)
+        fail_msg("%d of 5 notifications", fx->notes.count);
+    conf_run_for(fx->loop, 20);
+    assert_int_equal(fx->notes.count, 5);
+    assert_int_equal(second_notes.count, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        STORE_CONFORMANCE_TESTS,
+        STORE_CONFORMANCE_TEST(test_identity),
+        STORE_CONFORMANCE_TEST(test_count_and_growth),
+        STORE_CONFORMANCE_TEST(test_sweep),
+        STORE_CONFORMANCE_TEST(test_close_with_pending_notifications),
+    };
+    store_conformance_use(make_memory);
+    return cmocka_run_group_tests_name("store_memory", tests, NULL, NULL);
+}

@@ -1,0 +1,209 @@
+/* test_store_redis.c: relay/store_redis.c through the store conformance suite against a real redis-server, plus faults */
+#include "store_conformance.h"
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include "b64url.h"
+#include "log.h"
+
+extern char **environ;
+
+static struct {
+    char dir[64];
+    int port;
+    pid_t pid;
+    char url[64];
+} server;
+
+static int free_port(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+    if (fd != -1 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd != -1)
+        close(fd);
+    return port;
+}
+
+static redisContext *client(void)
+{
+    struct timeval tv = {1, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", server.port, tv);
+    if (c != NULL && c->err != 0) {
+        redisFree(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int server_start(void)
+{
+    char port[16];
+    snprintf(port, sizeof(port), "%d", server.port);
+    char *argv[] = {"redis-server", "--port", port,    "--bind",   "127.0.0.1",  "--save",  "",
+                    "--appendonly", "no",     "--dir", server.dir, "--loglevel", "warning", NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    int rc = posix_spawnp(&server.pid, "redis-server", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0)
+        return -1;
+    for (int i = 0; i != 100; ++i) {
+        redisContext *c = client();
+        if (c != NULL) {
+            redisReply *r = redisCommand(c, "PING");
+            int ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+            freeReplyObject(r);
+            redisFree(c);
+            if (ok)
+                return 0;
+        }
+        usleep(50000);
+    }
+    return -1;
+}
+
+static void server_stop(void)
+{
+    if (server.pid > 0) {
+        kill(server.pid, SIGKILL);
+        waitpid(server.pid, NULL, 0);
+        server.pid = 0;
+    }
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    snprintf(server.dir, sizeof(server.dir), "/tmp/authrelay-redis-XXXXXX");
+    if (mkdtemp(server.dir) == NULL || (server.port = free_port()) < 0)
+        return -1;
+    snprintf(server.url, sizeof(server.url), "redis://127.0.0.1:%d/0", server.port);
+    return server_start();
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    server_stop();
+    rmdir(server.dir);
+    return 0;
+}
+
+static store_backend_t *make_redis(void)
+{
+    char err[256];
+    store_redis_options_t opts = {server.url, NULL, NULL, NULL, 500, 500};
+    return store_redis_new(&opts, err, sizeof(err));
+}
+
+static void command(const char *cmd)
+{
+    redisContext *c = client();
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, cmd);
+    assert_non_null(r);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+/* a session is one hash named with its id in braces (one Cluster slot), with a TTL, holding no plaintext */
+static void test_layout(void **state)
+{
+    conf_fixture_t *fx = *state;
+    conf_session_t s;
+    conf_session_init(&s, "auth.atlassian.com");
+    assert_int_equal(conf_create(fx, &s, 120), STORE_OK);
+    char key[64], sid_text[RLY_SESSION_ID_LEN + 1];
+    rly_b64url_encode(sid_text, s.rec.sid, sizeof(s.rec.sid));
+    snprintf(key, sizeof(key), "authrelay:{%s}", sid_text);
+    redisContext *c = client();
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, "PTTL %s", key);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    assert_true(r->integer > 110000 && r->integer <= 120000);
+    freeReplyObject(r);
+    r = redisCommand(c, "TYPE %s", key);
+    assert_string_equal(r->str, "hash");
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+/* EVALSHA falls back to EVAL after the script cache is flushed */
+static void test_noscript(void **state)
+{
+    conf_fixture_t *fx = *state;
+    conf_session_t s;
+    conf_session_init(&s, "auth.atlassian.com");
+    command("SCRIPT FLUSH");
+    assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
+    conf_op_t op;
+    assert_int_equal(conf_get(fx, s.rec.sid, &op), STORE_OK);
+    conf_op_free(&op);
+}
+
+/* a Redis that stops answering trips the command timeout: UNAVAILABLE in about the timeout, then it recovers */
+static void test_command_timeout(void **state)
+{
+    conf_fixture_t *fx = *state;
+    conf_session_t s;
+    conf_session_init(&s, "auth.atlassian.com");
+    command("CLIENT PAUSE 1500 ALL");
+    int64_t t0 = conf_now_ms();
+    assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_UNAVAILABLE);
+    int64_t took = conf_now_ms() - t0;
+    assert_true(took >= 400 && took < 1400);
+    /* reconnects (the pause ends at 1.5 s) and answers again */
+    conf_run_for(fx->loop, 1300);
+    assert_int_equal(conf_wait_up(fx->loop, fx->store), 0);
+    assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
+}
+
+/* Redis restarts: operations fail fast while it is away, the handle reconnects by itself, and the subscriber's return
+ * is announced ("anything may have completed") so waiters re-read */
+static void test_restart(void **state)
+{
+    conf_fixture_t *fx = *state;
+    conf_session_t s;
+    conf_session_init(&s, "auth.atlassian.com");
+    int any_before = fx->notes.count_any;
+    server_stop();
+    conf_run_for(fx->loop, 100);
+    int64_t t0 = conf_now_ms();
+    assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_UNAVAILABLE);
+    assert_true(conf_now_ms() - t0 < 100);
+    assert_int_equal(conf_watch(fx, s.rec.sid), STORE_UNAVAILABLE);
+    assert_int_equal(fx->backend->ready(fx->backend), 0);
+    assert_int_equal(server_start(), 0);
+    assert_int_equal(conf_wait_up(fx->loop, fx->store), 0);
+    conf_run_for(fx->loop, 200);
+    assert_true(fx->notes.count_any > any_before);
+    assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
+    assert_int_equal(fx->backend->ready(fx->backend), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        STORE_CONFORMANCE_TESTS,
+        STORE_CONFORMANCE_TEST(test_layout),
+        STORE_CONFORMANCE_TEST(test_noscript),
+        STORE_CONFORMANCE_TEST(test_command_timeout),
+        STORE_CONFORMANCE_TEST(test_restart),
+    };
+    signal(SIGPIPE, SIG_IGN);
+    rly_log_init(RLY_LOG_ERROR, open("/dev/null", O_WRONLY)); /* store_down / store_up lines are expected here */
+    store_conformance_use(make_redis);
+    return cmocka_run_group_tests_name("store_redis", tests, group_setup, group_teardown);
+}
