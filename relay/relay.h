@@ -17,8 +17,8 @@ struct st_relay_ratelimit_t;
 /* process-wide, read-only after start except the atomics */
 struct st_relay_t {
     relay_config_t *config;
-    rly_keyring_t keys;
-    SSL_CTX *ssl_ctx; /* NULL with --plain */
+    _Atomic(const rly_keyring_t *) keys; /* the current key ring; replaced whole on SIGHUP, old ones kept */
+    SSL_CTX *ssl_ctx;                    /* NULL with --plain; the main thread's reference (workers hold their own) */
     store_backend_t *store;
     struct st_relay_ratelimit_t *ratelimit; /* NULL when off */
     h2o_globalconf_t globalconf;
@@ -50,6 +50,9 @@ struct st_relay_worker_t {
 };
 
 extern relay_t relay_global;
+
+/* the current key ring: keys[0] signs and encrypts, every key verifies and decrypts (valid for the whole request) */
+const rly_keyring_t *relay_keys(void);
 
 /* the worker owning the current thread's h2o context */
 relay_worker_t *relay_worker_of(h2o_req_t *req);

@@ -156,14 +156,14 @@ static void on_session(void *ctx, store_status_t status, const store_record_t *r
         relay_respond_page(req, 409, RELAY_PAGE_USED, NULL, 0, 0);
         goto Exit;
     }
-    if (relay_meta_open(&relay_global.keys, c->sid_text, rec->meta, rec->meta_len, &c->meta) != 0) {
+    if (relay_meta_open(relay_keys(), c->sid_text, rec->meta, rec->meta_len, &c->meta) != 0) {
         /* written under a key no longer in the key file */
         relay_event(RLY_LOG_WARN, "callback", c->as_host, "undecryptable", elapsed(&c->super));
         relay_respond_page(req, 410, RELAY_PAGE_EXPIRED, NULL, 0, 0);
         goto Exit;
     }
     size_t bloblen;
-    uint8_t *blob = relay_result_seal(&relay_global.keys, c->sid_text, &c->meta, c->result_json, c->result_json_len, &bloblen);
+    uint8_t *blob = relay_result_seal(relay_keys(), c->sid_text, &c->meta, c->result_json, c->result_json_len, &bloblen);
     OPENSSL_cleanse(c->result_json, c->result_json_len);
     free(c->result_json);
     c->result_json = NULL;
@@ -216,7 +216,7 @@ int relay_route_callback(h2o_req_t *req)
     const char *errstr = NULL;
     uint8_t sid[RLY_SESSION_ID_BYTES];
     rly_callback_status_t st = rly_callback_parse(cb, src != NULL ? src : "", len, &errstr);
-    if (st == RLY_CALLBACK_OK && rly_state_verify(&relay_global.keys, cb->state.base, cb->state.len, sid) != 0)
+    if (st == RLY_CALLBACK_OK && rly_state_verify(relay_keys(), cb->state.base, cb->state.len, sid) != 0)
         st = RLY_CALLBACK_BAD_STATE;
     if (st != RLY_CALLBACK_OK) {
         relay_event(RLY_LOG_INFO, "callback", NULL, st == RLY_CALLBACK_BAD_STATE ? "bad_state" : "bad_request", 0);

@@ -126,7 +126,7 @@ static void on_marked(void *ctx, store_status_t status, const store_record_t *re
         return;
     }
     size_t len;
-    char *json = relay_result_open(&relay_global.keys, p->sid_text, rec->result, rec->result_len, &len);
+    char *json = relay_result_open(relay_keys(), p->sid_text, rec->result, rec->result_len, &len);
     if (json == NULL) {
         relay_event(RLY_LOG_WARN, "pickup", p->as_host, "undecryptable", elapsed(&p->super));
         relay_respond_error(req, 404, NULL, "not_found", "unknown or expired session", 0);

@@ -122,10 +122,10 @@ int relay_route_create(h2o_req_t *req)
     long metalen;
     if (rly_session_new(rec.sid, c->sid_text) != 0 || rly_poll_token_new(c->token, rec.token_hash) != 0)
         goto Error;
-    rly_state_encode(&r->keys, rec.sid, c->state);
+    rly_state_encode(relay_keys(), rec.sid, c->state);
     memcpy(rec.as_host, sreq.as_host, sizeof(rec.as_host));
     memcpy(c->as_host, sreq.as_host, sizeof(c->as_host));
-    if ((metalen = relay_meta_seal(&r->keys, c->sid_text, &sreq, meta)) < 0)
+    if ((metalen = relay_meta_seal(relay_keys(), c->sid_text, &sreq, meta)) < 0)
         goto Error;
     rec.meta = meta;
     rec.meta_len = (size_t)metalen;

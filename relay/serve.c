@@ -79,23 +79,117 @@ static void on_store_notify(void *ctx, const uint8_t sid[RLY_SESSION_ID_BYTES])
     relay_pickup_notify(ctx, sid);
 }
 
+/* what the main thread asks of a worker */
+typedef struct st_control_t {
+    h2o_multithread_message_t super;
+    enum { CONTROL_SHUTDOWN, CONTROL_SET_TLS } type;
+    SSL_CTX *ssl_ctx; /* CONTROL_SET_TLS: a reference the worker takes over */
+} control_t;
+
 static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
     relay_worker_t *w = H2O_STRUCT_FROM_MEMBER(relay_worker_t, control, receiver);
     while (!h2o_linklist_is_empty(messages)) {
-        h2o_linklist_unlink(messages->next);
-        /* the only message is "shut down": stop accepting, send GOAWAY / close idle, answer the waiters now */
-        if (w->listener != NULL) {
-            h2o_socket_read_stop(w->listener);
-            h2o_socket_close(w->listener);
-            w->listener = NULL;
+        control_t *m = H2O_STRUCT_FROM_MEMBER(control_t, super.link, messages->next);
+        h2o_linklist_unlink(&m->super.link);
+        switch (m->type) {
+        case CONTROL_SHUTDOWN:
+            /* stop accepting, send GOAWAY / close idle, answer the waiters now */
+            if (w->listener != NULL) {
+                h2o_socket_read_stop(w->listener);
+                h2o_socket_close(w->listener);
+                w->listener = NULL;
+            }
+            h2o_context_request_shutdown(&w->ctx);
+            relay_waiters_wake_all(w->waiters);
+            break;
+        case CONTROL_SET_TLS: {
+            /* new connections get the new certificate; established ones keep theirs (each SSL holds its context) */
+            SSL_CTX *old = w->accept_ctx.ssl_ctx;
+            w->accept_ctx.ssl_ctx = m->ssl_ctx;
+            SSL_CTX_free(old);
+        } break;
         }
-        h2o_context_request_shutdown(&w->ctx);
-        relay_waiters_wake_all(w->waiters);
+        free(m);
     }
 }
 
-static h2o_multithread_message_t *shutdown_messages;
+static int send_control(relay_worker_t *w, int type, SSL_CTX *ssl_ctx)
+{
+    control_t *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return -1;
+    m->type = type;
+    m->ssl_ctx = ssl_ctx;
+    h2o_multithread_send_message(&w->control, &m->super);
+    return 0;
+}
+
+const rly_keyring_t *relay_keys(void)
+{
+    return atomic_load_explicit(&relay_global.keys, memory_order_acquire);
+}
+
+/* every key ring ever loaded: requests in flight may still read an older one, so none is freed before exit */
+static struct {
+    rly_keyring_t **rings;
+    size_t count;
+} keyrings;
+
+static const rly_keyring_t *keep_keyring(rly_keyring_t *kr)
+{
+    rly_keyring_t **rings = realloc(keyrings.rings, (keyrings.count + 1) * sizeof(*rings));
+    if (rings == NULL)
+        return NULL;
+    keyrings.rings = rings;
+    keyrings.rings[keyrings.count++] = kr;
+    return kr;
+}
+
+/* SIGHUP: reloads the key file and the TLS certificate and key; what fails to load is kept as it was */
+static void reload(relay_t *r)
+{
+    const relay_config_t *cfg = r->config;
+    char err[512];
+    int failed = 0, reloaded = 0;
+
+    if (cfg->keys != NULL) {
+        rly_keyring_t *kr = malloc(sizeof(*kr));
+        if (kr == NULL || rly_keyring_load(kr, cfg->keys, err, sizeof(err)) != 0) {
+            fprintf(stderr, "authrelay: reload: %s\n", kr == NULL ? "out of memory" : err);
+            free(kr);
+            failed = 1;
+        } else if (keep_keyring(kr) == NULL) {
+            free(kr);
+            failed = 1;
+        } else {
+            atomic_store_explicit(&r->keys, kr, memory_order_release);
+            reloaded = 1;
+        }
+    }
+    if (r->ssl_ctx != NULL && cfg->tls_cert != NULL) {
+        SSL_CTX *ctx = relay_tls_new(cfg, err, sizeof(err));
+        if (ctx == NULL) {
+            fprintf(stderr, "authrelay: reload: %s\n", err);
+            failed = 1;
+        } else {
+            for (size_t i = 0; i != r->nworkers; ++i) {
+                SSL_CTX_up_ref(ctx);
+                if (send_control(&r->workers[i], CONTROL_SET_TLS, ctx) != 0)
+                    SSL_CTX_free(ctx);
+            }
+            SSL_CTX_free(r->ssl_ctx);
+            r->ssl_ctx = ctx;
+            reloaded = 1;
+        }
+    }
+    if (failed)
+        rly_log_msg(RLY_LOG_WARN, "reload", "reload failed: kept the previous keys or certificate (details on stderr)", 0);
+    else if (reloaded)
+        rly_log_msg(RLY_LOG_INFO, "reload", "reloaded keys and certificate", 0);
+    else
+        rly_log_msg(RLY_LOG_INFO, "reload", "nothing to reload (ephemeral keys and certificate)", 0);
+}
 
 static void *worker_main(void *arg)
 {
@@ -111,6 +205,8 @@ static int worker_init(relay_t *r, relay_worker_t *w, int fd)
     w->accept_ctx.ctx = &w->ctx;
     w->accept_ctx.hosts = r->globalconf.hosts;
     w->accept_ctx.ssl_ctx = r->ssl_ctx;
+    if (r->ssl_ctx != NULL)
+        SSL_CTX_up_ref(r->ssl_ctx); /* the worker's own reference, swapped on reload */
     w->listener = h2o_evloop_socket_create(w->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     w->listener->data = w;
     w->queue = h2o_multithread_create_queue(w->ctx.loop);
@@ -226,15 +322,21 @@ int relay_serve(relay_config_t *cfg)
     signal(SIGPIPE, SIG_IGN);
 
     /* everything that can fail is done before the first port is bound */
+    rly_keyring_t *kr = calloc(1, sizeof(*kr));
+    if (kr == NULL || keep_keyring(kr) == NULL) {
+        free(kr);
+        goto Exit;
+    }
     if (cfg->keys != NULL) {
-        if (rly_keyring_load(&r->keys, cfg->keys, err, sizeof(err)) != 0) {
+        if (rly_keyring_load(kr, cfg->keys, err, sizeof(err)) != 0) {
             fprintf(stderr, "authrelay: %s\n", err);
             goto Exit;
         }
-    } else if (rly_keyring_ephemeral(&r->keys) != 0) {
+    } else if (rly_keyring_ephemeral(kr) != 0) {
         fprintf(stderr, "authrelay: cannot make ephemeral keys\n");
         goto Exit;
     }
+    atomic_store(&r->keys, kr);
     if (cfg->redis != NULL || cfg->redis_sentinel != NULL) {
         if ((r->store = open_redis(cfg, err, sizeof(err))) == NULL) {
             fprintf(stderr, "authrelay: %s\n", err);
@@ -271,8 +373,7 @@ int relay_serve(relay_config_t *cfg)
     r->nworkers = cfg->threads;
     r->workers = calloc(r->nworkers, sizeof(*r->workers));
     fds = malloc(r->nworkers * sizeof(*fds));
-    shutdown_messages = calloc(r->nworkers, sizeof(*shutdown_messages));
-    if (r->workers == NULL || fds == NULL || shutdown_messages == NULL)
+    if (r->workers == NULL || fds == NULL)
         goto Exit;
     for (size_t i = 0; i != r->nworkers; ++i) {
         if ((fds[i] = make_listener(&cfg->listen, err, sizeof(err))) == -1) {
@@ -302,7 +403,7 @@ int relay_serve(relay_config_t *cfg)
         if (sigwait(&sigs, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            rly_log_msg(RLY_LOG_WARN, "reload", "reload is not supported yet: restart to apply changes", 0);
+            reload(r);
             continue;
         }
         break;
@@ -312,7 +413,7 @@ int relay_serve(relay_config_t *cfg)
     rly_log_msg(RLY_LOG_INFO, "shutdown", "draining", 0);
     atomic_store(&r->shutting_down, 1);
     for (size_t i = 0; i != r->nworkers; ++i)
-        h2o_multithread_send_message(&r->workers[i].control, &shutdown_messages[i]);
+        send_control(&r->workers[i], CONTROL_SHUTDOWN, NULL);
     for (long waited = 0; inflight(r) != 0 && waited < (long)cfg->shutdown_grace * 1000; waited += 20)
         sleep_ms(20);
     if (inflight(r) != 0)
