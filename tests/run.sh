@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh: the whole test suite: installs what is missing, checks formatting and banned functions, builds with warnings
 # as errors, and runs every test (unit, integration) in a normal build and again under ASan+UBSan; then a short fuzz run.
-# usage: tests/run.sh          environment: RLY_FUZZ_SECONDS (default 15; 0 skips fuzzing)
+# Then the deployment recipes: deploy/validate.sh, and as root deploy/container-test.sh (builds the Dockerfile).
+# usage: tests/run.sh          environment: RLY_FUZZ_SECONDS (default 15; 0 skips fuzzing), RLY_CONTAINER_TEST=0
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -43,5 +44,15 @@ if [ "$secs" -gt 0 ]; then
         rm -rf "$work"
     done
 fi
+step "deployment recipes: manifests, compose file and systemd unit validated offline"
+"$top/deploy/validate.sh"
+
+if [ "$(id -u)" -eq 0 ] && [ "${RLY_CONTAINER_TEST:-1}" != 0 ]; then
+    step "container image: podman build of the Dockerfile and a flow against the binary inside it"
+    "$top/deploy/container-test.sh"
+else
+    echo "(container image test skipped: needs root; RLY_CONTAINER_TEST=0 skips it)"
+fi
+
 echo
 echo "all tests passed"
