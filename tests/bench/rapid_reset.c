@@ -225,7 +225,7 @@ int main(int argc, char **argv)
                 n += frame(batch + n, hblen, 0x1, 0x5, id); /* HEADERS, END_STREAM | END_HEADERS */
                 memcpy(batch + n, hb, hblen);
                 n += hblen;
-                n += frame(batch + n, 4, 0x3, 0, id); /* RST_STREAM */
+                n += frame(batch + n, 4, 0x3, 0, id);                           /* RST_STREAM */
                 batch[n++] = 0, batch[n++] = 0, batch[n++] = 0, batch[n++] = 8; /* CANCEL */
             }
             if (write_all(c, batch, n, &bytes) != 0 || drain(c, &bytes) != 0) {
