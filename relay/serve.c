@@ -70,7 +70,7 @@ static void on_accept(h2o_socket_t *listener, const char *error)
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL)
             break;
-        relay_accept(w, sock);
+        h2o_accept(&w->accept_ctx, sock);
     }
 }
 
@@ -358,7 +358,7 @@ int relay_serve(relay_config_t *cfg)
     r->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("authrelay"));
     /* bodies up to 1 MiB reach the routes, which answer 413 above their own limits with the proper headers */
     r->globalconf.max_request_entity_size = 1024 * 1024;
-    /* no h2c upgrade on a --plain listener: HTTP/2 only over TLS, where the stream-reset guard is installed */
+    /* no h2c upgrade on a --plain listener: HTTP/2 only over TLS */
     r->globalconf.http1.upgrade_to_http2 = 0;
     h2o_hostconf_t *host = h2o_config_register_host(&r->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pathconf = h2o_config_register_path(host, "/", 0);
