@@ -31,6 +31,14 @@ static long elapsed(relay_op_t *op)
 }
 
 static void on_get(void *ctx, store_status_t status, const store_record_t *rec);
+static void wait_for_result(pickup_t *p);
+
+/* a pickup already waiting rides out a store outage until its wait ends (then it reads once more and answers) */
+static int keeps_waiting(pickup_t *p)
+{
+    return p->verified && !p->is_delete && h2o_timeout_is_linked(&p->timeout) && !p->timed_out &&
+           !atomic_load(&relay_global.shutting_down);
+}
 
 /* leaves the waiter table, the timer and the subscription */
 static void stop_waiting(pickup_t *p)
@@ -114,6 +122,10 @@ static void on_marked(void *ctx, store_status_t status, const store_record_t *re
         relay_event(RLY_LOG_INFO, "pickup", p->as_host, "not_found", elapsed(&p->super));
         relay_respond_error(req, 404, NULL, "not_found", "unknown or expired session", 0);
         goto Exit;
+    }
+    if (status == STORE_UNAVAILABLE && keeps_waiting(p)) {
+        wait_for_result(p);
+        return;
     }
     if (status != STORE_OK) {
         relay_event(RLY_LOG_WARN, "pickup", p->as_host, "unavailable", elapsed(&p->super));
@@ -211,6 +223,10 @@ static void on_get(void *ctx, store_status_t status, const store_record_t *rec)
         relay_event(RLY_LOG_INFO, event, p->as_host[0] ? p->as_host : NULL, "not_found", elapsed(&p->super));
         relay_respond_error(req, 404, NULL, "not_found", "unknown or expired session", 0);
         goto Exit;
+    }
+    if (status == STORE_UNAVAILABLE && keeps_waiting(p)) {
+        wait_for_result(p);
+        return;
     }
     if (status != STORE_OK) {
         relay_event(RLY_LOG_WARN, event, NULL, "unavailable", elapsed(&p->super));

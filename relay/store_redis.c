@@ -74,7 +74,7 @@ typedef struct st_redis_backend_t {
     int db;
     unsigned command_timeout_ms, connect_timeout_ms;
     char sha[SCRIPT_COUNT][41];
-    atomic_int handles, handles_up;
+    atomic_int handles, handles_up, subs_up; /* worker handles; their command and subscriber connections up */
     pthread_mutex_t ready_mutex;
     redisContext *ready_ctx; /* the admin thread's blocking connection for /readyz */
 } redis_backend_t;
@@ -367,8 +367,11 @@ static void op_watch(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], sto
 {
     redis_handle_t *h = (redis_handle_t *)self;
     (void)sid;
-    /* the subscriber connection listens to every completion while it is up: a read after this cannot miss one */
-    cb(ctx, h->sub.state == CONN_UP ? STORE_OK : STORE_UNAVAILABLE, NULL);
+    /* the subscriber connection listens to every completion while it is up, so a read after this cannot miss one; while
+     * it is down, the waiter still waits: when it is back, every waiter reads again (became_up), and a waiter whose wait
+     * ends first reads then */
+    (void)h;
+    cb(ctx, STORE_OK, NULL);
 }
 
 static void op_unwatch(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES])
@@ -387,8 +390,8 @@ static const endpoint_t *target(redis_conn_t *c)
 static void set_state(redis_conn_t *c, int state)
 {
     redis_backend_t *b = c->h->b;
-    if (!c->is_sub && (c->state == CONN_UP) != (state == CONN_UP))
-        atomic_fetch_add(&b->handles_up, state == CONN_UP ? 1 : -1);
+    if ((c->state == CONN_UP) != (state == CONN_UP))
+        atomic_fetch_add(c->is_sub ? &b->subs_up : &b->handles_up, state == CONN_UP ? 1 : -1);
     c->state = state;
 }
 
@@ -470,9 +473,9 @@ static void became_up(redis_conn_t *c)
     if (c->was_up)
         rly_log_msg(RLY_LOG_INFO, "store_up", c->is_sub ? "Redis subscriber reconnected" : "Redis reconnected", 0);
     c->was_up = 1;
-    /* subscribed again: completions may have been missed while down, so every waiter reads again */
-    if (c->is_sub)
-        c->h->on_notify(c->h->notify_ctx, NULL);
+    /* back (subscribed again, or able to read again): completions may have been missed while down, so every waiter
+     * reads again */
+    c->h->on_notify(c->h->notify_ctx, NULL);
 }
 
 static void on_handshake(redisAsyncContext *ac, void *_reply, void *privdata)
@@ -777,8 +780,9 @@ static int backend_ready(store_backend_t *self)
         }
     }
     pthread_mutex_unlock(&b->ready_mutex);
-    /* every worker's command connection must be up too, or its requests would get 503 */
-    return ok && atomic_load(&b->handles_up) == atomic_load(&b->handles);
+    /* every worker's command and subscriber connections must be up too, or its requests would get 503 or its pickups
+     * could not be woken */
+    return ok && atomic_load(&b->handles_up) == atomic_load(&b->handles) && atomic_load(&b->subs_up) == atomic_load(&b->handles);
 }
 
 static void endpoint_free(endpoint_t *ep)

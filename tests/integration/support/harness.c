@@ -124,6 +124,11 @@ void *rly_keep(void *p)
     return arena_add(p, free);
 }
 
+void *rly_keep_with(void *p, void (*fn)(void *))
+{
+    return arena_add(p, fn);
+}
+
 void rly_arena_free(void)
 {
     while (arena_len > 0) {
@@ -484,7 +489,7 @@ static const char *cert_for_port(long port)
     return NULL;
 }
 
-static int relay_prepare(rly_relay_t *r, int dev)
+static int relay_prepare(rly_relay_t *r, int dev, const char *keys)
 {
     static int n;
     memset(r, 0, sizeof(*r));
@@ -534,6 +539,15 @@ static int relay_prepare(rly_relay_t *r, int dev)
     if (rly_run(openssl, 20000, NULL, &err) != 0) {
         fprintf(stderr, "harness: openssl req failed: %s\n", err != NULL ? err : "");
         return -1;
+    }
+    if (keys != NULL) {
+        /* a key file shared with other relays: each verifies the states the others sign */
+        if (strlen(keys) >= sizeof(r->keys)) {
+            fputs("harness: key file path too long\n", stderr);
+            return -1;
+        }
+        memcpy(r->keys, keys, strlen(keys) + 1);
+        return 0;
     }
     char *keygen[] = {(char *)rly_bin(), "keygen", r->keys, NULL};
     if (rly_run(keygen, 10000, NULL, &err) != 0) {
@@ -611,9 +625,9 @@ static int relay_new_ports(rly_relay_t *r)
     return r->port != 0 && r->admin_port != 0 ? 0 : -1;
 }
 
-static int relay_start(rly_relay_t *r, int dev, const char *const *extra)
+static int relay_start(rly_relay_t *r, int dev, const char *keys, const char *const *extra)
 {
-    if (relay_prepare(r, dev) != 0)
+    if (relay_prepare(r, dev, keys) != 0)
         return -1;
     for (int attempt = 0;; attempt++) {
         char listen[32], admin[32];
@@ -635,12 +649,36 @@ static int relay_start(rly_relay_t *r, int dev, const char *const *extra)
 
 int rly_relay_start(rly_relay_t *r, const char *const *extra)
 {
-    return relay_start(r, 0, extra);
+    return relay_start(r, 0, NULL, extra);
+}
+
+int rly_relay_start_keys(rly_relay_t *r, const char *keys, const char *const *extra)
+{
+    return relay_start(r, 0, keys, extra);
 }
 
 int rly_relay_start_dev(rly_relay_t *r, const char *const *extra)
 {
-    return relay_start(r, 1, extra);
+    return relay_start(r, 1, NULL, extra);
+}
+
+int rly_keygen(char *path, size_t cap)
+{
+    static int n;
+    char *err = NULL;
+    if (snprintf(path, cap, "%s/shared-keys-%d.json", rly_tmpdir(), ++n) >= (int)cap)
+        return -1;
+    char *argv[] = {(char *)rly_bin(), "keygen", path, NULL};
+    if (rly_run(argv, 10000, NULL, &err) != 0) {
+        fprintf(stderr, "harness: authrelay keygen failed: %s\n", err != NULL ? err : "");
+        return -1;
+    }
+    return 0;
+}
+
+int rly_relay_running(rly_relay_t *r)
+{
+    return !relay_reap(r);
 }
 
 void rly_relay_signal(rly_relay_t *r, int sig)
@@ -811,6 +849,9 @@ static CURL *xfer_setup(xfer_t *x, const rly_request_t *q, rly_response_t *resp)
     curl_easy_setopt(h, CURLOPT_PRIVATE, x);
     if (q->pipewait)
         curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
+    const char *verbose = getenv("RLY_CURL_VERBOSE"); /* debugging: libcurl's trace on stderr */
+    if (verbose != NULL && *verbose != '\0' && strcmp(verbose, "0") != 0)
+        curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION, q->version == RLY_H2 ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
 
     const char *method = q->method != NULL ? q->method : "GET";
@@ -928,14 +969,42 @@ rly_response_t *rly_do(const rly_request_t *req)
     return arena_add(resp, response_destroy);
 }
 
+typedef struct st_resp_array_t {
+    size_t n;
+    rly_response_t r[];
+} resp_array_t;
+
+static void resp_array_destroy(void *p)
+{
+    resp_array_t *a = p;
+    for (size_t i = 0; i < a->n; i++)
+        rly_response_free(&a->r[i]);
+    free(a);
+}
+
+rly_response_t *rly_responses(size_t n)
+{
+    resp_array_t *a = calloc(1, sizeof(*a) + n * sizeof(a->r[0]));
+    if (a == NULL)
+        abort();
+    a->n = n;
+    arena_add(a, resp_array_destroy);
+    return a->r;
+}
+
+/*
+ * HTTP/1.1 and HTTP/2 transfers run in two multi handles, so two connection caches: libcurl 7.88 may otherwise send a
+ * request that wants HTTP/2 over an HTTP/1.1 connection of the same host that is still busy ("Multiplexed connection
+ * found"), pipelining it behind a waiting pickup and mixing up the two responses.
+ */
 int rly_http_multi(const rly_request_t *reqs, size_t n, rly_response_t *resps, long action_ms, void (*action)(void *ud), void *ud)
 {
     curl_init_once();
-    CURLM *m = curl_multi_init();
+    CURLM *m[2] = {curl_multi_init(), curl_multi_init()};
     xfer_t *x = calloc(n, sizeof(*x));
     CURL **h = calloc(n, sizeof(*h));
     int *state = calloc(n, sizeof(*state)); /* 0 waiting, 1 running, 2 done */
-    if (m == NULL || x == NULL || h == NULL || state == NULL)
+    if (m[0] == NULL || m[1] == NULL || x == NULL || h == NULL || state == NULL)
         abort();
     long deadline_ms = action != NULL ? action_ms + 5000 : 5000;
     for (size_t i = 0; i < n; i++) {
@@ -956,37 +1025,40 @@ int rly_http_multi(const rly_request_t *reqs, size_t n, rly_response_t *resps, l
         for (size_t i = 0; i < n; i++) {
             if (state[i] == 0 && el >= reqs[i].start_ms) {
                 h[i] = xfer_setup(&x[i], &reqs[i], &resps[i]);
-                curl_multi_add_handle(m, h[i]);
+                curl_multi_add_handle(m[reqs[i].version == RLY_H2], h[i]);
                 state[i] = 1;
             }
         }
-        int running;
-        curl_multi_perform(m, &running);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            for (size_t i = 0; i < n; i++) {
-                if (state[i] == 1 && h[i] == msg->easy_handle) {
-                    CURLcode rc = msg->data.result;
-                    curl_multi_remove_handle(m, h[i]);
-                    xfer_finish(&x[i], h[i], rc);
-                    resps[i].done_at = rly_now() - t0;
-                    state[i] = 2;
-                    done++;
-                    break;
+        for (size_t k = 0; k < 2; k++) {
+            int running;
+            curl_multi_perform(m[k], &running);
+            CURLMsg *msg;
+            int left;
+            while ((msg = curl_multi_info_read(m[k], &left)) != NULL) {
+                if (msg->msg != CURLMSG_DONE)
+                    continue;
+                for (size_t i = 0; i < n; i++) {
+                    if (state[i] == 1 && h[i] == msg->easy_handle) {
+                        CURLcode rc = msg->data.result;
+                        curl_multi_remove_handle(m[k], h[i]);
+                        xfer_finish(&x[i], h[i], rc);
+                        resps[i].done_at = rly_now() - t0;
+                        state[i] = 2;
+                        done++;
+                        break;
+                    }
                 }
             }
         }
         if (el > deadline_ms)
             break;
-        curl_multi_poll(m, NULL, 0, 5, NULL);
+        curl_multi_poll(m[0], NULL, 0, 2, NULL);
+        curl_multi_poll(m[1], NULL, 0, 2, NULL);
     }
     int ok = done == n ? 0 : -1;
     for (size_t i = 0; i < n; i++) {
         if (state[i] == 1) {
-            curl_multi_remove_handle(m, h[i]);
+            curl_multi_remove_handle(m[reqs[i].version == RLY_H2], h[i]);
             xfer_finish(&x[i], h[i], CURLE_OPERATION_TIMEDOUT);
         } else if (state[i] == 0) {
             resps[i].body = xmalloc(1);
@@ -994,7 +1066,8 @@ int rly_http_multi(const rly_request_t *reqs, size_t n, rly_response_t *resps, l
             snprintf(resps[i].error, sizeof(resps[i].error), "never started");
         }
     }
-    curl_multi_cleanup(m);
+    curl_multi_cleanup(m[0]);
+    curl_multi_cleanup(m[1]);
     free(x);
     free(h);
     free(state);

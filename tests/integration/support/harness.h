@@ -36,6 +36,8 @@ int rly_version(void **state);
 
 /* registers p (malloc'ed) to be freed by the arena; returns p */
 void *rly_keep(void *p);
+/* registers p to be released by fn(p) with the arena; returns p */
+void *rly_keep_with(void *p, void (*fn)(void *));
 /* printf into an arena-owned string */
 char *rly_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* n copies of c, NUL-terminated, arena-owned */
@@ -87,6 +89,13 @@ typedef struct st_rly_relay_t {
 int rly_relay_start(rly_relay_t *r, const char *const *extra);
 /* the same with `authrelay serve --dev --listen 127.0.0.1:P --admin-listen 127.0.0.1:Q` and nothing else */
 int rly_relay_start_dev(rly_relay_t *r, const char *const *extra);
+/* rly_relay_start with an existing key file (from rly_keygen) instead of a new one: relays that share it verify each
+ * other's states */
+int rly_relay_start_keys(rly_relay_t *r, const char *keys, const char *const *extra);
+/* writes a new key file with `authrelay keygen` into the process temporary dir; its path into path (cap bytes); 0 / -1 */
+int rly_keygen(char *path, size_t cap);
+/* 1 while the relay process runs, 0 once it exited (then exit_status tells how) */
+int rly_relay_running(rly_relay_t *r);
 /* sends a signal to a running relay */
 void rly_relay_signal(rly_relay_t *r, int sig);
 /* waits at most timeout_ms for the relay to exit; returns its exit status (see exit_status) or -1 on timeout */
@@ -148,6 +157,8 @@ long rly_http_req(const rly_request_t *req, rly_response_t *resp);
 void rly_response_free(rly_response_t *resp);
 /* as rly_http_req, but the response is arena-owned (never NULL) */
 rly_response_t *rly_do(const rly_request_t *req);
+/* n zeroed responses, arena-owned (each freed with the arena): for rly_http_multi, one batch each */
+rly_response_t *rly_responses(size_t n);
 /*
  * Runs n requests concurrently (curl multi), each started at its start_ms; action(ud), if non-NULL, runs once at
  * action_ms. resps[i] receives request i's response (caller frees each). Returns 0 when all finished, -1 otherwise.
