@@ -1,5 +1,6 @@
 /* admin.c: the admin listener (plain HTTP, its own thread): /healthz, /readyz, /metrics */
 #include <errno.h>
+#include <stdint.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,10 @@ static struct {
     h2o_multithread_receiver_t wakeup;
     pthread_t tid;
     atomic_int stop;
-} admin;
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    int ready;
+} admin = {.mutex = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 static void respond_text(h2o_req_t *req, int status, const char *type, const char *body, size_t len)
 {
@@ -87,9 +91,27 @@ static void on_wakeup(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mess
     (void)messages;
 }
 
+/* the admin thread makes its loop, context and sockets itself (libh2o's allocators are per thread) */
 static void *admin_main(void *arg)
 {
-    (void)arg;
+    int fd = (int)(intptr_t)arg;
+    h2o_config_init(&admin.conf);
+    admin.conf.server_name = h2o_iovec_init(H2O_STRLIT("authrelay"));
+    h2o_hostconf_t *host = h2o_config_register_host(&admin.conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *pathconf = h2o_config_register_path(host, "/", 0);
+    h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
+    handler->on_req = on_req;
+    h2o_context_init(&admin.ctx, h2o_evloop_create(), &admin.conf);
+    admin.accept_ctx.ctx = &admin.ctx;
+    admin.accept_ctx.hosts = admin.conf.hosts;
+    admin.listener = h2o_evloop_socket_create(admin.ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    admin.queue = h2o_multithread_create_queue(admin.ctx.loop);
+    h2o_multithread_register_receiver(admin.queue, &admin.wakeup, on_wakeup);
+    h2o_socket_read_start(admin.listener, on_accept);
+    pthread_mutex_lock(&admin.mutex);
+    admin.ready = 1;
+    pthread_cond_broadcast(&admin.cond);
+    pthread_mutex_unlock(&admin.mutex);
     while (!atomic_load(&admin.stop))
         h2o_evloop_run(admin.ctx.loop, INT32_MAX);
     return NULL;
@@ -106,23 +128,15 @@ int relay_admin_start(relay_t *r, char *err, size_t errlen)
             close(fd);
         return -1;
     }
-    h2o_config_init(&admin.conf);
-    admin.conf.server_name = h2o_iovec_init(H2O_STRLIT("authrelay"));
-    h2o_hostconf_t *host = h2o_config_register_host(&admin.conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
-    h2o_pathconf_t *pathconf = h2o_config_register_path(host, "/", 0);
-    h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
-    handler->on_req = on_req;
-    h2o_context_init(&admin.ctx, h2o_evloop_create(), &admin.conf);
-    admin.accept_ctx.ctx = &admin.ctx;
-    admin.accept_ctx.hosts = admin.conf.hosts;
-    admin.listener = h2o_evloop_socket_create(admin.ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
-    admin.queue = h2o_multithread_create_queue(admin.ctx.loop);
-    h2o_multithread_register_receiver(admin.queue, &admin.wakeup, on_wakeup);
-    h2o_socket_read_start(admin.listener, on_accept);
-    if (pthread_create(&admin.tid, NULL, admin_main, NULL) != 0) {
+    if (pthread_create(&admin.tid, NULL, admin_main, (void *)(intptr_t)fd) != 0) {
         snprintf(err, errlen, "cannot start the admin thread");
         return -1;
     }
+    /* the wake-up receiver must exist before relay_admin_stop can use it */
+    pthread_mutex_lock(&admin.mutex);
+    while (!admin.ready)
+        pthread_cond_wait(&admin.cond, &admin.mutex);
+    pthread_mutex_unlock(&admin.mutex);
     return 0;
 }
 

@@ -191,14 +191,6 @@ static void reload(relay_t *r)
         rly_log_msg(RLY_LOG_INFO, "reload", "nothing to reload (ephemeral keys and certificate)", 0);
 }
 
-static void *worker_main(void *arg)
-{
-    relay_worker_t *w = arg;
-    while (!atomic_load(&w->stop))
-        h2o_evloop_run(w->ctx.loop, INT32_MAX);
-    return NULL;
-}
-
 static int worker_init(relay_t *r, relay_worker_t *w, int fd)
 {
     h2o_context_init(&w->ctx, h2o_evloop_create(), &r->globalconf);
@@ -219,6 +211,54 @@ static int worker_init(relay_t *r, relay_worker_t *w, int fd)
         return -1;
     h2o_socket_read_start(w->listener, on_accept);
     return 0;
+}
+
+/* start-up handshake between the main thread and the threads it starts */
+static struct {
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    size_t done, failed;
+} startup = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+
+static void startup_report(int failed)
+{
+    pthread_mutex_lock(&startup.mutex);
+    ++startup.done;
+    startup.failed += failed != 0;
+    pthread_cond_broadcast(&startup.cond);
+    pthread_mutex_unlock(&startup.mutex);
+}
+
+/* waits until n threads reported; returns how many failed */
+static size_t startup_wait(size_t n)
+{
+    pthread_mutex_lock(&startup.mutex);
+    while (startup.done < n)
+        pthread_cond_wait(&startup.cond, &startup.mutex);
+    size_t failed = startup.failed;
+    pthread_mutex_unlock(&startup.mutex);
+    return failed;
+}
+
+typedef struct st_worker_start_t {
+    relay_worker_t *w;
+    int fd;
+} worker_start_t;
+
+static void *worker_main(void *arg)
+{
+    worker_start_t *start = arg;
+    relay_worker_t *w = start->w;
+    /* the loop, the context and every socket are made on the thread that runs them: libh2o keeps per-thread
+     * allocators (socket buffers, memory pools) that must not be shared */
+    int failed = worker_init(w->relay, w, start->fd);
+    free(start);
+    startup_report(failed);
+    if (failed)
+        return NULL;
+    while (!atomic_load(&w->stop))
+        h2o_evloop_run(w->ctx.loop, INT32_MAX);
+    return NULL;
 }
 
 static int build_discovery(relay_t *r)
@@ -389,15 +429,21 @@ int relay_serve(relay_config_t *cfg)
     }
     for (size_t i = 0; i != r->nworkers; ++i) {
         relay_worker_t *w = &r->workers[i];
+        worker_start_t *start = malloc(sizeof(*start));
         w->relay = r;
         w->index = i;
-        if (worker_init(r, w, fds[i]) != 0) {
+        if (start == NULL)
+            goto Exit;
+        *start = (worker_start_t){w, fds[i]};
+        if (pthread_create(&w->tid, NULL, worker_main, start) != 0) {
             fprintf(stderr, "authrelay: cannot start worker %zu\n", i);
             goto Exit;
         }
     }
-    for (size_t i = 0; i != r->nworkers; ++i)
-        pthread_create(&r->workers[i].tid, NULL, worker_main, &r->workers[i]);
+    if (startup_wait(r->nworkers) != 0) {
+        fprintf(stderr, "authrelay: a worker thread failed to start\n");
+        goto Exit;
+    }
     rly_log_msg(RLY_LOG_INFO, "start", cfg->dev ? "listening (development mode)" : "listening", 1);
 
     for (;;) {
