@@ -108,6 +108,8 @@ int relay_on_req(h2o_handler_t *self, h2o_req_t *req);
 /* TLS: a server SSL_CTX (TLS 1.2+, ALPN h2 and http/1.1) from the configured PEM files, or for --dev without files an
  * ephemeral self-signed certificate for localhost. NULL with a message in err on failure. */
 SSL_CTX *relay_tls_new(const relay_config_t *cfg, char *err, size_t errlen);
+/* takes a new connection of the public listener: TLS handshake, then HTTP/2 (with the stream-reset guard) or HTTP/1.1 */
+void relay_accept(relay_worker_t *w, h2o_socket_t *sock);
 /* the admin listener on its own thread; 0 / -1 */
 int relay_admin_start(relay_t *r, char *err, size_t errlen);
 void relay_admin_stop(relay_t *r);

@@ -70,7 +70,7 @@ static void on_accept(h2o_socket_t *listener, const char *error)
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL)
             break;
-        h2o_accept(&w->accept_ctx, sock);
+        relay_accept(w, sock);
     }
 }
 

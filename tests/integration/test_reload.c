@@ -1,4 +1,4 @@
-/* test_reload.c: day-two operations: SIGHUP reloads keys and certificate, key rotation keeps flows */
+/* test_reload.c: day-two operations: SIGHUP reloads keys and certificate, key rotation keeps flows, HTTP/2 reset guard */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -182,12 +182,39 @@ static void test_failed_reload(void **state)
     callback_ok(&s, "code-after-failed-reload");
 }
 
+/* HTTP/2 Rapid Reset (CVE-2023-44487): a connection that opens and cancels streams without end is closed with GOAWAY,
+ * and the relay keeps serving others; clients that reset streams they already have an answer for are not affected */
+static void test_rapid_reset_guard(void **state)
+{
+    (void)state;
+    const char *tool = getenv("RLY_RAPID_RESET");
+    assert_non_null(tool);
+    char *port = rly_strf("%u", relay.port), *out = NULL;
+    char *const argv[] = {(char *)tool, "--port", port, "--seconds", "2", "--conns", "2", NULL};
+    assert_int_equal(rly_run(argv, 20000, &out, NULL), 0);
+    assert_non_null(out);
+    const char *g = strstr(out, "goaways=");
+    assert_non_null(g);
+    assert_true(strtol(g + 8, NULL, 10) > 0);
+    assert_int_equal(discovery(NULL, RLY_H2)->status, 200);
+    /* 300 creates and deletes over HTTP/2, faster than the refill: libcurl resets streams it has its answer for */
+    for (int i = 0; i != 300; ++i) {
+        rly_session_t s;
+        rly_create_ok(&relay, RLY_H2, &s);
+        assert_int_equal(rly_delete(&s, RLY_H2)->status, 204);
+    }
+    rly_session_t s;
+    rly_create_ok(&relay, RLY_H2, &s);
+    callback_ok(&s, "code-after-attack");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         RLY_TEST(test_key_rotation),
         RLY_TEST(test_certificate_reload),
         RLY_TEST(test_failed_reload),
+        RLY_TEST(test_rapid_reset_guard),
     };
     return cmocka_run_group_tests_name("reload", tests, group_setup, group_teardown);
 }
