@@ -1,4 +1,4 @@
-/* main.c: authrelay's subcommand dispatch: serve, check-config, keygen, audit, version */
+/* main.c: authrelay's subcommand dispatch: serve, check-config, keygen, audit, client, version */
 #include <stdio.h>
 #include <string.h>
 #include <h2o/version.h>
@@ -20,6 +20,7 @@ static void usage(FILE *out)
           "  keygen FILE                  write a new key file (mode 0600); refuses to overwrite\n"
           "  keygen --rotate FILE         put a new key first, keep the previous ones (at most 3 in all)\n"
           "  audit [FILE|-]               check an authrelay log for schema violations and identifying data\n"
+          "  client authorize [options]   play an instance: run one OAuth flow through a relay; see `authrelay client --help`\n"
           "  version                      print the version\n"
           "\n"
           "exit status: 0 success, 1 runtime failure, 2 usage error\n",
@@ -133,6 +134,8 @@ static int cmd_audit(int argc, char **argv)
     return rc;
 }
 
+int relay_client_main(int argc, char **argv); /* client_cmd.c */
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && argv[1][0] != '-') {
@@ -145,6 +148,8 @@ int main(int argc, char **argv)
             return cmd_keygen(argc - 1, argv + 1);
         if (strcmp(cmd, "audit") == 0)
             return cmd_audit(argc - 1, argv + 1);
+        if (strcmp(cmd, "client") == 0)
+            return relay_client_main(argc - 1, argv + 1);
         if (strcmp(cmd, "version") == 0) {
             printf("authrelay %s (protocol %s; libh2o %s, %s)\n", RLY_VERSION, RLY_PROTOCOL_VERSION, H2O_VERSION,
                    OPENSSL_VERSION_TEXT);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run.sh: the whole test suite: installs what is missing, checks formatting and banned functions, builds with warnings
 # as errors, and runs every test (unit, integration) in a normal build and again under ASan+UBSan; then a short fuzz run.
-# Then the deployment recipes: deploy/validate.sh, and as root deploy/container-test.sh (builds the Dockerfile).
+# Then the browser end-to-end tests, the OpenAPI conformance test, the deployment recipes: deploy/validate.sh, and as root deploy/container-test.sh (builds the Dockerfile).
 # usage: tests/run.sh          environment: RLY_FUZZ_SECONDS (default 15; 0 skips fuzzing), RLY_CONTAINER_TEST=0
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,6 +44,12 @@ if [ "$secs" -gt 0 ]; then
         rm -rf "$work"
     done
 fi
+step "browser end to end: Debian chromium, the fake AS, the relay over TLS with Redis, authrelay client"
+AUTHRELAY_BIN="$top/build/authrelay" "$top/tests/browser/run.sh"
+
+step "OpenAPI: the document validates, and the relay's real responses match it"
+AUTHRELAY_BIN="$top/build/authrelay" "$top/tests/openapi/run.sh"
+
 step "deployment recipes: manifests, compose file and systemd unit validated offline"
 "$top/deploy/validate.sh"
 

@@ -1,0 +1,1216 @@
+/* client.c: the instance side of the protocol over libcurl: discovery, session, authorize URL, pickup, token exchange */
+#include <curl/curl.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "b64url.h"
+#include "client.h"
+#include "ids.h"
+#include "seal.h"
+#include "url.h"
+
+#define USER_AGENT "authrelay-client/" RLY_VERSION
+#define BUSY_TRIES 3           /* discovery and session creation: attempts while the relay answers 429 / 503 */
+#define BUSY_WAIT_MAX_MS 30000 /* ... waiting at most this long between them */
+#define MIN_POLL_INTERVAL_MS 1000
+#define WAIT_MAX_LIMIT 300 /* protocol.md: wait_max is 0..300 */
+
+/* ---- small buffers ---- */
+
+/* a growable string; p is NUL-terminated whenever len > 0 */
+typedef struct st_sbuf_t {
+    char *p;
+    size_t len, cap;
+    int oom;
+} sbuf_t;
+
+static void sb_add(sbuf_t *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap != 0 ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (p == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sb_adds(sbuf_t *b, const char *s)
+{
+    sb_add(b, s, strlen(s));
+}
+
+static int is_unreserved(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+           c == '~';
+}
+
+int rly_client_pct_encode(char *dst, size_t cap, size_t *len, const char *src, size_t srclen)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t j = *len;
+
+    for (size_t i = 0; i != srclen; i++) {
+        unsigned char c = (unsigned char)src[i];
+        if (is_unreserved(c)) {
+            if (j + 1 >= cap)
+                return -1;
+            dst[j++] = (char)c;
+        } else {
+            if (j + 3 >= cap)
+                return -1;
+            dst[j++] = '%';
+            dst[j++] = hex[c >> 4];
+            dst[j++] = hex[c & 15];
+        }
+    }
+    dst[j] = '\0';
+    *len = j;
+    return 0;
+}
+
+/* appends src percent-encoded */
+static void sb_add_enc(sbuf_t *b, const char *src, size_t n)
+{
+    if (b->oom)
+        return;
+    /* make room for the worst case, then encode in place */
+    sb_add(b, "", 0);
+    size_t need = b->len + 3 * n + 1;
+    if (!b->oom && need > b->cap) {
+        char *p = realloc(b->p, need);
+        if (p == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = need;
+    }
+    if (!b->oom && rly_client_pct_encode(b->p, b->cap, &b->len, src, n) != 0)
+        b->oom = 1;
+}
+
+/* appends "[&]key=<value percent-encoded>" */
+static void sb_param(sbuf_t *b, int *first, const char *key, const char *value, size_t vlen)
+{
+    if (!*first)
+        sb_add(b, "&", 1);
+    *first = 0;
+    sb_adds(b, key);
+    sb_add(b, "=", 1);
+    sb_add_enc(b, value, vlen);
+}
+
+static void sb_free(sbuf_t *b)
+{
+    if (b->p != NULL) {
+        OPENSSL_cleanse(b->p, b->cap);
+        free(b->p);
+    }
+    memset(b, 0, sizeof(*b));
+}
+
+/* ---- pure helpers ---- */
+
+char *rly_client_authorize_url(const rly_client_opts_t *o, const char *redirect_uri, const char *state, const char *challenge)
+{
+    sbuf_t b = {0};
+    int first = 1;
+    const char *q = strchr(o->authorize_url, '?');
+    size_t alen = strlen(o->authorize_url);
+
+    sb_add(&b, o->authorize_url, alen);
+    if (q == NULL)
+        sb_add(&b, "?", 1);
+    else if (alen != 0 && o->authorize_url[alen - 1] != '?' && o->authorize_url[alen - 1] != '&')
+        sb_add(&b, "&", 1);
+    if (o->audience != NULL)
+        sb_param(&b, &first, "audience", o->audience, strlen(o->audience));
+    sb_param(&b, &first, "client_id", o->client_id, strlen(o->client_id));
+    if (o->nscopes != 0) {
+        sbuf_t s = {0};
+        for (size_t i = 0; i != o->nscopes; i++) {
+            if (i != 0)
+                sb_add(&s, " ", 1);
+            sb_adds(&s, o->scopes[i]);
+        }
+        if (s.oom)
+            b.oom = 1;
+        else
+            sb_param(&b, &first, "scope", s.p, s.len);
+        sb_free(&s);
+    }
+    sb_param(&b, &first, "redirect_uri", redirect_uri, strlen(redirect_uri));
+    sb_param(&b, &first, "state", state, strlen(state));
+    sb_param(&b, &first, "response_type", "code", 4);
+    if (o->prompt != NULL)
+        sb_param(&b, &first, "prompt", o->prompt, strlen(o->prompt));
+    for (size_t i = 0; i != o->nparams; i++) {
+        const char *eq = strchr(o->params[i], '=');
+        if (eq == NULL)
+            goto Error;
+        sb_add(&b, "&", 1);
+        sb_add_enc(&b, o->params[i], (size_t)(eq - o->params[i]));
+        sb_add(&b, "=", 1);
+        sb_add_enc(&b, eq + 1, strlen(eq + 1));
+    }
+    if (challenge != NULL) {
+        sb_param(&b, &first, "code_challenge", challenge, strlen(challenge));
+        sb_param(&b, &first, "code_challenge_method", "S256", 4);
+    }
+    if (b.oom)
+        goto Error;
+    return b.p;
+Error:
+    sb_free(&b);
+    return NULL;
+}
+
+int rly_pkce_verifier(char out[RLY_PKCE_VERIFIER_LEN + 1])
+{
+    uint8_t raw[32];
+
+    if (rly_random(raw, sizeof(raw)) != 0)
+        return -1;
+    rly_b64url_encode(out, raw, sizeof(raw));
+    OPENSSL_cleanse(raw, sizeof(raw));
+    return 0;
+}
+
+void rly_pkce_challenge(const char *verifier, size_t len, char out[RLY_PKCE_CHALLENGE_LEN + 1])
+{
+    uint8_t md[SHA256_DIGEST_LENGTH];
+
+    SHA256((const unsigned char *)verifier, len, md);
+    rly_b64url_encode(out, md, sizeof(md));
+}
+
+long rly_client_retry_after(const char *value, time_t now)
+{
+    char tmp[128];
+    size_t len;
+
+    if (value == NULL)
+        return -1;
+    while (*value == ' ' || *value == '\t')
+        value++;
+    len = strlen(value);
+    while (len != 0 && (value[len - 1] == ' ' || value[len - 1] == '\t' || value[len - 1] == '\r' || value[len - 1] == '\n'))
+        len--;
+    if (len == 0 || len >= sizeof(tmp))
+        return -1;
+    memcpy(tmp, value, len);
+    tmp[len] = '\0';
+    if (tmp[0] >= '0' && tmp[0] <= '9') {
+        long v = 0;
+        for (size_t i = 0; i != len; i++) {
+            if (tmp[i] < '0' || tmp[i] > '9')
+                return -1;
+            if (v < RLY_CLIENT_RETRY_AFTER_MAX)
+                v = v * 10 + (tmp[i] - '0');
+        }
+        return v > RLY_CLIENT_RETRY_AFTER_MAX ? RLY_CLIENT_RETRY_AFTER_MAX : v;
+    }
+    time_t t = curl_getdate(tmp, NULL);
+    if (t == (time_t)-1)
+        return -1;
+    if (t <= now)
+        return 0;
+    return t - now > RLY_CLIENT_RETRY_AFTER_MAX ? RLY_CLIENT_RETRY_AFTER_MAX : (long)(t - now);
+}
+
+long rly_client_backoff_ms(unsigned attempt, uint32_t rnd)
+{
+    long d = RLY_CLIENT_BACKOFF_BASE_MS;
+
+    for (unsigned i = 0; i != attempt && d < RLY_CLIENT_BACKOFF_CAP_MS; i++)
+        d *= 2;
+    if (d > RLY_CLIENT_BACKOFF_CAP_MS)
+        d = RLY_CLIENT_BACKOFF_CAP_MS;
+    return d / 2 + (long)(rnd % (uint32_t)(d / 2 + 1));
+}
+
+/* ---- option parsing ---- */
+
+static int uerr(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int uerr(char *err, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* a decimal integer in [min, max], the whole string; 0 / -1 */
+static int parse_long(const char *s, long min, long max, long *out)
+{
+    char *end;
+    long v;
+
+    if (*s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/*
+ * An https URL, or http to a loopback host, that rly_url_check_as accepts (a host, no userinfo, no fragment, canonical,
+ * at most 2048 bytes). Writes the lower-cased host. 0 / -1 with *errstr.
+ */
+static int check_url(const char *url, char *host, size_t hostcap, const char **errstr)
+{
+    char tmp[RLY_CLIENT_URL_MAX + 2];
+    size_t len = strlen(url);
+
+    if (len > RLY_CLIENT_URL_MAX) {
+        *errstr = "the URL is too long";
+        return -1;
+    }
+    if (strncasecmp(url, "http://", 7) == 0) {
+        /* checked as the https URL it would be, then the host must be loopback */
+        memcpy(tmp, "https://", 8);
+        memcpy(tmp + 8, url + 7, len - 7 + 1);
+        if (rly_url_check_as(tmp, len + 1, 0, host, hostcap, errstr) != 0)
+            return -1;
+        if (!rly_url_host_is_loopback(host, strlen(host))) {
+            *errstr = "http:// is accepted only for a loopback host; use https://";
+            return -1;
+        }
+        return 0;
+    }
+    if (rly_url_check_as(url, len, 0, host, hostcap, errstr) != 0) {
+        if (strcmp(*errstr, "the authorization server URL is not https") == 0)
+            *errstr = "not an https:// (or loopback http://) URL";
+        return -1;
+    }
+    return 0;
+}
+
+static int is_reserved_param(const char *k, size_t n)
+{
+    static const char *const reserved[] = {"audience",      "client_id", "scope",          "redirect_uri",          "state",
+                                           "response_type", "prompt",    "code_challenge", "code_challenge_method", NULL};
+    for (size_t i = 0; reserved[i] != NULL; i++)
+        if (strlen(reserved[i]) == n && memcmp(reserved[i], k, n) == 0)
+            return 1;
+    return 0;
+}
+
+int rly_client_parse_args(rly_client_opts_t *o, int argc, char *const *argv, char *err, size_t errcap)
+{
+    enum { T_STR, T_LIST, T_FLAG, T_LONG };
+    struct opt {
+        const char *name;
+        int type;
+        void *dst;
+        size_t *count; /* T_LIST */
+    };
+    const struct opt opts[] = {
+        {"relay", T_STR, &o->relay, NULL},
+        {"authorize-url", T_STR, &o->authorize_url, NULL},
+        {"client-id", T_STR, &o->client_id, NULL},
+        {"scope", T_LIST, o->scopes, &o->nscopes},
+        {"audience", T_STR, &o->audience, NULL},
+        {"prompt", T_STR, &o->prompt, NULL},
+        {"param", T_LIST, o->params, &o->nparams},
+        {"return-uri", T_STR, &o->return_uri, NULL},
+        {"seal", T_FLAG, &o->seal, NULL},
+        {"token-url", T_STR, &o->token_url, NULL},
+        {"client-secret-file", T_STR, &o->client_secret_file, NULL},
+        {"pkce", T_FLAG, &o->pkce, NULL},
+        {"ttl", T_LONG, &o->ttl, NULL},
+        {"cacert", T_STR, &o->cacert, NULL},
+        {"insecure", T_FLAG, &o->insecure, NULL},
+        {"timeout", T_LONG, &o->timeout, NULL},
+        {NULL, 0, NULL, NULL},
+    };
+    int seen_ttl = 0, seen_timeout = 0;
+    char host[RLY_AS_HOST_MAX + 1];
+    const char *es;
+
+    memset(o, 0, sizeof(*o));
+    o->timeout = RLY_CLIENT_TIMEOUT_DEFAULT;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *val = NULL, *eq;
+        size_t nlen;
+        const struct opt *p;
+
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            o->help = 1;
+            return 0;
+        }
+        if (strncmp(a, "--", 2) != 0)
+            return uerr(err, errcap, "unexpected argument: %s", a);
+        a += 2;
+        eq = strchr(a, '=');
+        nlen = eq != NULL ? (size_t)(eq - a) : strlen(a);
+        for (p = opts; p->name != NULL; p++)
+            if (strlen(p->name) == nlen && memcmp(p->name, a, nlen) == 0)
+                break;
+        if (p->name == NULL)
+            return uerr(err, errcap, "unknown option: %s", argv[i]);
+        if (p->type == T_FLAG) {
+            if (eq != NULL)
+                return uerr(err, errcap, "--%s takes no value", p->name);
+            *(int *)p->dst = 1;
+            continue;
+        }
+        if (eq != NULL)
+            val = eq + 1;
+        else if (i + 1 < argc)
+            val = argv[++i];
+        else
+            return uerr(err, errcap, "--%s needs a value", p->name);
+        if (*val == '\0')
+            return uerr(err, errcap, "--%s: empty value", p->name);
+        switch (p->type) {
+        case T_STR:
+            if (*(const char **)p->dst != NULL)
+                return uerr(err, errcap, "--%s given twice", p->name);
+            *(const char **)p->dst = val;
+            break;
+        case T_LIST:
+            if (*p->count == RLY_CLIENT_ARGS_MAX)
+                return uerr(err, errcap, "--%s given more than %d times", p->name, RLY_CLIENT_ARGS_MAX);
+            ((const char **)p->dst)[(*p->count)++] = val;
+            break;
+        default: /* T_LONG */
+            if (p->dst == &o->ttl) {
+                if (seen_ttl++ != 0)
+                    return uerr(err, errcap, "--ttl given twice");
+                if (parse_long(val, RLY_TTL_MIN, RLY_CLIENT_TTL_MAX, &o->ttl) != 0)
+                    return uerr(err, errcap, "--ttl: not a number of seconds from %d to %d: %s", RLY_TTL_MIN, RLY_CLIENT_TTL_MAX,
+                                val);
+            } else {
+                if (seen_timeout++ != 0)
+                    return uerr(err, errcap, "--timeout given twice");
+                if (parse_long(val, 1, RLY_CLIENT_TIMEOUT_MAX, &o->timeout) != 0)
+                    return uerr(err, errcap, "--timeout: not a number of seconds from 1 to %d: %s", RLY_CLIENT_TIMEOUT_MAX, val);
+            }
+            break;
+        }
+    }
+
+    if (o->relay == NULL)
+        return uerr(err, errcap, "--relay URL is required");
+    if (o->authorize_url == NULL)
+        return uerr(err, errcap, "--authorize-url URL is required");
+    if (o->client_id == NULL)
+        return uerr(err, errcap, "--client-id ID is required");
+    if (check_url(o->relay, host, sizeof(host), &es) != 0)
+        return uerr(err, errcap, "--relay: %s", es);
+    if (strchr(o->relay, '?') != NULL)
+        return uerr(err, errcap, "--relay: the relay's base URL has no query");
+    if (o->insecure && !rly_url_host_is_loopback(host, strlen(host)))
+        return uerr(err, errcap, "--insecure is accepted only for a loopback relay (localhost, 127.0.0.0/8, [::1])");
+    if (check_url(o->authorize_url, host, sizeof(host), &es) != 0)
+        return uerr(err, errcap, "--authorize-url: %s", es);
+    if (o->return_uri != NULL && rly_url_check_return(o->return_uri, strlen(o->return_uri), &es) != 0)
+        return uerr(err, errcap, "--return-uri: %s", es);
+    for (size_t i = 0; i != o->nparams; i++) {
+        const char *eq = strchr(o->params[i], '=');
+        if (eq == NULL || eq == o->params[i])
+            return uerr(err, errcap, "--param: expected k=v: %s", o->params[i]);
+        if (is_reserved_param(o->params[i], (size_t)(eq - o->params[i])))
+            return uerr(err, errcap, "--param: %.*s is set by the client itself (or by its own option)", (int)(eq - o->params[i]),
+                        o->params[i]);
+    }
+    if (o->token_url != NULL) {
+        if (check_url(o->token_url, host, sizeof(host), &es) != 0)
+            return uerr(err, errcap, "--token-url: %s", es);
+        if (o->client_secret_file == NULL && !o->pkce)
+            return uerr(err, errcap, "--token-url needs --client-secret-file FILE, --pkce, or both");
+    } else if (o->client_secret_file != NULL) {
+        return uerr(err, errcap, "--client-secret-file is used only with --token-url");
+    }
+    return 0;
+}
+
+/* ---- HTTP ---- */
+
+typedef struct st_client_t {
+    const rly_client_opts_t *o;
+    FILE *diag;
+    CURL *h;
+    int ignore_cancel; /* the final DELETE of a cancelled flow runs anyway */
+} client_t;
+
+typedef struct st_resp_t {
+    long status; /* 0: no response */
+    sbuf_t body;
+    int overflow;
+    char retry_after[128];
+    char error[CURL_ERROR_SIZE];
+} resp_t;
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    resp_t *r = ud;
+    size_t len = size * n;
+
+    if (r->body.len + len > RLY_CLIENT_BODY_MAX) {
+        r->overflow = 1;
+        return 0;
+    }
+    sb_add(&r->body, p, len);
+    return r->body.oom ? 0 : len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    resp_t *r = ud;
+    size_t len = size * n;
+
+    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+        r->retry_after[0] = '\0'; /* a new response (after a 100 Continue) */
+    } else if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
+        size_t vlen = len - 12;
+        if (vlen >= sizeof(r->retry_after))
+            vlen = sizeof(r->retry_after) - 1;
+        memcpy(r->retry_after, p + 12, vlen);
+        r->retry_after[vlen] = '\0';
+    }
+    return len;
+}
+
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    client_t *c = ud;
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return !c->ignore_cancel && c->o->cancel != NULL && *c->o->cancel != 0;
+}
+
+static int cancelled(const client_t *c)
+{
+    return c->o->cancel != NULL && *c->o->cancel != 0;
+}
+
+/* 1 if the URL's host is loopback */
+static int url_is_loopback(const char *url)
+{
+    CURLU *u = curl_url();
+    char *host = NULL;
+    int ret = 0;
+
+    if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK && curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+        ret = rly_url_host_is_loopback(host, strlen(host));
+    curl_free(host);
+    curl_url_cleanup(u);
+    return ret;
+}
+
+static void resp_free(resp_t *r)
+{
+    sb_free(&r->body);
+    memset(r, 0, sizeof(*r));
+}
+
+/*
+ * One request on the shared handle (connections are reused, HTTP/2 where offered). headers: NULL-terminated
+ * "Name: value" list. extra_s is added to the timeout (the long-poll wait). 0 with r->status set when a response
+ * arrived; -1 transport failure (r->error says why); -2 the response was too large (r->error says so).
+ */
+static int request(client_t *c, const char *method, const char *url, const char *const *headers, const char *body, size_t bodylen,
+                   long extra_s, resp_t *r)
+{
+    struct curl_slist *hl = NULL, *t;
+    CURLcode cc;
+    int ret = -1;
+
+    resp_free(r);
+    for (size_t i = 0; headers != NULL && headers[i] != NULL; i++) {
+        if ((t = curl_slist_append(hl, headers[i])) == NULL) {
+            snprintf(r->error, sizeof(r->error), "out of memory");
+            goto Exit;
+        }
+        hl = t;
+    }
+    if ((t = curl_slist_append(hl, "Expect:")) == NULL) {
+        snprintf(r->error, sizeof(r->error), "out of memory");
+        goto Exit;
+    }
+    hl = t;
+
+    curl_easy_reset(c->h);
+    curl_easy_setopt(c->h, CURLOPT_URL, url);
+    curl_easy_setopt(c->h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c->h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c->h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c->h, CURLOPT_USERAGENT, USER_AGENT);
+    curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, c->o->timeout * 1000L);
+    curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, (c->o->timeout + extra_s) * 1000L);
+    curl_easy_setopt(c->h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)RLY_CLIENT_BODY_MAX);
+    curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, r->error);
+    curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c->h, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c->h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c->h, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(c->h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c->h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c->h, CURLOPT_XFERINFODATA, c);
+    curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, hl);
+    if (c->o->cacert != NULL)
+        curl_easy_setopt(c->h, CURLOPT_CAINFO, c->o->cacert);
+    if (c->o->insecure && url_is_loopback(url)) {
+        curl_easy_setopt(c->h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(c->h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)bodylen);
+    } else if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, method);
+    }
+
+    cc = curl_easy_perform(c->h);
+    if (r->overflow || cc == CURLE_FILESIZE_EXCEEDED) {
+        snprintf(r->error, sizeof(r->error), "the response is larger than %d bytes", RLY_CLIENT_BODY_MAX);
+        r->status = 0;
+        ret = -2;
+        goto Exit;
+    }
+    if (cc != CURLE_OK) {
+        if (r->error[0] == '\0')
+            snprintf(r->error, sizeof(r->error), "%s", curl_easy_strerror(cc));
+        goto Exit;
+    }
+    curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &r->status);
+    ret = 0;
+Exit:
+    /* the handle must not keep pointers to this request's buffers */
+    curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(hl);
+    return ret;
+}
+
+/* parses a body as one strict JSON object; NULL if it is not one (caller puts the result) */
+static json_object *parse_object(const char *s, size_t len)
+{
+    json_tokener *tok = json_tokener_new_ex(RLY_JSON_DEPTH_MAX);
+    json_object *o = NULL;
+
+    if (tok == NULL || s == NULL || len == 0 || len > INT32_MAX)
+        goto Exit;
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    o = json_tokener_parse_ex(tok, s, (int)len);
+    if (json_tokener_get_error(tok) != json_tokener_success || json_tokener_get_parse_end(tok) != len ||
+        !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        o = NULL;
+    }
+Exit:
+    if (tok != NULL)
+        json_tokener_free(tok);
+    return o;
+}
+
+static const char *jstr(json_object *o, const char *key)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+static int jint(json_object *o, const char *key, int64_t *out)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+        return -1;
+    *out = json_object_get_int64(v);
+    return 0;
+}
+
+/* "HTTP 403: authorization_server_not_allowed (text)" from a relay or AS error response, into buf */
+static const char *describe_error(const resp_t *r, char *buf, size_t cap)
+{
+    json_object *o = parse_object(r->body.p, r->body.len);
+    const char *e = o != NULL ? jstr(o, "error") : NULL, *d = o != NULL ? jstr(o, "error_description") : NULL;
+
+    if (e != NULL)
+        snprintf(buf, cap, "HTTP %ld: %.200s%s%.400s%s", r->status, e, d != NULL ? " (" : "", d != NULL ? d : "",
+                 d != NULL ? ")" : "");
+    else
+        snprintf(buf, cap, "HTTP %ld", r->status);
+    json_object_put(o);
+    return buf;
+}
+
+static int fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* sleeps ms milliseconds (in slices, watching the cancel flag); 0, or -1 when cancelled */
+static int nap(const client_t *c, long ms)
+{
+    while (ms > 0) {
+        long slice = ms > 100 ? 100 : ms;
+        struct timespec ts = {0, slice * 1000000L};
+        if (cancelled(c))
+            return -1;
+        nanosleep(&ts, NULL);
+        ms -= slice;
+    }
+    return cancelled(c) ? -1 : 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long backoff(unsigned attempt)
+{
+    uint32_t rnd = 0;
+    (void)rly_random(&rnd, sizeof(rnd));
+    return rly_client_backoff_ms(attempt, rnd);
+}
+
+/* a request that is retried (BUSY_TRIES in all) while the relay answers 429 or 503; returns as request() */
+static int request_busy(client_t *c, const char *method, const char *url, const char *const *headers, const char *body,
+                        size_t bodylen, resp_t *r)
+{
+    for (unsigned attempt = 0;; attempt++) {
+        int rc = request(c, method, url, headers, body, bodylen, 0, r);
+        if (rc != 0 || (r->status != 429 && r->status != 503) || attempt + 1 == BUSY_TRIES)
+            return rc;
+        long ra = rly_client_retry_after(r->retry_after, time(NULL));
+        long ms = ra >= 0 ? ra * 1000 : backoff(attempt);
+        if (ms > BUSY_WAIT_MAX_MS)
+            ms = BUSY_WAIT_MAX_MS;
+        fprintf(c->diag, "authrelay client: warning: the relay is busy (HTTP %ld); retrying in %.1f s\n", r->status,
+                (double)ms / 1000);
+        if (nap(c, ms) != 0)
+            return rc;
+    }
+}
+
+/* ---- the flow ---- */
+
+typedef struct st_flow_t {
+    char session[RLY_SESSION_ID_LEN + 1];
+    char state[RLY_STATE_MAX + 1];
+    char *redirect_uri, *poll_url, *sessions_endpoint;
+    char auth_header[32 + 256];
+    int64_t wait_max, expires_in;
+    uint8_t seal_priv[32], seal_pub[32];
+    char verifier[RLY_PKCE_VERIFIER_LEN + 1];
+    char secret[RLY_CLIENT_SECRET_MAX + 1];
+} flow_t;
+
+/* reads and trims the client secret; 0 / -1 with err */
+static int read_secret(const char *path, char *out, size_t cap, char *err, size_t errcap)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n, s = 0;
+
+    if (f == NULL)
+        return fail(err, errcap, "cannot read --client-secret-file %s: %s", path, strerror(errno));
+    n = fread(out, 1, cap, f);
+    if (n == cap) {
+        fclose(f);
+        return fail(err, errcap, "--client-secret-file %s: larger than %zu bytes", path, cap - 1);
+    }
+    fclose(f);
+    while (n != 0 && (out[n - 1] == ' ' || out[n - 1] == '\t' || out[n - 1] == '\r' || out[n - 1] == '\n'))
+        n--;
+    while (s < n && (out[s] == ' ' || out[s] == '\t' || out[s] == '\r' || out[s] == '\n'))
+        s++;
+    memmove(out, out + s, n - s);
+    out[n - s] = '\0';
+    if (n == s)
+        return fail(err, errcap, "--client-secret-file %s is empty", path);
+    return 0;
+}
+
+static char *dup_url_checked(json_object *o, const char *key, const char *what, char *err, size_t errcap)
+{
+    const char *v = jstr(o, key), *es;
+    char host[RLY_AS_HOST_MAX + 1];
+    char *d;
+
+    if (v == NULL) {
+        fail(err, errcap, "relay error: the %s response has no %s", what, key);
+        return NULL;
+    }
+    if (check_url(v, host, sizeof(host), &es) != 0) {
+        fail(err, errcap, "relay error: the %s response's %s is unusable: %s", what, key, es);
+        return NULL;
+    }
+    if ((d = strdup(v)) == NULL)
+        fail(err, errcap, "out of memory");
+    return d;
+}
+
+static rly_client_status_t discover(client_t *c, flow_t *f, char *err, size_t errcap)
+{
+    const rly_client_opts_t *o = c->o;
+    static const char *const hdrs[] = {"Accept: application/json", NULL};
+    sbuf_t url = {0};
+    resp_t r = {0};
+    json_object *d = NULL, *algs;
+    const char *v;
+    rly_client_status_t ret = RLY_CLIENT_FAILED;
+    size_t blen = strlen(o->relay);
+    char buf[700];
+    int rc;
+
+    while (blen != 0 && o->relay[blen - 1] == '/')
+        blen--;
+    sb_add(&url, o->relay, blen);
+    sb_adds(&url, "/.well-known/authrelay");
+    if (url.oom) {
+        fail(err, errcap, "out of memory");
+        goto Exit;
+    }
+    if ((rc = request_busy(c, "GET", url.p, hdrs, NULL, 0, &r)) != 0) {
+        fail(err, errcap, rc == -2 ? "relay error: discovery: %s" : "relay unreachable: %s", r.error);
+        goto Exit;
+    }
+    if (r.status != 200) {
+        fail(err, errcap, "relay error: discovery (GET %s): %s", url.p, describe_error(&r, buf, sizeof(buf)));
+        goto Exit;
+    }
+    if ((d = parse_object(r.body.p, r.body.len)) == NULL) {
+        fail(err, errcap, "relay error: discovery (GET %s) did not answer a JSON object: is --relay an authrelay?", url.p);
+        goto Exit;
+    }
+    if ((v = jstr(d, "version")) == NULL || strcmp(v, RLY_PROTOCOL_VERSION) != 0) {
+        fail(err, errcap, "relay error: the relay speaks protocol version %s, this client %s", v != NULL ? v : "(none)",
+             RLY_PROTOCOL_VERSION);
+        goto Exit;
+    }
+    if ((f->sessions_endpoint = dup_url_checked(d, "sessions_endpoint", "discovery", err, errcap)) == NULL)
+        goto Exit;
+    if (jint(d, "wait_max", &f->wait_max) != 0 || f->wait_max < 0 || f->wait_max > WAIT_MAX_LIMIT) {
+        fail(err, errcap, "relay error: the discovery response has no valid wait_max");
+        goto Exit;
+    }
+    if (o->seal) {
+        int found = 0;
+        if (json_object_object_get_ex(d, "seal_algorithms", &algs) && json_object_is_type(algs, json_type_array))
+            for (size_t i = 0; i != json_object_array_length(algs); i++) {
+                const char *a = json_object_get_string(json_object_array_get_idx(algs, i));
+                if (a != NULL && strcmp(a, RLY_SEAL_ALGORITHM) == 0)
+                    found = 1;
+            }
+        if (!found) {
+            fail(err, errcap, "relay error: the relay does not offer sealing with %s (--seal)", RLY_SEAL_ALGORITHM);
+            goto Exit;
+        }
+    }
+    ret = RLY_CLIENT_OK;
+Exit:
+    json_object_put(d);
+    resp_free(&r);
+    sb_free(&url);
+    return ret;
+}
+
+static rly_client_status_t create_session(client_t *c, flow_t *f, char *err, size_t errcap)
+{
+    const rly_client_opts_t *o = c->o;
+    static const char *const hdrs[] = {"Content-Type: application/json", "Accept: application/json", NULL};
+    json_object *req = json_object_new_object(), *s = NULL;
+    resp_t r = {0};
+    rly_client_status_t ret = RLY_CLIENT_FAILED;
+    const char *body, *v;
+    char buf[700];
+    int rc;
+
+    if (req == NULL)
+        goto Oom;
+    if (json_object_object_add(req, "authorization_server", json_object_new_string(o->authorize_url)) != 0)
+        goto Oom;
+    if (o->return_uri != NULL && json_object_object_add(req, "return_uri", json_object_new_string(o->return_uri)) != 0)
+        goto Oom;
+    if (o->seal) {
+        char pub[RLY_B64URL_ENCODED_LEN(32) + 1];
+        if (rly_x25519_keypair(f->seal_priv, f->seal_pub) != 0) {
+            fail(err, errcap, "cannot generate the X25519 seal key");
+            goto Exit;
+        }
+        rly_b64url_encode(pub, f->seal_pub, sizeof(f->seal_pub));
+        if (json_object_object_add(req, "seal_key", json_object_new_string(pub)) != 0)
+            goto Oom;
+    }
+    if (o->ttl != 0 && json_object_object_add(req, "ttl", json_object_new_int64(o->ttl)) != 0)
+        goto Oom;
+    if ((body = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) == NULL)
+        goto Oom;
+
+    if ((rc = request_busy(c, "POST", f->sessions_endpoint, hdrs, body, strlen(body), &r)) != 0) {
+        fail(err, errcap, rc == -2 ? "relay error: session creation: %s" : "relay unreachable: %s", r.error);
+        goto Exit;
+    }
+    if (r.status != 201) {
+        fail(err, errcap, "relay error: session creation: %s", describe_error(&r, buf, sizeof(buf)));
+        goto Exit;
+    }
+    if ((s = parse_object(r.body.p, r.body.len)) == NULL) {
+        fail(err, errcap, "relay error: session creation did not answer a JSON object");
+        goto Exit;
+    }
+    if ((v = jstr(s, "session")) == NULL || strlen(v) != RLY_SESSION_ID_LEN || !rly_b64url_is_charset(v, strlen(v))) {
+        fail(err, errcap, "relay error: the session response has no valid session");
+        goto Exit;
+    }
+    memcpy(f->session, v, RLY_SESSION_ID_LEN + 1);
+    if ((v = jstr(s, "state")) == NULL || strlen(v) == 0 || strlen(v) > RLY_STATE_MAX || !rly_b64url_is_charset(v, strlen(v))) {
+        fail(err, errcap, "relay error: the session response has no valid state");
+        goto Exit;
+    }
+    memcpy(f->state, v, strlen(v) + 1);
+    if ((v = jstr(s, "poll_token")) == NULL || strlen(v) == 0 || strlen(v) > 256 || !rly_b64url_is_charset(v, strlen(v))) {
+        fail(err, errcap, "relay error: the session response has no valid poll_token");
+        goto Exit;
+    }
+    snprintf(f->auth_header, sizeof(f->auth_header), "Authorization: Bearer %s", v);
+    if ((f->poll_url = dup_url_checked(s, "poll_url", "session", err, errcap)) == NULL)
+        goto Exit;
+    if ((v = jstr(s, "redirect_uri")) == NULL || strlen(v) == 0 || strlen(v) > RLY_CLIENT_URL_MAX) {
+        fail(err, errcap, "relay error: the session response has no valid redirect_uri");
+        goto Exit;
+    }
+    if ((f->redirect_uri = strdup(v)) == NULL)
+        goto Oom;
+    if (jint(s, "expires_in", &f->expires_in) != 0 || f->expires_in <= 0 || f->expires_in > RLY_CLIENT_TTL_MAX) {
+        fail(err, errcap, "relay error: the session response has no valid expires_in");
+        goto Exit;
+    }
+    ret = RLY_CLIENT_OK;
+    goto Exit;
+Oom:
+    fail(err, errcap, "out of memory");
+Exit:
+    json_object_put(s);
+    json_object_put(req);
+    resp_free(&r);
+    return ret;
+}
+
+/* DELETE poll_url: acknowledges or cancels; a failure is only a warning */
+static void delete_session(client_t *c, flow_t *f)
+{
+    const char *const hdrs[] = {f->auth_header, NULL};
+    resp_t r = {0};
+    char buf[700];
+
+    c->ignore_cancel = 1;
+    if (request(c, "DELETE", f->poll_url, hdrs, NULL, 0, 0, &r) != 0)
+        fprintf(c->diag, "authrelay client: warning: could not delete the session (%s); it expires on its own\n", r.error);
+    else if (r.status != 204)
+        fprintf(c->diag, "authrelay client: warning: could not delete the session (%s); it expires on its own\n",
+                describe_error(&r, buf, sizeof(buf)));
+    c->ignore_cancel = 0;
+    resp_free(&r);
+}
+
+/* long-polls until a 200; *result receives its body (a JSON object, caller puts it) */
+static rly_client_status_t poll(client_t *c, flow_t *f, json_object **result, char *err, size_t errcap)
+{
+    char prefer[32], buf[700], last[CURL_ERROR_SIZE + 32] = "";
+    const char *const hdrs[] = {f->auth_header, prefer, "Accept: application/json", NULL};
+    double deadline = now_s() + (double)f->expires_in;
+    unsigned attempt = 0;
+    resp_t r = {0};
+    rly_client_status_t ret = RLY_CLIENT_FAILED;
+
+    for (;;) {
+        double t0 = now_s(), remaining = deadline - t0;
+        long wait = f->wait_max, ms;
+        int rc;
+
+        if (cancelled(c)) {
+            fail(err, errcap, "interrupted");
+            goto Exit;
+        }
+        if (remaining <= 0) {
+            if (last[0] != '\0') {
+                fail(err, errcap, "relay unreachable until the session expired: %s", last);
+            } else {
+                fail(err, errcap, "expired: no authorization arrived within the session's %lld s", (long long)f->expires_in);
+                ret = RLY_CLIENT_EXPIRED;
+            }
+            goto Exit;
+        }
+        if ((double)wait > remaining)
+            wait = (long)remaining;
+        snprintf(prefer, sizeof(prefer), "Prefer: wait=%ld", wait);
+        rc = request(c, "GET", f->poll_url, hdrs, NULL, 0, wait, &r);
+        if (rc == -2) {
+            fail(err, errcap, "relay error: pickup: %s", r.error);
+            goto Exit;
+        }
+        if (rc == 0 && r.status == 200)
+            break;
+        if (rc == 0 && r.status == 202) {
+            attempt = 0;
+            last[0] = '\0';
+            /* a 202 well before its wait (the relay shutting down, wait_max 0) is not a reason to spin */
+            ms = (long)((t0 + (double)MIN_POLL_INTERVAL_MS / 1000 - now_s()) * 1000);
+            if (ms > 0)
+                (void)nap(c, ms);
+            continue;
+        }
+        if (rc == 0 && r.status == 404) {
+            fail(err, errcap, "expired: the relay no longer knows the session (it expired or was deleted before the callback)");
+            ret = RLY_CLIENT_EXPIRED;
+            goto Exit;
+        }
+        if (rc == 0 && r.status != 429 && r.status != 502 && r.status != 503 && r.status != 504) {
+            fail(err, errcap, "relay error: pickup: %s", describe_error(&r, buf, sizeof(buf)));
+            goto Exit;
+        }
+        if (cancelled(c))
+            continue;
+        /* transport failure or a busy relay: reconnect after a while */
+        long ra = rc == 0 ? rly_client_retry_after(r.retry_after, time(NULL)) : -1;
+        ms = ra >= 0 ? ra * 1000 : backoff(attempt);
+        attempt++;
+        if (rc != 0)
+            snprintf(last, sizeof(last), "%s", r.error);
+        else
+            snprintf(last, sizeof(last), "%s", describe_error(&r, buf, sizeof(buf)));
+        if ((double)ms / 1000 > deadline - now_s())
+            ms = (long)((deadline - now_s()) * 1000) + 1;
+        fprintf(c->diag, "authrelay client: warning: pickup failed (%s); retrying in %.1f s\n", last, (double)ms / 1000);
+        (void)nap(c, ms);
+    }
+
+    if ((*result = parse_object(r.body.p, r.body.len)) == NULL) {
+        fail(err, errcap, "relay error: the pickup result is not a JSON object");
+        goto Exit;
+    }
+    ret = RLY_CLIENT_OK;
+Exit:
+    resp_free(&r);
+    return ret;
+}
+
+/* opens a sealed result (or insists on one with --seal); replaces *result with the plaintext object */
+static rly_client_status_t unseal_result(client_t *c, flow_t *f, json_object **result, char *err, size_t errcap)
+{
+    const char *status = jstr(*result, "status"), *sealed;
+    uint8_t *pt = NULL;
+    size_t ptlen = 0;
+    json_object *opened;
+
+    if (status != NULL && strcmp(status, "sealed") == 0) {
+        if (!c->o->seal) {
+            fail(err, errcap, "relay error: the relay returned a sealed result although no seal key was sent");
+            return RLY_CLIENT_FAILED;
+        }
+        if ((sealed = jstr(*result, "sealed")) == NULL ||
+            (pt = rly_unseal(f->seal_priv, f->session, strlen(f->session), sealed, strlen(sealed), &ptlen)) == NULL) {
+            fail(err, errcap,
+                 "bad seal: the sealed result does not open with this client's key (tampered with, or sealed to "
+                 "another key)");
+            return RLY_CLIENT_BAD_SEAL;
+        }
+        opened = parse_object((const char *)pt, ptlen);
+        OPENSSL_cleanse(pt, ptlen);
+        free(pt);
+        if (opened == NULL) {
+            fail(err, errcap, "bad seal: the opened result is not a JSON object");
+            return RLY_CLIENT_BAD_SEAL;
+        }
+        json_object_put(*result);
+        *result = opened;
+    } else if (c->o->seal) {
+        fail(err, errcap, "bad seal: the relay returned the result unsealed although --seal asked for it sealed");
+        return RLY_CLIENT_BAD_SEAL;
+    }
+    return RLY_CLIENT_OK;
+}
+
+/* POSTs the code to the token endpoint; *token receives the response object (caller puts it) */
+static rly_client_status_t exchange(client_t *c, flow_t *f, const char *code, json_object **token, char *err, size_t errcap)
+{
+    const rly_client_opts_t *o = c->o;
+    static const char *const hdrs[] = {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json", NULL};
+    sbuf_t body = {0};
+    resp_t r = {0};
+    int first = 1, rc;
+    char buf[700];
+    rly_client_status_t ret = RLY_CLIENT_FAILED;
+
+    sb_param(&body, &first, "grant_type", "authorization_code", 18);
+    sb_param(&body, &first, "code", code, strlen(code));
+    sb_param(&body, &first, "redirect_uri", f->redirect_uri, strlen(f->redirect_uri));
+    sb_param(&body, &first, "client_id", o->client_id, strlen(o->client_id));
+    if (o->client_secret_file != NULL)
+        sb_param(&body, &first, "client_secret", f->secret, strlen(f->secret));
+    if (o->pkce)
+        sb_param(&body, &first, "code_verifier", f->verifier, strlen(f->verifier));
+    if (body.oom) {
+        fail(err, errcap, "out of memory");
+        goto Exit;
+    }
+    if ((rc = request(c, "POST", o->token_url, hdrs, body.p, body.len, 0, &r)) != 0) {
+        fail(err, errcap, rc == -2 ? "token endpoint error: %s" : "token endpoint unreachable: %s", r.error);
+        goto Exit;
+    }
+    if (r.status != 200) {
+        fail(err, errcap, "token endpoint error: %s", describe_error(&r, buf, sizeof(buf)));
+        goto Exit;
+    }
+    if ((*token = parse_object(r.body.p, r.body.len)) == NULL || jstr(*token, "access_token") == NULL) {
+        json_object_put(*token);
+        *token = NULL;
+        fail(err, errcap, "token endpoint error: the response is not a JSON object with an access_token");
+        goto Exit;
+    }
+    ret = RLY_CLIENT_OK;
+Exit:
+    resp_free(&r);
+    sb_free(&body);
+    return ret;
+}
+
+static void print_json(FILE *out, json_object *o)
+{
+    fprintf(out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    fflush(out);
+}
+
+rly_client_status_t rly_client_authorize(const rly_client_opts_t *o, FILE *out, FILE *diag, char *err, size_t errcap)
+{
+    client_t c = {o, diag, NULL, 0};
+    flow_t *f = calloc(1, sizeof(*f));
+    json_object *result = NULL, *token = NULL;
+    char challenge[RLY_PKCE_CHALLENGE_LEN + 1];
+    char *url = NULL;
+    const char *status, *v;
+    rly_client_status_t ret = RLY_CLIENT_FAILED;
+    int have_session = 0, curl_inited = 0;
+
+    err[0] = '\0';
+    if (f == NULL) {
+        fail(err, errcap, "out of memory");
+        goto Exit;
+    }
+    if (o->client_secret_file != NULL && read_secret(o->client_secret_file, f->secret, sizeof(f->secret), err, errcap) != 0)
+        goto Exit;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fail(err, errcap, "cannot initialise libcurl");
+        goto Exit;
+    }
+    curl_inited = 1;
+    if ((c.h = curl_easy_init()) == NULL) {
+        fail(err, errcap, "cannot initialise libcurl");
+        goto Exit;
+    }
+    if (o->insecure)
+        fputs("authrelay client: warning: --insecure: TLS certificates of loopback hosts are not checked\n", diag);
+
+    if ((ret = discover(&c, f, err, errcap)) != RLY_CLIENT_OK)
+        goto Exit;
+    if ((ret = create_session(&c, f, err, errcap)) != RLY_CLIENT_OK)
+        goto Exit;
+    have_session = 1;
+    ret = RLY_CLIENT_FAILED;
+
+    if (o->pkce) {
+        if (rly_pkce_verifier(f->verifier) != 0) {
+            fail(err, errcap, "cannot generate the PKCE verifier");
+            goto Exit;
+        }
+        rly_pkce_challenge(f->verifier, strlen(f->verifier), challenge);
+    }
+    if ((url = rly_client_authorize_url(o, f->redirect_uri, f->state, o->pkce ? challenge : NULL)) == NULL) {
+        fail(err, errcap, "out of memory");
+        goto Exit;
+    }
+    if (o->on_authorize_url != NULL)
+        o->on_authorize_url(url, o->ud);
+
+    if ((ret = poll(&c, f, &result, err, errcap)) != RLY_CLIENT_OK) {
+        if (ret == RLY_CLIENT_EXPIRED)
+            have_session = 0; /* nothing left to delete */
+        goto Exit;
+    }
+    if ((ret = unseal_result(&c, f, &result, err, errcap)) != RLY_CLIENT_OK)
+        goto Exit;
+    ret = RLY_CLIENT_FAILED;
+    if ((v = jstr(result, "state")) != NULL && strcmp(v, f->state) != 0) {
+        fail(err, errcap, "relay error: the result's state is not the session's");
+        goto Exit;
+    }
+    status = jstr(result, "status");
+    if (status != NULL && strcmp(status, "denied") == 0) {
+        const char *e = jstr(result, "error"), *d = jstr(result, "error_description");
+        print_json(out, result);
+        fail(err, errcap, "denied: %.200s%s%.600s%s", e != NULL ? e : "(no error code)", d != NULL ? " (" : "", d != NULL ? d : "",
+             d != NULL ? ")" : "");
+        ret = RLY_CLIENT_DENIED;
+        goto Exit;
+    }
+    if (status == NULL || strcmp(status, "authorized") != 0 || (v = jstr(result, "code")) == NULL || *v == '\0') {
+        fail(err, errcap, "relay error: the pickup result is neither authorized with a code nor denied");
+        goto Exit;
+    }
+    if (o->token_url != NULL) {
+        if ((ret = exchange(&c, f, v, &token, err, errcap)) != RLY_CLIENT_OK)
+            goto Exit;
+        print_json(out, token);
+    } else {
+        print_json(out, result);
+    }
+    ret = RLY_CLIENT_OK;
+
+Exit:
+    if (have_session) {
+        if (c.o->cancel != NULL && *c.o->cancel != 0 && ret == RLY_CLIENT_FAILED)
+            fail(err, errcap, "interrupted; the session was deleted");
+        delete_session(&c, f);
+    }
+    json_object_put(token);
+    json_object_put(result);
+    free(url);
+    if (c.h != NULL)
+        curl_easy_cleanup(c.h);
+    if (curl_inited)
+        curl_global_cleanup();
+    if (f != NULL) {
+        free(f->redirect_uri);
+        free(f->poll_url);
+        free(f->sessions_endpoint);
+        OPENSSL_cleanse(f, sizeof(*f));
+        free(f);
+    }
+    return ret;
+}
