@@ -23,6 +23,7 @@ typedef struct st_pickup_t {
     int timed_out; /* the wait is over: answer whatever the store says now */
     int woken;     /* the store notified a completion while we waited */
     int verified;  /* the poll token matched the stored hash */
+    int reread;    /* woken while a read was in flight: read again before waiting */
 } pickup_t;
 
 static long elapsed(relay_op_t *op)
@@ -89,6 +90,11 @@ static void on_wake(relay_waiter_t *waiter)
 {
     pickup_t *p = H2O_STRUCT_FROM_MEMBER(pickup_t, waiter, waiter);
     p->woken = 1;
+    /* one store call at a time: a wake-up during a read is served by reading again when that read comes back */
+    if (p->busy) {
+        p->reread = 1;
+        return;
+    }
     get(p);
 }
 
@@ -99,7 +105,9 @@ static void on_timeout(h2o_timeout_entry_t *entry)
     p->timed_out = 1;
     if (h2o_linklist_is_linked(&p->waiter._link))
         relay_waiters_remove(p->super.worker->waiters, &p->waiter);
-    get(p);
+    /* a read in flight answers for the timeout when it comes back (timed_out is set) */
+    if (!p->busy)
+        get(p);
 }
 
 static void respond_pending(pickup_t *p, h2o_req_t *req, const store_record_t *rec)
@@ -177,6 +185,12 @@ static void on_watched(void *ctx, store_status_t status, const store_record_t *r
 static void wait_for_result(pickup_t *p)
 {
     relay_worker_t *w = p->super.worker;
+    if (p->reread) {
+        /* woken while the last read was in flight: that read may predate the completion */
+        p->reread = 0;
+        get(p);
+        return;
+    }
     if (!h2o_linklist_is_linked(&p->waiter._link))
         relay_waiters_add(w->waiters, &p->waiter);
     if (!h2o_timeout_is_linked(&p->timeout)) {

@@ -247,6 +247,53 @@ static void test_concurrent_flows(void **state)
                   FLOWS, t_created - t0, t_done - t_created, worst * 1000.0, early * 1000.0);
 }
 
+/* callbacks that land while the pickups are still being set up (first read, subscription, re-read): every pickup
+ * gets its code, and the relay survives (a wake-up during a store read once started a second read of one pickup) */
+static void test_callback_races_the_pickup(void **state)
+{
+    (void)state;
+    enum { N = 200 };
+    rly_session_t *s = rly_keep(calloc(N, sizeof(*s)));
+    char **codes = rly_keep(calloc(N, sizeof(*codes)));
+    for (size_t i = 0; i < N; i++) {
+        rly_create_ok(pick((int)(i % 2)), RLY_H2, &s[i]);
+        codes[i] = rly_token(rly_strf("race-%zu-", i));
+    }
+    rly_request_t *q = rly_keep(calloc(2 * N, sizeof(*q)));
+    for (size_t i = 0; i < N; i++) {
+        const char **hdrs = rly_keep(calloc(3, sizeof(*hdrs)));
+        hdrs[0] = rly_strf("Authorization: Bearer %s", s[i].poll_token);
+        hdrs[1] = "Prefer: wait=10";
+        int wait_on = (int)((i / 2) % 2);
+        q[i] = (rly_request_t){.url = rly_strf("%s/v1/sessions/%s", pick(wait_on)->public_url, s[i].session),
+                               .headers = hdrs,
+                               .version = RLY_H2,
+                               .pipewait = 1,
+                               .timeout_ms = 20000,
+                               .start_ms = (long)i};
+        q[N + i] = (rly_request_t){.url = rly_strf("%s/qorus-oauth2-redirect?%s", pick((int)(i % 3 == 0) ^ wait_on)->public_url,
+                                                   rly_query("code", codes[i], "state", s[i].state, NULL)),
+                                   .version = RLY_H2,
+                                   .pipewait = 1,
+                                   .timeout_ms = 20000,
+                                   .start_ms = (long)i + (long)(i % 4)};
+    }
+    rly_response_t *res = rly_responses(2 * N);
+    if (rly_http_multi(q, 2 * N, res, 0, NULL, NULL) != 0)
+        fail_msg("the pickups and callbacks did not all finish");
+    for (size_t i = 0; i < N; i++) {
+        if (res[N + i].status != 303)
+            fail_msg("flow %zu: callback: %ld %s", i, res[N + i].status, res[N + i].error);
+        if (res[i].status != 200)
+            fail_msg("flow %zu: pickup: %ld %s %.200s", i, res[i].status, res[i].error, res[i].body);
+        const char *code = rly_jstr(rly_json(&res[i]), "code");
+        if (code == NULL || strcmp(code, codes[i]) != 0)
+            fail_msg("flow %zu: got code %s, expected %s", i, code ? code : "(none)", codes[i]);
+    }
+    if (!rly_relay_running(&relay_a) || !rly_relay_running(&relay_b))
+        fail_msg("a relay died");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +302,7 @@ int main(void)
         RLY_TEST_BOTH(test_delete_on_other_replica),
         RLY_TEST_BOTH(test_first_writer_wins_across_replicas),
         RLY_TEST(test_concurrent_flows),
+        RLY_TEST(test_callback_races_the_pickup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
