@@ -13,13 +13,15 @@
 #include <unistd.h>
 #include "rly.h"
 
-#define BODY_MAX 16384 /* largest response body kept for parsing; longer ones count as errors */
+#define BODY_MAX 16384            /* largest response body kept for parsing; longer ones count as errors */
+#define METRICS_MAX (1024 * 1024) /* largest /metrics page read */
 #define POLL_URL_MAX 1024
 #define BASE_URL_MAX 256
 #define CALLBACK_URL_MAX (BASE_URL_MAX + RLY_CODE_MAX + RLY_STATE_MAX + 64)
 #define DRAIN_EXTRA_SECS 5 /* after the deadline, in-flight flows get the long-poll wait plus this to finish */
+#define WAKE_READY_SECS 15 /* wake: how long to wait for the admin's gauge to show every pickup waiting */
 
-typedef enum { MODE_FLOW, MODE_CALLBACKS, MODE_HOLD } bench_mode_t;
+typedef enum { MODE_FLOW, MODE_CALLBACKS, MODE_HOLD, MODE_WAKE } bench_mode_t;
 typedef enum { PH_CREATE, PH_PICKUP, PH_CALLBACK, PH_DELETE, PH_COUNT } phase_t;
 
 static const char *const phase_names[PH_COUNT] = {"create", "pickup", "callback", "delete"};
@@ -37,6 +39,9 @@ typedef struct st_opts_t {
     bench_mode_t mode;
     int http1;
     long concurrency, duration, flows, streams, connections, wait, sessions, hold, hold_secs, code_len, browser_delay_ms;
+    const char *callback_url; /* where the "browser" sends the callbacks (another replica); NULL: --url */
+    const char *admin_url;    /* wake: the --url replica's admin listener, for authrelay_waiting_pickups */
+    long wake, wake_rate;
 } opts_t;
 
 /* latency samples in microseconds (signed: a wake can precede the callback's response) */
@@ -51,6 +56,7 @@ typedef struct st_errors_t {
     unsigned long bad_body[PH_COUNT]; /* not the JSON expected (or too long) */
     unsigned long mismatch;           /* pickup 200 with another code, state or status */
     unsigned long aborted;            /* flows still unfinished when the drain time ran out */
+    unsigned long early;              /* wake: a pickup answered before its callback was sent */
 } errors_t;
 
 struct st_bench_t;
@@ -62,7 +68,8 @@ typedef struct st_xfer_t {
     phase_t phase;
     int active;
     uint64_t started;
-    char *body; /* kept for create and pickup only; malloc'ed, BODY_MAX + 1 at most */
+    int keep;   /* the body is kept (create, pickup, metrics) */
+    char *body; /* malloc'ed, BODY_MAX + 1 at most */
     size_t len, cap;
     int overflow;
 } xfer_t;
@@ -93,6 +100,7 @@ typedef struct st_bench_t {
     CURLM *multi;
     struct curl_slist *resolve, *json_ct;
     char base[BASE_URL_MAX];
+    char cb_base[BASE_URL_MAX]; /* base of the callbacks: --callback-url, else --url */
     char sessions_url[BASE_URL_MAX + 16];
     char prefer[32];
     json_tokener *tok;
@@ -117,6 +125,13 @@ typedef struct st_bench_t {
     unsigned long pickups_sent;
     uint64_t t_create0, t_create1, t_hold;
     int holding_printed;
+    /* wake */
+    xfer_t admin; /* GET metrics_url, plain HTTP */
+    char metrics_url[BASE_URL_MAX + 16];
+    long waiting_seen; /* the last authrelay_waiting_pickups read, -1 before any */
+    uint64_t t_ready_wait, t_next_metrics, t_fire0;
+    unsigned long early, lost;
+    samples_t loop; /* time of one pass over curl's transfers while the callbacks go out: the timestamps' resolution */
 } bench_t;
 
 static volatile sig_atomic_t interrupted;
@@ -263,9 +278,9 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     xfer_t *x = userdata;
     size_t n = size * nmemb;
-    if (x->phase != PH_CREATE && x->phase != PH_PICKUP)
+    if (!x->keep)
         return n;
-    if (x->len + n > BODY_MAX) {
+    if (x->len + n > (x->flow != NULL ? BODY_MAX : METRICS_MAX)) {
         x->overflow = 1;
         return n;
     }
@@ -350,6 +365,7 @@ static CURL *xfer_handle(bench_t *b, xfer_t *x)
     CURL *h = curl_easy_init();
     if (h == NULL)
         oom();
+    x->keep = x->phase == PH_CREATE || x->phase == PH_PICKUP;
     curl_easy_setopt(h, CURLOPT_PRIVATE, x);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
@@ -365,7 +381,7 @@ static CURL *xfer_handle(bench_t *b, xfer_t *x)
     curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, b);
     curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
     curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, b);
-    if (b->o.mode == MODE_HOLD)
+    if (b->o.mode == MODE_HOLD || b->o.mode == MODE_WAKE)
         curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 4096L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, x->phase == PH_PICKUP ? (b->o.wait + 15) * 1000L : 15000L);
     switch (x->phase) {
@@ -520,7 +536,7 @@ static int verify_pickup(bench_t *b, const flow_t *f, const xfer_t *x)
 static void start_callback(bench_t *b, flow_t *f, const char *code)
 {
     char url[CALLBACK_URL_MAX];
-    int n = snprintf(url, sizeof(url), "%s/qorus-oauth2-redirect?code=%s&state=%s", b->base, code, f->state);
+    int n = snprintf(url, sizeof(url), "%s/qorus-oauth2-redirect?code=%s&state=%s", b->cb_base, code, f->state);
     if (n < 0 || (size_t)n >= sizeof(url)) {
         fputs("flow_bench: callback URL too long\n", stderr);
         exit(1);
@@ -812,6 +828,230 @@ static int hold_tick(bench_t *b)
     return b->live == 0 && (b->issued == b->nflows || interrupted);
 }
 
+/* ---- wake: N pickups waiting on --url, then N callbacks (to --callback-url) at a steady pace ---- */
+
+/* phase 0 creates the sessions, phase 3 deletes them: at most -c requests at once */
+static void wake_next(bench_t *b)
+{
+    while (b->issued < b->nflows && b->live < (unsigned long)b->o.concurrency && !interrupted) {
+        flow_t *f = &b->flows[b->issued++];
+        if (b->phase == 0) {
+            xfer_start(b, &f->x[PH_CREATE], NULL, NULL);
+        } else if (f->created) {
+            xfer_start(b, &f->x[PH_DELETE], f->poll_url, f->auth);
+        } else {
+            continue;
+        }
+        f->live = 1;
+        ++b->live;
+    }
+}
+
+static void wake_flow_over(bench_t *b, flow_t *f)
+{
+    for (int p = PH_PICKUP; p <= PH_CALLBACK; ++p)
+        xfer_stop(b, &f->x[p]);
+    if (f->live) {
+        f->live = 0;
+        --b->live;
+    }
+}
+
+static void admin_start(bench_t *b)
+{
+    xfer_t *x = &b->admin;
+    if (x->h == NULL) {
+        CURL *h = curl_easy_init();
+        if (h == NULL)
+            oom();
+        x->keep = 1;
+        curl_easy_setopt(h, CURLOPT_PRIVATE, x);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
+        curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 2000L);
+        curl_easy_setopt(h, CURLOPT_URL, b->metrics_url);
+        x->h = h;
+    }
+    x->len = 0;
+    x->overflow = 0;
+    x->started = now_ns();
+    x->active = 1;
+    if (curl_multi_add_handle(b->multi, x->h) != CURLM_OK) {
+        fputs("flow_bench: curl_multi_add_handle failed\n", stderr);
+        exit(1);
+    }
+}
+
+/* reads authrelay_waiting_pickups from the admin listener's /metrics */
+static void admin_done(bench_t *b, CURLcode rc, long status)
+{
+    static const char name[] = "authrelay_waiting_pickups ";
+    const xfer_t *x = &b->admin;
+    if (rc != CURLE_OK || status != 200 || x->overflow || x->body == NULL)
+        return;
+    for (const char *line = x->body; line != NULL && *line != '\0';) {
+        if (strncmp(line, name, sizeof(name) - 1) == 0) {
+            b->waiting_seen = strtol(line + sizeof(name) - 1, NULL, 10);
+            return;
+        }
+        line = strchr(line, '\n');
+        if (line != NULL)
+            ++line;
+    }
+}
+
+static void wake_done(bench_t *b, xfer_t *x, CURLcode rc, long status)
+{
+    flow_t *f = x->flow;
+    uint64_t t = now_ns();
+    switch (x->phase) {
+    case PH_CREATE:
+        if (expect(b, x, rc, status) == 0 && parse_session(b, f, x) == 0) {
+            samples_add(&b->lat[PH_CREATE], us_between(x->started, t));
+            make_code(&b->rng, f->code, (size_t)b->o.code_len);
+            f->created = 1;
+            ++b->nstates;
+        }
+        f->live = 0;
+        --b->live;
+        wake_next(b);
+        return;
+    case PH_DELETE:
+        if (expect(b, x, rc, status) == 0)
+            samples_add(&b->lat[PH_DELETE], us_between(x->started, t));
+        f->live = 0;
+        --b->live;
+        wake_next(b);
+        return;
+    case PH_PICKUP:
+        if (f->browser != 2) {
+            /* answered while it should still be waiting: whatever it says, the wake-up was not measured */
+            ++b->err.early;
+            f->browser = 3; /* its callback is no longer sent */
+            wake_flow_over(b, f);
+            return;
+        }
+        if (rc == CURLE_OK && status == 202) {
+            ++b->err.status[PH_PICKUP][202]; /* the wait ran out: a lost wake-up */
+            wake_flow_over(b, f);
+            return;
+        }
+        if (expect(b, x, rc, status) != 0 || verify_pickup(b, f, x) != 0) {
+            wake_flow_over(b, f);
+            return;
+        }
+        f->t_pickup = t;
+        f->pickup_ok = 1;
+        break;
+    case PH_CALLBACK:
+        if (expect(b, x, rc, status) != 0) {
+            wake_flow_over(b, f); /* its pickup would only wait out its time */
+            return;
+        }
+        samples_add(&b->lat[PH_CALLBACK], us_between(x->started, t));
+        f->t_callback_sent = x->started;
+        f->t_callback = t;
+        f->callback_ok = 1;
+        break;
+    default:
+        return;
+    }
+    if (f->pickup_ok && f->callback_ok) {
+        samples_add(&b->wake, us_between(f->t_callback, f->t_pickup));
+        samples_add(&b->code, us_between(f->t_callback_sent, f->t_pickup));
+        ++b->completed;
+        b->last_done = t;
+        wake_flow_over(b, f);
+    }
+}
+
+/* ends the measurement (or an interrupted run) and deletes the sessions */
+static void wake_release(bench_t *b)
+{
+    for (size_t i = 0; i != b->nflows; ++i)
+        wake_flow_over(b, &b->flows[i]);
+    b->qlen = 0;
+    interrupted = 0; /* a signal ends the run early; the sessions are still deleted */
+    b->phase = 3;
+    b->issued = 0;
+    b->live = 0;
+    wake_next(b);
+}
+
+static int wake_tick(bench_t *b)
+{
+    uint64_t t = now_ns();
+    switch (b->phase) {
+    case 0: /* creating */
+        if (b->live != 0 || (b->issued < b->nflows && !interrupted))
+            return 0;
+        b->t_create1 = t;
+        if (interrupted) {
+            wake_release(b);
+            return 0;
+        }
+        b->phase = 1;
+        b->t0 = t;
+        for (size_t i = 0; i != b->nflows; ++i) {
+            flow_t *f = &b->flows[i];
+            if (!f->created)
+                continue;
+            f->live = 1;
+            ++b->live;
+            xfer_start(b, &f->x[PH_PICKUP], f->poll_url, f->auth);
+        }
+        return 0;
+    case 1: /* until every pickup waits */
+        if (interrupted) {
+            wake_release(b);
+            return 0;
+        }
+        if (b->pickups_sent < b->nstates && t < b->t0 + (uint64_t)WAKE_READY_SECS * 1000000000u)
+            return 0;
+        if (b->t_ready_wait == 0)
+            b->t_ready_wait = t;
+        if (b->o.admin_url != NULL) {
+            if (b->waiting_seen < (long)b->nstates && t < b->t_ready_wait + (uint64_t)WAKE_READY_SECS * 1000000000u) {
+                if (!b->admin.active && t >= b->t_next_metrics) {
+                    b->t_next_metrics = t + 50000000u;
+                    admin_start(b);
+                }
+                return 0;
+            }
+            if (b->admin.active)
+                return 0; /* the last read is still on its way; its handle must be idle before the measurement */
+        } else if (t < b->t_ready_wait + 500000000u) {
+            return 0;
+        }
+        b->phase = 2;
+        b->t_fire0 = t;
+        size_t k = 0;
+        for (size_t i = 0; i != b->nflows; ++i) {
+            flow_t *f = &b->flows[i];
+            if (!f->live || f->browser != 0)
+                continue;
+            f->browser = 1;
+            queue_push(b, f, t + (uint64_t)k * 1000000000u / (uint64_t)b->o.wake_rate);
+            ++k;
+        }
+        printf("WAITING %ld pickups (relay gauge; %lu sent, %lu still open here), firing %zu callbacks at %ld/s\n", b->waiting_seen,
+               b->pickups_sent, b->live, k, b->o.wake_rate);
+        fflush(stdout);
+        return 0;
+    case 2: /* callbacks going out, pickups answering */
+        if (interrupted || b->live == 0) {
+            b->t_hold = t;
+            wake_release(b);
+        }
+        return 0;
+    default: /* deleting */
+        return b->live == 0 && (b->issued == b->nflows || interrupted);
+    }
+}
+
 /* ---- driver ---- */
 
 static void on_done(bench_t *b, CURL *h, CURLcode rc)
@@ -821,6 +1061,12 @@ static void on_done(bench_t *b, CURL *h, CURLcode rc)
     curl_easy_getinfo(h, CURLINFO_PRIVATE, &priv);
     xfer_t *x = (xfer_t *)priv;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (x == &b->admin) {
+        curl_multi_remove_handle(b->multi, h);
+        x->active = 0;
+        admin_done(b, rc, status);
+        return;
+    }
     curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &version);
     ++b->xfers;
     if (version == CURL_HTTP_VERSION_2_0)
@@ -837,6 +1083,9 @@ static void on_done(bench_t *b, CURL *h, CURLcode rc)
     case MODE_HOLD:
         hold_done(b, x, rc, status);
         break;
+    case MODE_WAKE:
+        wake_done(b, x, rc, status);
+        break;
     }
 }
 
@@ -844,12 +1093,15 @@ static void run(bench_t *b, int (*tick)(bench_t *))
 {
     for (;;) {
         int running;
+        uint64_t t = now_ns();
         curl_multi_perform(b->multi, &running);
         CURLMsg *m;
         int left;
         while ((m = curl_multi_info_read(b->multi, &left)) != NULL)
             if (m->msg == CURLMSG_DONE)
                 on_done(b, m->easy_handle, m->data.result);
+        if (b->o.mode == MODE_WAKE && b->phase == 2)
+            samples_add(&b->loop, us_between(t, now_ns()));
         start_browsers(b);
         if (tick(b))
             break;
@@ -859,7 +1111,7 @@ static void run(bench_t *b, int (*tick)(bench_t *))
 
 static unsigned long errors_total(const errors_t *e)
 {
-    unsigned long n = e->mismatch + e->aborted;
+    unsigned long n = e->mismatch + e->aborted + e->early;
     for (int p = 0; p != PH_COUNT; ++p) {
         n += e->bad_body[p];
         for (int i = 0; i != CURL_LAST; ++i)
@@ -890,6 +1142,8 @@ static void print_errors(const errors_t *e)
         printf("  pickup   200 with another code/state: %lu\n", e->mismatch);
     if (e->aborted != 0)
         printf("  flows unfinished when the drain time ran out: %lu\n", e->aborted);
+    if (e->early != 0)
+        printf("  pickup   answered before its callback was sent: %lu\n", e->early);
 }
 
 static void print_protocol(const bench_t *b)
@@ -923,10 +1177,10 @@ static void report_flow(bench_t *b)
     printf("pickups answered before the callback's 303 arrived (negative wake): %zu\n", early);
     printf("RESULT mode=flow proto=%s c=%ld flows=%lu secs=%.2f rate=%.1f errors=%lu flow_p50=%.2f flow_p90=%.2f "
            "flow_p99=%.2f flow_max=%.2f wake_p50=%.2f wake_p90=%.2f wake_p99=%.2f wake_max=%.2f code_p50=%.2f code_p99=%.2f "
-           "conns=%ld\n",
+           "conns=%ld split=%d\n",
            proto_name(b), b->o.concurrency, b->completed, secs, rate, errors_total(&b->err), pct(&b->flow, 50), pct(&b->flow, 90),
            pct(&b->flow, 99), pct(&b->flow, 100), pct(&b->wake, 50), pct(&b->wake, 90), pct(&b->wake, 99), pct(&b->wake, 100),
-           pct(&b->code, 50), pct(&b->code, 99), b->connects);
+           pct(&b->code, 50), pct(&b->code, 99), b->connects, b->o.callback_url != NULL);
 }
 
 static void report_callbacks(bench_t *b)
@@ -945,9 +1199,10 @@ static void report_callbacks(bench_t *b)
     samples_row("create", cr);
     samples_row("callback", cl);
     printf("RESULT mode=callbacks proto=%s c=%ld created=%zu create_rate=%.1f callbacks=%lu secs=%.2f rate=%.1f errors=%lu "
-           "cb_p50=%.2f cb_p90=%.2f cb_p99=%.2f cb_max=%.2f create_p50=%.2f create_p99=%.2f exhausted=%d\n",
+           "cb_p50=%.2f cb_p90=%.2f cb_p99=%.2f cb_max=%.2f create_p50=%.2f create_p99=%.2f exhausted=%d split=%d\n",
            proto_name(b), b->o.concurrency, b->nstates, crate, b->completed, secs, rate, errors_total(&b->err), pct(cl, 50),
-           pct(cl, 90), pct(cl, 99), pct(cl, 100), pct(cr, 50), pct(cr, 99), b->used_states == b->nstates);
+           pct(cl, 90), pct(cl, 99), pct(cl, 100), pct(cr, 50), pct(cr, 99), b->used_states == b->nstates,
+           b->o.callback_url != NULL);
 }
 
 static void report_hold(bench_t *b)
@@ -960,6 +1215,36 @@ static void report_hold(bench_t *b)
     print_errors(&b->err);
     printf("RESULT mode=hold proto=%s n=%ld created=%zu held=%d send_secs=%.2f errors=%lu conns=%ld\n", proto_name(b), b->o.hold,
            b->nstates, b->holding_printed, ssecs, errors_total(&b->err), b->connects);
+}
+
+static void report_wake(bench_t *b)
+{
+    double csecs = (double)(b->t_create1 - b->t_create0) / 1e9;
+    double fsecs = b->t_hold > b->t_fire0 ? (double)(b->t_hold - b->t_fire0) / 1e9 : 0;
+    size_t early = 0;
+    for (size_t i = 0; i != b->wake.n; ++i)
+        early += b->wake.v[i] < 0;
+    printf("sessions created: %zu in %.2f s; pickups sent: %lu; relay gauge before the callbacks: %ld waiting\n", b->nstates, csecs,
+           b->pickups_sent, b->waiting_seen);
+    printf("callbacks to %s at %ld/s; woken pickups with their code: %lu of %zu in %.2f s\n", b->cb_base, b->o.wake_rate,
+           b->completed, b->nstates, fsecs);
+    print_protocol(b);
+    print_errors(&b->err);
+    printf("latency (ms)                 p50       p90       p99       max    samples\n");
+    samples_row("wake (303 -> 200)", &b->wake);
+    samples_row("code (callback -> 200)", &b->code);
+    samples_row("callback (303)", &b->lat[PH_CALLBACK]);
+    samples_row("create", &b->lat[PH_CREATE]);
+    samples_row("delete", &b->lat[PH_DELETE]);
+    samples_row("client loop pass", &b->loop);
+    printf("pickups answered before the callback's 303 arrived (negative wake): %zu\n", early);
+    printf("RESULT mode=wake proto=%s n=%ld created=%zu waiting=%ld pace=%ld woken=%lu errors=%lu wake_p50=%.3f wake_p90=%.3f "
+           "wake_p99=%.3f wake_max=%.3f code_p50=%.3f code_p90=%.3f code_p99=%.3f code_max=%.3f cb_p50=%.3f cb_p99=%.3f "
+           "negative=%zu loop_p50=%.3f loop_p99=%.3f loop_max=%.3f split=%d conns=%ld\n",
+           proto_name(b), b->o.wake, b->nstates, b->waiting_seen, b->o.wake_rate, b->completed, errors_total(&b->err),
+           pct(&b->wake, 50), pct(&b->wake, 90), pct(&b->wake, 99), pct(&b->wake, 100), pct(&b->code, 50), pct(&b->code, 90),
+           pct(&b->code, 99), pct(&b->code, 100), pct(&b->lat[PH_CALLBACK], 50), pct(&b->lat[PH_CALLBACK], 99), early,
+           pct(&b->loop, 50), pct(&b->loop, 99), pct(&b->loop, 100), b->o.callback_url != NULL, b->connects);
 }
 
 static void usage(FILE *fp)
@@ -978,7 +1263,13 @@ static void usage(FILE *fp)
           "  --callbacks-only     pre-create --sessions sessions, then callbacks, each with a fresh state\n"
           "  --sessions M         sessions pre-created by --callbacks-only (default 50000)\n"
           "  --hold N             create N sessions and keep N pickups waiting (prints HOLDING), then delete them\n"
-          "  --hold-secs SEC      how long to hold (default 5; a SIGINT/SIGTERM ends it early)\n",
+          "  --hold-secs SEC      how long to hold (default 5; a SIGINT/SIGTERM ends it early)\n"
+          "  --callback-url URL   send the callbacks (the browser) to this relay replica, loopback only (default: --url)\n"
+          "  --wake N             wake latency: N sessions and N waiting pickups on --url, then N callbacks (to\n"
+          "                       --callback-url) at --wake-rate per second; prints WAITING, then the latencies\n"
+          "  --wake-rate R        callbacks per second of --wake (default 200)\n"
+          "  --admin-url URL      --wake: the admin listener of --url, loopback (http://127.0.0.1:9090); the callbacks\n"
+          "                       start once its authrelay_waiting_pickups shows every pickup waiting\n",
           fp);
 }
 
@@ -996,7 +1287,23 @@ static int number(const char *s, long min, long max, long *out)
 
 static int parse_args(opts_t *o, int argc, char **argv)
 {
-    enum { O_URL = 256, O_HTTP1, O_STREAMS, O_CONNS, O_WAIT, O_CODE, O_DELAY, O_CBONLY, O_SESSIONS, O_HOLD, O_HOLDSECS };
+    enum {
+        O_URL = 256,
+        O_HTTP1,
+        O_STREAMS,
+        O_CONNS,
+        O_WAIT,
+        O_CODE,
+        O_DELAY,
+        O_CBONLY,
+        O_SESSIONS,
+        O_HOLD,
+        O_HOLDSECS,
+        O_CBURL,
+        O_ADMIN,
+        O_WAKE,
+        O_WAKERATE
+    };
     static const struct option longopts[] = {{"url", required_argument, NULL, O_URL},
                                              {"concurrency", required_argument, NULL, 'c'},
                                              {"duration", required_argument, NULL, 'd'},
@@ -1011,10 +1318,14 @@ static int parse_args(opts_t *o, int argc, char **argv)
                                              {"sessions", required_argument, NULL, O_SESSIONS},
                                              {"hold", required_argument, NULL, O_HOLD},
                                              {"hold-secs", required_argument, NULL, O_HOLDSECS},
+                                             {"callback-url", required_argument, NULL, O_CBURL},
+                                             {"admin-url", required_argument, NULL, O_ADMIN},
+                                             {"wake", required_argument, NULL, O_WAKE},
+                                             {"wake-rate", required_argument, NULL, O_WAKERATE},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int ch, duration_set = 0;
-    *o = (opts_t){"https://localhost:8443", MODE_FLOW, 0, 50, 10, 0, 0, 0, -1, 50000, 0, 5, 1024, 0};
+    *o = (opts_t){"https://localhost:8443", MODE_FLOW, 0, 50, 10, 0, 0, 0, -1, 50000, 0, 5, 1024, 0, NULL, NULL, 0, 200};
     while ((ch = getopt_long(argc, argv, "c:d:n:h", longopts, NULL)) != -1) {
         int r = 0;
         switch (ch) {
@@ -1062,6 +1373,19 @@ static int parse_args(opts_t *o, int argc, char **argv)
         case O_HOLDSECS:
             r = number(optarg, 1, 3600, &o->hold_secs);
             break;
+        case O_CBURL:
+            o->callback_url = optarg;
+            break;
+        case O_ADMIN:
+            o->admin_url = optarg;
+            break;
+        case O_WAKE:
+            o->mode = MODE_WAKE;
+            r = number(optarg, 1, 1000000, &o->wake);
+            break;
+        case O_WAKERATE:
+            r = number(optarg, 1, 100000, &o->wake_rate);
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -1078,15 +1402,23 @@ static int parse_args(opts_t *o, int argc, char **argv)
     }
     if (o->flows > 0 && !duration_set)
         o->duration = 0;
+    int many = o->mode == MODE_HOLD || o->mode == MODE_WAKE;
     if (o->streams == 0)
-        o->streams = o->mode == MODE_HOLD ? 100 : 10;
+        o->streams = many ? 100 : 10;
     if (o->connections == 0 && !o->http1) {
         /* requests in flight at once: a flow has at most two (pickup and callback) */
-        long inflight = o->mode == MODE_HOLD ? o->hold : o->mode == MODE_FLOW ? 2 * o->concurrency : o->concurrency;
+        long inflight = o->mode == MODE_HOLD   ? o->hold
+                        : o->mode == MODE_WAKE ? o->wake
+                        : o->mode == MODE_FLOW ? 2 * o->concurrency
+                                               : o->concurrency;
         o->connections = (inflight + o->streams - 1) / o->streams;
     }
     if (o->wait < 0)
-        o->wait = o->mode == MODE_HOLD ? 30 : 10;
+        o->wait = many ? 30 : 10;
+    if (o->mode == MODE_WAKE && o->wake / o->wake_rate + WAKE_READY_SECS + 5 >= o->wait) {
+        fputs("flow_bench: --wake N takes N / --wake-rate seconds to fire, plus up to 15 s to get ready: raise --wait\n", stderr);
+        return -1;
+    }
     if (o->mode == MODE_HOLD && o->hold_secs >= o->wait) {
         fputs("flow_bench: --hold-secs must be shorter than --wait\n", stderr);
         return -1;
@@ -1111,11 +1443,44 @@ static int setup(bench_t *b)
         fputs("flow_bench: --url must be http(s) to a loopback address (certificate checks are off)\n", stderr);
         return -1;
     }
+    memcpy(b->cb_base, b->base, n + 1);
+    if (b->o.callback_url != NULL) {
+        size_t m = strlen(b->o.callback_url);
+        long cb_port = 0;
+        while (m != 0 && b->o.callback_url[m - 1] == '/')
+            --m;
+        if (m == 0 || m >= sizeof(b->cb_base)) {
+            fputs("flow_bench: bad --callback-url\n", stderr);
+            return -1;
+        }
+        memcpy(b->cb_base, b->o.callback_url, m);
+        b->cb_base[m] = '\0';
+        if (!url_loopback(b->cb_base, NULL, 0, &cb_port)) {
+            fputs("flow_bench: --callback-url must be http(s) to a loopback address (certificate checks are off)\n", stderr);
+            return -1;
+        }
+        if (cb_port != port) {
+            snprintf(entry, sizeof(entry), "localhost:%ld:127.0.0.1", cb_port);
+            if ((b->resolve = curl_slist_append(b->resolve, entry)) == NULL)
+                oom();
+        }
+    }
+    if (b->o.admin_url != NULL) {
+        size_t m = strlen(b->o.admin_url);
+        while (m != 0 && b->o.admin_url[m - 1] == '/')
+            --m;
+        if (m == 0 || m >= BASE_URL_MAX || !url_loopback(b->o.admin_url, NULL, 0, NULL)) {
+            fputs("flow_bench: --admin-url must be http to a loopback address\n", stderr);
+            return -1;
+        }
+        snprintf(b->metrics_url, sizeof(b->metrics_url), "%.*s/metrics", (int)m, b->o.admin_url);
+    }
+    b->waiting_seen = -1;
     snprintf(b->sessions_url, sizeof(b->sessions_url), "%s/v1/sessions", b->base);
     snprintf(b->prefer, sizeof(b->prefer), "Prefer: wait=%ld", b->o.wait);
     /* the dev relay's URLs say "localhost": pin it to 127.0.0.1 so no ::1 attempt or resolver is involved */
     snprintf(entry, sizeof(entry), "localhost:%ld:127.0.0.1", port);
-    if ((b->resolve = curl_slist_append(NULL, entry)) == NULL ||
+    if ((b->resolve = curl_slist_append(b->resolve, entry)) == NULL ||
         (b->json_ct = curl_slist_append(NULL, "Content-Type: application/json")) == NULL)
         oom();
     if ((b->tok = json_tokener_new_ex(RLY_JSON_DEPTH_MAX)) == NULL || (b->multi = curl_multi_init()) == NULL)
@@ -1124,7 +1489,7 @@ static int setup(bench_t *b)
     curl_multi_setopt(b->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, b->o.streams);
     /* without a cap, curl 7.88 opens a new connection for nearly every transfer added while the others are full */
     curl_multi_setopt(b->multi, CURLMOPT_MAX_HOST_CONNECTIONS, b->o.connections);
-    b->nflows = b->o.mode == MODE_HOLD ? (size_t)b->o.hold : (size_t)b->o.concurrency;
+    b->nflows = b->o.mode == MODE_HOLD ? (size_t)b->o.hold : b->o.mode == MODE_WAKE ? (size_t)b->o.wake : (size_t)b->o.concurrency;
     if ((b->flows = calloc(b->nflows, sizeof(*b->flows))) == NULL)
         oom();
     for (size_t i = 0; i != b->nflows; ++i) {
@@ -1134,7 +1499,7 @@ static int setup(bench_t *b)
             f->x[p].flow = f;
             f->x[p].phase = (phase_t)p;
         }
-        if (b->o.mode == MODE_FLOW && (f->code = malloc((size_t)b->o.code_len + 1)) == NULL)
+        if ((b->o.mode == MODE_FLOW || b->o.mode == MODE_WAKE) && (f->code = malloc((size_t)b->o.code_len + 1)) == NULL)
             oom();
     }
     b->rng = (uint64_t)now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9E3779B97F4A7C15ULL;
@@ -1156,6 +1521,8 @@ static void teardown(bench_t *b)
         free(b->flows[i].code);
     }
     free(b->flows);
+    xfer_free(b, &b->admin);
+    free(b->loop.v);
     free(b->states);
     free(b->fixed_code);
     free(b->q);
@@ -1195,6 +1562,7 @@ int main(int argc, char **argv)
                "connections\n",
                b->o.http1 ? "HTTP/1.1" : "HTTP/2", b->o.concurrency, b->o.duration, b->o.flows > 0 ? " (or -n flows)" : "",
                b->o.wait, b->o.code_len, b->o.streams, b->o.connections);
+        printf("flow_bench: sessions, pickups and deletes to %s, callbacks to %s\n", b->base, b->cb_base);
         fflush(stdout);
         b->t0 = now_ns();
         b->deadline = b->o.duration > 0 ? b->t0 + (uint64_t)b->o.duration * 1000000000u : 0;
@@ -1206,6 +1574,7 @@ int main(int argc, char **argv)
     case MODE_CALLBACKS:
         printf("flow_bench: callbacks only, %s, %ld concurrent, %lds, %ld sessions pre-created, code %ld bytes\n",
                b->o.http1 ? "HTTP/1.1" : "HTTP/2", b->o.concurrency, b->o.duration, b->o.sessions, b->o.code_len);
+        printf("flow_bench: sessions created on %s, callbacks to %s\n", b->base, b->cb_base);
         fflush(stdout);
         b->t_create0 = now_ns();
         for (size_t i = 0; i != b->nflows; ++i)
@@ -1221,6 +1590,17 @@ int main(int argc, char **argv)
         hold_create_next(b);
         run(b, hold_tick);
         report_hold(b);
+        break;
+    case MODE_WAKE:
+        printf("flow_bench: wake latency, %s, %ld pickups waiting on %s (wait=%ld, <=%ld streams/connection), callbacks to %s "
+               "at %ld/s, code %ld bytes\n",
+               b->o.http1 ? "HTTP/1.1" : "HTTP/2", b->o.wake, b->base, b->o.wait, b->o.streams, b->cb_base, b->o.wake_rate,
+               b->o.code_len);
+        fflush(stdout);
+        b->t_create0 = now_ns();
+        wake_next(b);
+        run(b, wake_tick);
+        report_wake(b);
         break;
     }
     fflush(stdout);
