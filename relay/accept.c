@@ -78,6 +78,15 @@ static uint32_t live_streams(const h2o_http2_conn_t *conn)
     return conn->num_streams.pull.open + conn->num_streams.pull.half_closed + conn->num_streams.pull.send_body;
 }
 
+/* the token bucket: RESET_REFILL_PER_SEC tokens a second, at most RESET_BUDGET */
+static void refill(reset_guard_t *g, uint64_t now)
+{
+    g->tokens += (double)(now - g->last_ms) * (RESET_REFILL_PER_SEC / 1000.0);
+    if (g->tokens > RESET_BUDGET)
+        g->tokens = RESET_BUDGET;
+    g->last_ms = now;
+}
+
 static ssize_t guarded_read_expect(h2o_http2_conn_t *conn, const uint8_t *src, size_t len, const char **err_desc)
 {
     reset_guard_t *g = conn->sock->on_close.data;
@@ -85,11 +94,7 @@ static ssize_t guarded_read_expect(h2o_http2_conn_t *conn, const uint8_t *src, s
     int is_reset = len >= 9 && src[3] == 0x3 && memcmp(src, "PRI", 3) != 0;
     if (is_reset && g->tokens < 1) {
         /* refill first: the budget may have come back since the last reset */
-        uint64_t now = h2o_now(conn->super.ctx->loop);
-        g->tokens += (double)(now - g->last_ms) * (RESET_REFILL_PER_SEC / 1000.0);
-        if (g->tokens > RESET_BUDGET)
-            g->tokens = RESET_BUDGET;
-        g->last_ms = now;
+        refill(g, h2o_now(conn->super.ctx->loop));
         if (g->tokens < 1) {
             *err_desc = "too many stream resets";
             return H2O_HTTP2_ERROR_ENHANCE_YOUR_CALM;
@@ -100,11 +105,7 @@ static ssize_t guarded_read_expect(h2o_http2_conn_t *conn, const uint8_t *src, s
     /* only a reset that cancelled a live stream costs: clients such as libcurl reset streams whose response they
      * already have (h2o then has nothing to cancel), and that is free */
     if (is_reset && ret > 0 && live_streams(conn) < live) {
-        uint64_t now = h2o_now(conn->super.ctx->loop);
-        g->tokens += (double)(now - g->last_ms) * (RESET_REFILL_PER_SEC / 1000.0);
-        if (g->tokens > RESET_BUDGET)
-            g->tokens = RESET_BUDGET;
-        g->last_ms = now;
+        refill(g, h2o_now(conn->super.ctx->loop));
         g->tokens -= 1;
     }
     /* h2o switches parsers (preface, frames, CONTINUATION) by assigning _read_expect: keep the guard in front */
