@@ -22,6 +22,7 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+H2_CB_N=${H2_CB_N:-15000} # states per h2load client in the h2load-driven callback run
 MODE=
 for arg in "$@"; do
     case $arg in
@@ -527,6 +528,26 @@ redis_main() {
         flow_row "callbacks on B (303)" "$TMP/cb-$c.out" callbacks
     done
 
+    # ---- callbacks driven by h2load, the ceiling's own client: states pre-created on A, callbacks on B, 4 connections
+    #      x 100 streams (each h2load walks its own URL list once) ----
+    echo "h2load callbacks: 4 x $H2_CB_N states created on A, then 4 x h2load -i URLS -c 1 -m 100 against B ..."
+    local k pids=() t0 t1
+    for k in 1 2 3 4; do
+        python3 "$ROOT/tests/bench/callback_urls.py" "$URL_A" "$URL_B" "$H2_CB_N" "$TMP/cb-urls-$k.txt" &
+        pids+=($!)
+    done
+    wait "${pids[@]}" || true
+    pids=()
+    t0=$(date +%s.%N)
+    for k in 1 2 3 4; do
+        h2load -i "$TMP/cb-urls-$k.txt" -n "$H2_CB_N" -c 1 -m 100 >"$TMP/cb-h2load-$k.out" 2>&1 &
+        pids+=($!)
+    done
+    wait "${pids[@]}" || true
+    t1=$(date +%s.%N)
+    H2_CB_RATE=$(awk -v n=$((4 * H2_CB_N)) -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", n / (b - a)}')
+    H2_CB_OK=$(cat "$TMP"/cb-h2load-?.out | awk '/status codes:/ {s += $3} END {print s + 0}')
+
     # ---- full flows: create, pickup and delete on A, callback on B ----
     for c in $CONCURRENCY; do
         echo "flow_bench -c $c -d $DURATION (pickup on A, callback on B) ..."
@@ -579,6 +600,9 @@ redis_main() {
     r=$(ratio "$v" "$H2O")
     printf '  %-62s %14s %8s  %s\n' "callbacks on B (verify + atomic store + wake, 303), per s, c=$cb1" "$v" "$r" \
         ">= 0.50 x h2o: $(verdict 'x >= 0.5' "$r")$(flag "$TMP/cb-$cb1.out")"
+    r=$(ratio "$H2_CB_RATE" "$H2O")
+    printf '  %-62s %14s %8s  %s\n' "callbacks on B driven by h2load (4 conns x 100 streams), per s" "$H2_CB_RATE" "$r" \
+        ">= 0.50 x h2o: $(verdict 'x >= 0.5' "$r") ($H2_CB_OK of $((4 * H2_CB_N)) answered 2xx)"
     for c in $CONCURRENCY; do
         v=$(field "$TMP/flow-$c.out" rate)
         printf '  %-62s %14s %8s  %s\n' "full flows (create A, long-poll A, callback B, delete A)/s, c=$c" "$v" \
