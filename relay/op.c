@@ -38,3 +38,8 @@ void relay_op_free(relay_op_t *op)
         op->_guard->op = NULL;
     free(op);
 }
+
+long relay_op_elapsed(const relay_op_t *op)
+{
+    return (long)(h2o_now(op->worker->ctx.loop) - op->started_at);
+}

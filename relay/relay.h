@@ -79,6 +79,8 @@ struct st_relay_op_t {
 };
 void *relay_op_new(h2o_req_t *req, size_t size);
 void relay_op_free(relay_op_t *op);
+/* milliseconds since the request started (the "ms" of its log line) */
+long relay_op_elapsed(const relay_op_t *op);
 
 /* responses: every one carries the security headers of protocol.md and a Content-Length */
 void relay_respond_json(h2o_req_t *req, int status, const char *reason, const char *json, size_t len);
@@ -90,6 +92,8 @@ void relay_respond_redirect(h2o_req_t *req, const char *location, size_t len);
 /* the headers every response gets; is_html adds the Content-Security-Policy */
 void relay_add_security_headers(h2o_req_t *req, int is_html);
 const char *relay_status_reason(int status);
+/* 1 if the request's Content-Type is the media type given (parameters such as charset allowed) */
+int relay_content_type_is(h2o_req_t *req, const char *type);
 
 /* routes (one file each) */
 int relay_route_discovery(h2o_req_t *req);

@@ -49,6 +49,18 @@ const char *relay_status_reason(int status)
     }
 }
 
+int relay_content_type_is(h2o_req_t *req, const char *type)
+{
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    if (i == -1)
+        return 0;
+    h2o_iovec_t v = req->headers.entries[i].value;
+    size_t n = strlen(type), end = 0;
+    while (end != v.len && v.base[end] != ';' && v.base[end] != ' ' && v.base[end] != '\t')
+        ++end;
+    return end == n && h2o_lcstris(v.base, end, type, n);
+}
+
 void relay_add_security_headers(h2o_req_t *req, int is_html)
 {
     h2o_headers_t *h = &req->res.headers;

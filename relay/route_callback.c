@@ -22,11 +22,6 @@ typedef struct st_callback_t {
     relay_meta_t meta;
 } callback_t;
 
-static long elapsed(relay_op_t *op)
-{
-    return (long)(h2o_now(op->worker->ctx.loop) - op->started_at);
-}
-
 static void json_add_str(json_object *o, const char *name, const rly_str_t *s)
 {
     if (s != NULL && s->base != NULL)
@@ -67,7 +62,7 @@ static void finish(callback_t *c)
 
 static void respond_store_down(callback_t *c, h2o_req_t *req)
 {
-    relay_event(RLY_LOG_WARN, "callback", c->as_host[0] ? c->as_host : NULL, "unavailable", elapsed(&c->super));
+    relay_event(RLY_LOG_WARN, "callback", c->as_host[0] ? c->as_host : NULL, "unavailable", relay_op_elapsed(&c->super));
     relay_respond_page(req, 503, RELAY_PAGE_RETRY, NULL, 0, 5);
 }
 
@@ -113,18 +108,18 @@ static void on_completed(void *ctx, store_status_t status, const store_record_t 
     case STORE_OK:
         break;
     case STORE_CONFLICT:
-        relay_event(RLY_LOG_INFO, "callback", c->as_host, "replay", elapsed(&c->super));
+        relay_event(RLY_LOG_INFO, "callback", c->as_host, "replay", relay_op_elapsed(&c->super));
         relay_respond_page(req, 409, RELAY_PAGE_USED, NULL, 0, 0);
         goto Exit;
     case STORE_NOT_FOUND:
-        relay_event(RLY_LOG_INFO, "callback", c->as_host, "expired", elapsed(&c->super));
+        relay_event(RLY_LOG_INFO, "callback", c->as_host, "expired", relay_op_elapsed(&c->super));
         relay_respond_page(req, 410, RELAY_PAGE_EXPIRED, NULL, 0, 0);
         goto Exit;
     default:
         respond_store_down(c, req);
         goto Exit;
     }
-    relay_event(RLY_LOG_INFO, "callback", c->as_host, c->denied ? "denied" : "authorized", elapsed(&c->super));
+    relay_event(RLY_LOG_INFO, "callback", c->as_host, c->denied ? "denied" : "authorized", relay_op_elapsed(&c->super));
     if (c->meta.return_uri_len != 0)
         redirect_back(c, req);
     else if (c->denied)
@@ -142,7 +137,7 @@ static void on_session(void *ctx, store_status_t status, const store_record_t *r
     if (req == NULL)
         goto Exit;
     if (status == STORE_NOT_FOUND) {
-        relay_event(RLY_LOG_INFO, "callback", NULL, "expired", elapsed(&c->super));
+        relay_event(RLY_LOG_INFO, "callback", NULL, "expired", relay_op_elapsed(&c->super));
         relay_respond_page(req, 410, RELAY_PAGE_EXPIRED, NULL, 0, 0);
         goto Exit;
     }
@@ -152,13 +147,13 @@ static void on_session(void *ctx, store_status_t status, const store_record_t *r
     }
     memcpy(c->as_host, rec->as_host, sizeof(c->as_host));
     if (rec->result != NULL) {
-        relay_event(RLY_LOG_INFO, "callback", c->as_host, "replay", elapsed(&c->super));
+        relay_event(RLY_LOG_INFO, "callback", c->as_host, "replay", relay_op_elapsed(&c->super));
         relay_respond_page(req, 409, RELAY_PAGE_USED, NULL, 0, 0);
         goto Exit;
     }
     if (relay_meta_open(relay_keys(), c->sid_text, rec->meta, rec->meta_len, &c->meta) != 0) {
         /* written under a key no longer in the key file */
-        relay_event(RLY_LOG_WARN, "callback", c->as_host, "undecryptable", elapsed(&c->super));
+        relay_event(RLY_LOG_WARN, "callback", c->as_host, "undecryptable", relay_op_elapsed(&c->super));
         relay_respond_page(req, 410, RELAY_PAGE_EXPIRED, NULL, 0, 0);
         goto Exit;
     }
@@ -190,17 +185,12 @@ int relay_route_callback(h2o_req_t *req)
         return 0;
     }
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
-        ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
-        h2o_iovec_t ct = i != -1 ? req->headers.entries[i].value : h2o_iovec_init(NULL, 0);
-        size_t end = 0;
-        while (end != ct.len && ct.base[end] != ';' && ct.base[end] != ' ')
-            ++end;
         if (req->entity.len > RLY_QUERY_MAX) {
             relay_event(RLY_LOG_INFO, "callback", NULL, "too_large", 0);
             relay_respond_page(req, 413, RELAY_PAGE_TOO_LARGE, NULL, 0, 0);
             return 0;
         }
-        if (!h2o_lcstris(ct.base, end, H2O_STRLIT("application/x-www-form-urlencoded"))) {
+        if (!relay_content_type_is(req, "application/x-www-form-urlencoded")) {
             relay_event(RLY_LOG_INFO, "callback", NULL, "bad_media_type", 0);
             relay_respond_page(req, 415, RELAY_PAGE_BAD_REQUEST, NULL, 0, 0);
             return 0;

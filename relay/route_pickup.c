@@ -26,11 +26,6 @@ typedef struct st_pickup_t {
     int reread;    /* woken while a read was in flight: read again before waiting */
 } pickup_t;
 
-static long elapsed(relay_op_t *op)
-{
-    return (long)(h2o_now(op->worker->ctx.loop) - op->started_at);
-}
-
 static void on_get(void *ctx, store_status_t status, const store_record_t *rec);
 static void wait_for_result(pickup_t *p);
 
@@ -115,7 +110,7 @@ static void respond_pending(pickup_t *p, h2o_req_t *req, const store_record_t *r
     char body[96];
     long expires_in = (long)((rec->expires_in_ms + 999) / 1000);
     int n = snprintf(body, sizeof(body), "{\"status\":\"pending\",\"expires_in\":%ld}", expires_in);
-    relay_event(RLY_LOG_DEBUG, "pickup", p->as_host, "pending", elapsed(&p->super));
+    relay_event(RLY_LOG_DEBUG, "pickup", p->as_host, "pending", relay_op_elapsed(&p->super));
     relay_respond_json(req, 202, NULL, h2o_strdup(&req->pool, body, (size_t)n).base, (size_t)n);
 }
 
@@ -127,7 +122,7 @@ static void on_marked(void *ctx, store_status_t status, const store_record_t *re
     if (req == NULL)
         goto Exit;
     if (status == STORE_NOT_FOUND) {
-        relay_event(RLY_LOG_INFO, "pickup", p->as_host, "not_found", elapsed(&p->super));
+        relay_event(RLY_LOG_INFO, "pickup", p->as_host, "not_found", relay_op_elapsed(&p->super));
         relay_respond_error(req, 404, NULL, "not_found", "unknown or expired session", 0);
         goto Exit;
     }
@@ -136,7 +131,7 @@ static void on_marked(void *ctx, store_status_t status, const store_record_t *re
         return;
     }
     if (status != STORE_OK) {
-        relay_event(RLY_LOG_WARN, "pickup", p->as_host, "unavailable", elapsed(&p->super));
+        relay_event(RLY_LOG_WARN, "pickup", p->as_host, "unavailable", relay_op_elapsed(&p->super));
         relay_respond_error(req, 503, NULL, "temporarily_unavailable", "the rendezvous store is unavailable; retry shortly", 2);
         goto Exit;
     }
@@ -148,7 +143,7 @@ static void on_marked(void *ctx, store_status_t status, const store_record_t *re
     size_t len;
     char *json = relay_result_open(relay_keys(), p->sid_text, rec->result, rec->result_len, &len);
     if (json == NULL) {
-        relay_event(RLY_LOG_WARN, "pickup", p->as_host, "undecryptable", elapsed(&p->super));
+        relay_event(RLY_LOG_WARN, "pickup", p->as_host, "undecryptable", relay_op_elapsed(&p->super));
         relay_respond_error(req, 404, NULL, "not_found", "unknown or expired session", 0);
         goto Exit;
     }
@@ -157,7 +152,7 @@ static void on_marked(void *ctx, store_status_t status, const store_record_t *re
     free(json);
     if (p->woken && rec->completed_at != 0)
         relay_metrics_observe_wake((double)(relay_unix_ms() - rec->completed_at) / 1000.0);
-    relay_event(RLY_LOG_INFO, "pickup", p->as_host, "delivered", elapsed(&p->super));
+    relay_event(RLY_LOG_INFO, "pickup", p->as_host, "delivered", relay_op_elapsed(&p->super));
     relay_respond_json(req, 200, NULL, body.base, body.len);
 Exit:
     finish(p);
@@ -173,7 +168,7 @@ static void on_watched(void *ctx, store_status_t status, const store_record_t *r
         return;
     }
     if (status != STORE_OK) {
-        relay_event(RLY_LOG_WARN, "pickup", p->as_host, "unavailable", elapsed(&p->super));
+        relay_event(RLY_LOG_WARN, "pickup", p->as_host, "unavailable", relay_op_elapsed(&p->super));
         relay_respond_error(p->super.req, 503, NULL, "temporarily_unavailable", "the rendezvous store is unavailable", 2);
         finish(p);
         return;
@@ -212,13 +207,13 @@ static void on_removed(void *ctx, store_status_t status, const store_record_t *r
     p->busy = 0;
     if (req != NULL) {
         if (status == STORE_OK) {
-            relay_event(RLY_LOG_INFO, "delete", p->as_host, "deleted", elapsed(&p->super));
+            relay_event(RLY_LOG_INFO, "delete", p->as_host, "deleted", relay_op_elapsed(&p->super));
             relay_respond_json(req, 204, NULL, "", 0);
         } else if (status == STORE_NOT_FOUND) {
-            relay_event(RLY_LOG_INFO, "delete", p->as_host, "not_found", elapsed(&p->super));
+            relay_event(RLY_LOG_INFO, "delete", p->as_host, "not_found", relay_op_elapsed(&p->super));
             relay_respond_error(req, 404, NULL, "not_found", "unknown or expired session", 0);
         } else {
-            relay_event(RLY_LOG_WARN, "delete", p->as_host, "unavailable", elapsed(&p->super));
+            relay_event(RLY_LOG_WARN, "delete", p->as_host, "unavailable", relay_op_elapsed(&p->super));
             relay_respond_error(req, 503, NULL, "temporarily_unavailable", "the rendezvous store is unavailable", 2);
         }
     }
@@ -234,7 +229,7 @@ static void on_get(void *ctx, store_status_t status, const store_record_t *rec)
     if (req == NULL)
         goto Exit;
     if (status == STORE_NOT_FOUND) {
-        relay_event(RLY_LOG_INFO, event, p->as_host[0] ? p->as_host : NULL, "not_found", elapsed(&p->super));
+        relay_event(RLY_LOG_INFO, event, p->as_host[0] ? p->as_host : NULL, "not_found", relay_op_elapsed(&p->super));
         relay_respond_error(req, 404, NULL, "not_found", "unknown or expired session", 0);
         goto Exit;
     }
@@ -243,13 +238,13 @@ static void on_get(void *ctx, store_status_t status, const store_record_t *rec)
         return;
     }
     if (status != STORE_OK) {
-        relay_event(RLY_LOG_WARN, event, NULL, "unavailable", elapsed(&p->super));
+        relay_event(RLY_LOG_WARN, event, NULL, "unavailable", relay_op_elapsed(&p->super));
         relay_respond_error(req, 503, NULL, "temporarily_unavailable", "the rendezvous store is unavailable; retry shortly", 2);
         goto Exit;
     }
     memcpy(p->as_host, rec->as_host, sizeof(p->as_host));
     if (!p->verified && !rly_hash_equal(rec->token_hash, p->token_hash)) {
-        relay_event(RLY_LOG_INFO, event, p->as_host, "unauthorized", elapsed(&p->super));
+        relay_event(RLY_LOG_INFO, event, p->as_host, "unauthorized", relay_op_elapsed(&p->super));
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
         relay_respond_error(req, 401, NULL, "invalid_token", "missing or wrong poll token", 0);
         goto Exit;

@@ -24,11 +24,6 @@ typedef struct st_create_t {
     unsigned ttl;
 } create_t;
 
-static long elapsed(relay_op_t *op)
-{
-    return (long)(h2o_now(op->worker->ctx.loop) - op->started_at);
-}
-
 static void on_created(void *ctx, store_status_t status, const store_record_t *rec)
 {
     create_t *c = ctx;
@@ -37,7 +32,7 @@ static void on_created(void *ctx, store_status_t status, const store_record_t *r
     if (req == NULL)
         goto Exit;
     if (status != STORE_OK) {
-        relay_event(RLY_LOG_WARN, "session_create", c->as_host, "unavailable", elapsed(&c->super));
+        relay_event(RLY_LOG_WARN, "session_create", c->as_host, "unavailable", relay_op_elapsed(&c->super));
         relay_respond_error(req, 503, NULL, "temporarily_unavailable", "the rendezvous store is unavailable; retry shortly", 2);
         goto Exit;
     }
@@ -57,24 +52,11 @@ static void on_created(void *ctx, store_status_t status, const store_record_t *r
     json_object_put(o);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, h2o_strdup(&req->pool, poll_url, strlen(poll_url)).base,
                    strlen(poll_url));
-    relay_event(RLY_LOG_INFO, "session_create", c->as_host, "created", elapsed(&c->super));
+    relay_event(RLY_LOG_INFO, "session_create", c->as_host, "created", relay_op_elapsed(&c->super));
     relay_respond_json(req, 201, NULL, body.base, body.len);
 Exit:
     OPENSSL_cleanse(c->token, sizeof(c->token));
     relay_op_free(&c->super);
-}
-
-/* 1 if the request's Content-Type is the media type given (parameters such as charset allowed) */
-static int content_type_is(h2o_req_t *req, const char *type)
-{
-    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
-    if (i == -1)
-        return 0;
-    h2o_iovec_t v = req->headers.entries[i].value;
-    size_t n = strlen(type), end = 0;
-    while (end != v.len && v.base[end] != ';' && v.base[end] != ' ' && v.base[end] != '\t')
-        ++end;
-    return end == n && h2o_lcstris(v.base, end, type, n);
 }
 
 int relay_route_create(h2o_req_t *req)
@@ -91,7 +73,7 @@ int relay_route_create(h2o_req_t *req)
         relay_respond_error(req, 413, NULL, "invalid_request", "the request body is larger than 8 KiB", 0);
         return 0;
     }
-    if (!content_type_is(req, "application/json")) {
+    if (!relay_content_type_is(req, "application/json")) {
         relay_event(RLY_LOG_INFO, "session_create", NULL, "bad_media_type", 0);
         relay_respond_error(req, 415, NULL, "invalid_request", "the request body must be application/json", 0);
         return 0;

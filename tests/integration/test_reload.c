@@ -89,26 +89,7 @@ static void test_key_rotation(void **state)
 static char *new_certificate(void)
 {
     char *cert = rly_strf("%s.new", relay.cert), *key = rly_strf("%s.new", relay.key);
-    char *const argv[] = {"openssl",
-                          "req",
-                          "-x509",
-                          "-newkey",
-                          "ec",
-                          "-pkeyopt",
-                          "ec_paramgen_curve:prime256v1",
-                          "-nodes",
-                          "-days",
-                          "2",
-                          "-subj",
-                          "/CN=localhost",
-                          "-addext",
-                          "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                          "-keyout",
-                          key,
-                          "-out",
-                          cert,
-                          NULL};
-    assert_int_equal(rly_run(argv, 20000, NULL, NULL), 0);
+    assert_int_equal(rly_make_certificate(cert, key), 0);
     char *old = rly_strf("%s.old", relay.cert);
     char *const cp[] = {"cp", relay.cert, old, NULL};
     assert_int_equal(rly_run(cp, 5000, NULL, NULL), 0);

@@ -517,29 +517,8 @@ static int relay_prepare(rly_relay_t *r, int dev, const char *keys)
     snprintf(r->key, sizeof(r->key), "%s/key.pem", r->dir);
     snprintf(r->keys, sizeof(r->keys), "%s/keys.json", r->dir);
     char *err = NULL;
-    char *openssl[] = {"openssl",
-                       "req",
-                       "-x509",
-                       "-newkey",
-                       "ec",
-                       "-pkeyopt",
-                       "ec_paramgen_curve:prime256v1",
-                       "-nodes",
-                       "-days",
-                       "2",
-                       "-subj",
-                       "/CN=localhost",
-                       "-addext",
-                       "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                       "-keyout",
-                       r->key,
-                       "-out",
-                       r->cert,
-                       NULL};
-    if (rly_run(openssl, 20000, NULL, &err) != 0) {
-        fprintf(stderr, "harness: openssl req failed: %s\n", err != NULL ? err : "");
+    if (rly_make_certificate(r->cert, r->key) != 0)
         return -1;
-    }
     if (keys != NULL) {
         /* a key file shared with other relays: each verifies the states the others sign */
         if (strlen(keys) >= sizeof(r->keys)) {
@@ -660,6 +639,35 @@ int rly_relay_start_keys(rly_relay_t *r, const char *keys, const char *const *ex
 int rly_relay_start_dev(rly_relay_t *r, const char *const *extra)
 {
     return relay_start(r, 1, NULL, extra);
+}
+
+int rly_make_certificate(const char *cert, const char *key)
+{
+    char *err = NULL;
+    char *openssl[] = {"openssl",
+                       "req",
+                       "-x509",
+                       "-newkey",
+                       "ec",
+                       "-pkeyopt",
+                       "ec_paramgen_curve:prime256v1",
+                       "-nodes",
+                       "-days",
+                       "2",
+                       "-subj",
+                       "/CN=localhost",
+                       "-addext",
+                       "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                       "-keyout",
+                       (char *)key,
+                       "-out",
+                       (char *)cert,
+                       NULL};
+    if (rly_run(openssl, 20000, NULL, &err) != 0) {
+        fprintf(stderr, "harness: openssl req failed: %s\n", err != NULL ? err : "");
+        return -1;
+    }
+    return 0;
 }
 
 int rly_keygen(char *path, size_t cap)

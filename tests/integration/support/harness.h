@@ -92,6 +92,8 @@ int rly_relay_start_dev(rly_relay_t *r, const char *const *extra);
 /* rly_relay_start with an existing key file (from rly_keygen) instead of a new one: relays that share it verify each
  * other's states */
 int rly_relay_start_keys(rly_relay_t *r, const char *keys, const char *const *extra);
+/* a self-signed EC certificate for localhost and 127.0.0.1 (2 days) and its key, with the openssl CLI; 0 / -1 */
+int rly_make_certificate(const char *cert, const char *key);
 /* writes a new key file with `authrelay keygen` into the process temporary dir; its path into path (cap bytes); 0 / -1 */
 int rly_keygen(char *path, size_t cap);
 /* 1 while the relay process runs, 0 once it exited (then exit_status tells how) */
