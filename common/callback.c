@@ -1,6 +1,8 @@
 /* callback.c: validation of the authorization server's redirect parameters (RFC 6749 section 4.1.2, RFC 9207) */
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "callback.h"
 
 /* state: [A-Za-z0-9_-] */
@@ -127,4 +129,10 @@ rly_callback_status_t rly_callback_parse(rly_callback_t *cb, const char *src, si
 Error:
     clear_results(cb);
     return ret;
+}
+
+void rly_callback_wipe(rly_callback_t *cb, size_t len)
+{
+    OPENSSL_cleanse(cb->_buf, len < sizeof(cb->_buf) ? len : sizeof(cb->_buf));
+    clear_results(cb);
 }

@@ -32,5 +32,8 @@ typedef enum en_rly_callback_status_t {
  * On failure *errstr is a fixed English text naming the rule broken (never echoes input).
  */
 rly_callback_status_t rly_callback_parse(rly_callback_t *cb, const char *src, size_t len, const char **errstr);
+/* wipes what a parse of len source bytes decoded (decoded text is never longer than its source): far cheaper than
+ * cleansing the whole structure */
+void rly_callback_wipe(rly_callback_t *cb, size_t len);
 
 #endif

@@ -2,6 +2,7 @@
 #include "ids.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,12 +44,43 @@ int rly_session_parse(const char *text, size_t len, uint8_t raw[RLY_SESSION_ID_B
     return 0;
 }
 
+/* SHA-256, fetched once: EVP_sha256() is looked up again (under a lock) on every use */
+static EVP_MD *sha256_fetched;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static int sha256_parts(const void *a, size_t alen, const void *b, size_t blen, uint8_t hash[32])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned int hashlen = 0;
+    int ok;
+
+    pthread_once(&sha256_once, sha256_fetch);
+    ok = ctx != NULL && EVP_DigestInit_ex(ctx, sha256_fetched != NULL ? sha256_fetched : EVP_sha256(), NULL) == 1 &&
+         EVP_DigestUpdate(ctx, a, alen) == 1 && (blen == 0 || EVP_DigestUpdate(ctx, b, blen) == 1) &&
+         EVP_DigestFinal_ex(ctx, hash, &hashlen) == 1 && hashlen == 32;
+    EVP_MD_CTX_free(ctx);
+    return ok ? 0 : -1;
+}
+
 static int sha256(const void *data, size_t len, uint8_t hash[32])
 {
-    unsigned int hashlen = 0;
+    return sha256_parts(data, len, NULL, 0, hash);
+}
 
-    if (EVP_Digest(data, len, hash, &hashlen, EVP_sha256(), NULL) != 1 || hashlen != 32)
+#define STORE_KEY_LABEL "authrelay store key v1"
+
+int rly_store_key(const uint8_t sid[RLY_SESSION_ID_BYTES], uint8_t key[RLY_SESSION_ID_BYTES])
+{
+    uint8_t hash[32];
+    if (sha256_parts(STORE_KEY_LABEL, sizeof(STORE_KEY_LABEL), sid, RLY_SESSION_ID_BYTES, hash) != 0)
         return -1;
+    memcpy(key, hash, RLY_SESSION_ID_BYTES);
+    OPENSSL_cleanse(hash, sizeof(hash));
     return 0;
 }
 

@@ -22,6 +22,7 @@
 
 #include "b64url.h"
 #include "seal.h"
+#include "tcache.h"
 
 #define KEY_FILE_MAX 4096 /* a file of RLY_KEYS_MAX keys takes about 300 bytes */
 #define KEY_FILE_DEPTH 4
@@ -475,7 +476,7 @@ long rly_data_encrypt(const rly_keyring_t *kr, const void *aad, size_t aadlen, c
     if (kr->count == 0 || len > (size_t)LONG_MAX - RLY_DATA_OVERHEAD)
         return -1;
     out[0] = DATA_VERSION;
-    if (RAND_bytes(out + 1, NONCE_LEN) != 1)
+    if (rly_tc_random(out + 1, NONCE_LEN) != 0) /* 96 random bits from the CSPRNG, drawn from the thread's pool */
         return -1;
     if (rly_aes256gcm_encrypt(kr->keys[0].data_key, out + 1, aad, aadlen, pt, len, out + 1 + NONCE_LEN) != 0)
         return -1;

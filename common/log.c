@@ -1,4 +1,5 @@
-/* log.c: the one log emitter: checks each value against its rule and writes one JSON line with one write(2) */
+/* log.c: the one log emitter: checks each value against its rule and writes JSON lines, one per write(2) or one loop pass's
+ * lines per write(2) on a batching thread */
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -206,31 +207,71 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* one write(2) per line; a partial write or EINTR continues where it stopped; the caller's errno is kept */
+/* writes all of p[0..n); a partial write or EINTR continues where it stopped */
+static void write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/*
+ * A thread that runs an event loop may batch: its lines of one loop pass are written together by rly_log_flush at the
+ * end of the pass. At most PIPE_BUF bytes of whole lines per write, so that lines of several threads never interleave
+ * on a pipe. Other threads (and a batching thread's line that does not fit) write one line per write(2).
+ */
+#define LOG_BATCH_MAX 4096
+static _Thread_local struct {
+    int on;
+    size_t len;
+    char buf[LOG_BATCH_MAX];
+} batch;
+
+void rly_log_flush(void)
+{
+    if (batch.len != 0) {
+        int saved_errno = errno;
+        write_all(atomic_load_explicit(&out_fd, memory_order_relaxed), batch.buf, batch.len);
+        batch.len = 0;
+        errno = saved_errno;
+    }
+}
+
+void rly_log_batch(int on)
+{
+    if (!on)
+        rly_log_flush();
+    batch.on = on;
+}
+
 static void emit(rly_log_level_t level, const char *event, const char *as, const char *outcome, long ms, const char *msg,
                  int with_version)
 {
     char line[LOG_LINE_MAX];
-    int saved_errno = errno, fd;
-    const char *p = line;
-    size_t left;
+    int saved_errno = errno;
     int n;
 
     if ((int)level < atomic_load_explicit(&min_level, memory_order_relaxed))
         goto Exit;
     if ((n = rly_log_format(line, sizeof(line), level, event, as, outcome, ms, msg, with_version, now_ms())) < 0)
         goto Exit;
-    fd = atomic_load_explicit(&out_fd, memory_order_relaxed);
-    for (left = (size_t)n; left > 0;) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
+    if (batch.on) {
+        if (batch.len + (size_t)n > sizeof(batch.buf))
+            rly_log_flush();
+        if ((size_t)n <= sizeof(batch.buf)) {
+            memcpy(batch.buf + batch.len, line, (size_t)n);
+            batch.len += (size_t)n;
             goto Exit;
         }
-        p += w;
-        left -= (size_t)w;
     }
+    write_all(atomic_load_explicit(&out_fd, memory_order_relaxed), line, (size_t)n);
 
 Exit:
     errno = saved_errno;

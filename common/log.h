@@ -23,7 +23,7 @@ void rly_log_init(rly_log_level_t level, int fd);
  * event and outcome must be identifiers [a-z0-9_]{1,32}; as must be a host name (lower-case [a-z0-9-] labels, at most
  * 253) or NULL (key omitted): an IP address, dotted or bracketed, is "invalid" since `authrelay audit` treats any address
  * as a client's; ms < 0 omits the key. A value that breaks its rule is replaced by "invalid", never written as given.
- * One write(2) per line; thread-safe.
+ * One write(2) per line, or per loop pass on a thread that batches (rly_log_batch); thread-safe.
  */
 void rly_log_event(rly_log_level_t level, const char *event, const char *as, const char *outcome, long ms);
 /*
@@ -31,6 +31,11 @@ void rly_log_event(rly_log_level_t level, const char *event, const char *as, con
  * literal); it is escaped anyway.
  */
 void rly_log_msg(rly_log_level_t level, const char *event, const char *msg, int with_version);
+
+/* on (1) the calling thread collects its lines until rly_log_flush, which its event loop calls after every pass (one
+ * write(2) per pass instead of one per line); off (0) flushes and writes each line at once again */
+void rly_log_batch(int on);
+void rly_log_flush(void);
 
 /* formats one line into buf (for tests and the emitter); returns its length including '\n', or -1 if it does not fit */
 int rly_log_format(char *buf, size_t cap, rly_log_level_t level, const char *event, const char *as, const char *outcome, long ms,

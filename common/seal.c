@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 
 #include "b64url.h"
+#include "tcache.h"
 
 #define SEAL_VERSION 0x01
 #define SEAL_INFO "authrelay seal v1"
@@ -207,11 +208,8 @@ int rly_aes256gcm_encrypt(const uint8_t key[32], const uint8_t nonce[12], const 
 
     if (len > INT_MAX || aadlen > INT_MAX)
         goto Exit;
-    if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
-        goto Exit;
-    if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
-        EVP_EncryptInit_ex(ctx, NULL, NULL, key, nonce) != 1)
+    /* the thread's context: AES-256-GCM with a 12-byte IV already set up; a new key and nonce reset it */
+    if ((ctx = rly_tc_gcm(1)) == NULL || EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, 1) != 1)
         goto Exit;
     if (aadlen != 0 && EVP_EncryptUpdate(ctx, NULL, &outl, aad, (int)aadlen) != 1)
         goto Exit;
@@ -224,7 +222,6 @@ int rly_aes256gcm_encrypt(const uint8_t key[32], const uint8_t nonce[12], const 
         goto Exit;
     ret = 0;
 Exit:
-    EVP_CIPHER_CTX_free(ctx);
     return ret;
 }
 
@@ -240,11 +237,7 @@ int rly_aes256gcm_decrypt(const uint8_t key[32], const uint8_t nonce[12], const 
         return -1;
     len = len_with_tag - TAG_LEN;
     memcpy(tag, ct_tag + len, TAG_LEN);
-    if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
-        goto Exit;
-    if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
-        EVP_DecryptInit_ex(ctx, NULL, NULL, key, nonce) != 1)
+    if ((ctx = rly_tc_gcm(0)) == NULL || EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, 0) != 1)
         goto Exit;
     if (aadlen != 0 && EVP_DecryptUpdate(ctx, NULL, &outl, aad, (int)aadlen) != 1)
         goto Exit;
@@ -260,6 +253,5 @@ int rly_aes256gcm_decrypt(const uint8_t key[32], const uint8_t nonce[12], const 
 Exit:
     if (ret != 0 && len != 0)
         OPENSSL_cleanse(pt, len);
-    EVP_CIPHER_CTX_free(ctx);
     return ret;
 }

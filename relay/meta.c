@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
+#include <openssl/crypto.h>
 #include "meta.h"
 #include "seal.h"
 
@@ -40,25 +41,43 @@ int relay_meta_open(const rly_keyring_t *kr, const char *sid_text, const uint8_t
     if (len > sizeof(pt) || alen == 0)
         return -1;
     long n = rly_data_decrypt(kr, a, alen, in, len, pt);
+    int ret = -1;
     if (n < 1)
         return -1;
     size_t off = 1;
-    memset(meta, 0, sizeof(*meta));
+    /* the fields only: return_uri is 2 KiB, and only its first return_uri_len bytes are ever read */
+    meta->has_seal_key = 0;
+    meta->return_uri_len = 0;
+    meta->return_uri[0] = '\0';
     if (pt[0] == 1) {
         if (n < 33)
-            return -1;
+            goto Exit;
         meta->has_seal_key = 1;
         memcpy(meta->seal_key, pt + 1, 32);
         off = 33;
     } else if (pt[0] != 0) {
-        return -1;
+        goto Exit;
     }
+    if ((size_t)n - off > RLY_RETURN_URI_MAX)
+        goto Exit;
     meta->return_uri_len = (size_t)n - off;
-    if (meta->return_uri_len > RLY_RETURN_URI_MAX)
-        return -1;
     memcpy(meta->return_uri, pt + off, meta->return_uri_len);
     meta->return_uri[meta->return_uri_len] = '\0';
-    return 0;
+    ret = 0;
+Exit:
+    OPENSSL_cleanse(pt, (size_t)n);
+    if (ret != 0)
+        relay_meta_wipe(meta);
+    return ret;
+}
+
+void relay_meta_wipe(relay_meta_t *meta)
+{
+    OPENSSL_cleanse(meta->seal_key, sizeof(meta->seal_key));
+    OPENSSL_cleanse(meta->return_uri,
+                    meta->return_uri_len < sizeof(meta->return_uri) ? meta->return_uri_len : sizeof(meta->return_uri));
+    meta->has_seal_key = 0;
+    meta->return_uri_len = 0;
 }
 
 uint8_t *relay_result_seal(const rly_keyring_t *kr, const char *sid_text, const relay_meta_t *meta, const char *json, size_t len,

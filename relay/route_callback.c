@@ -4,6 +4,7 @@
 #include <json-c/json.h>
 #include "b64url.h"
 #include "callback.h"
+#include "ids.h"
 #include "meta.h"
 #include "metrics.h"
 #include "pages.h"
@@ -12,12 +13,14 @@
 
 typedef struct st_callback_t {
     relay_op_t super;
-    uint8_t sid[RLY_SESSION_ID_BYTES];
+    uint8_t key[RLY_SESSION_ID_BYTES]; /* the session's name in the store */
     char sid_text[RLY_SESSION_ID_LEN + 1];
     char as_host[RLY_AS_HOST_MAX + 1];
     int denied;
+    int meta_open;                 /* meta holds the session's opened meta */
+    int sealed_retry;              /* a direct write was refused as unsealed: sealed and sent once more */
     char error[RLY_ERROR_MAX + 1]; /* the AS's error code, for the redirect */
-    char *result_json;             /* plaintext result, wiped and freed as soon as it is sealed */
+    char *result_json;             /* plaintext result, wiped and freed when the store has answered */
     size_t result_json_len;
     relay_meta_t meta;
 } callback_t;
@@ -56,7 +59,7 @@ static void finish(callback_t *c)
         OPENSSL_cleanse(c->result_json, c->result_json_len);
         free(c->result_json);
     }
-    OPENSSL_cleanse(&c->meta, sizeof(c->meta));
+    relay_meta_wipe(&c->meta);
     relay_op_free(&c->super);
 }
 
@@ -97,13 +100,47 @@ static void redirect_back(callback_t *c, h2o_req_t *req)
     relay_respond_redirect(req, loc, n);
 }
 
+static void on_completed(void *ctx, store_status_t status, const store_record_t *rec);
+
+/* opens the session's meta (return_uri, seal key) from its record once; 0, or -1 with the 410 answered */
+static int open_meta(callback_t *c, h2o_req_t *req, const store_record_t *rec)
+{
+    if (c->meta_open)
+        return 0;
+    if (relay_meta_open(relay_keys(), c->sid_text, rec->meta, rec->meta_len, &c->meta) != 0) {
+        /* written under a key no longer in the key file */
+        relay_event(RLY_LOG_WARN, "callback", c->as_host, "undecryptable", relay_op_elapsed(&c->super));
+        relay_respond_page(req, 410, RELAY_PAGE_EXPIRED, NULL, 0, 0);
+        return -1;
+    }
+    c->meta_open = 1;
+    return 0;
+}
+
+/* encrypts the result for the store (sealed to the instance when the meta has its key, else under the data key) and
+ * writes it; 0, or -1 with the 500 answered */
+static int write_result(callback_t *c, h2o_req_t *req)
+{
+    size_t bloblen;
+    uint8_t *blob = relay_result_seal(relay_keys(), c->sid_text, &c->meta, c->result_json, c->result_json_len, &bloblen);
+    if (blob == NULL) {
+        relay_respond_page(req, 500, RELAY_PAGE_RETRY, NULL, 0, 0);
+        return -1;
+    }
+    c->super.worker->store->complete(c->super.worker->store, c->key, blob, bloblen, relay_unix_ms(), c->meta.has_seal_key,
+                                     on_completed, c);
+    free(blob);
+    return 0;
+}
+
 static void on_completed(void *ctx, store_status_t status, const store_record_t *rec)
 {
     callback_t *c = ctx;
     h2o_req_t *req = c->super.req;
-    (void)rec;
     if (req == NULL)
         goto Exit;
+    if (rec != NULL)
+        memcpy(c->as_host, rec->as_host, sizeof(c->as_host));
     switch (status) {
     case STORE_OK:
         break;
@@ -112,13 +149,27 @@ static void on_completed(void *ctx, store_status_t status, const store_record_t 
         relay_respond_page(req, 409, RELAY_PAGE_USED, NULL, 0, 0);
         goto Exit;
     case STORE_NOT_FOUND:
-        relay_event(RLY_LOG_INFO, "callback", c->as_host, "expired", relay_op_elapsed(&c->super));
+        relay_event(RLY_LOG_INFO, "callback", c->as_host[0] ? c->as_host : NULL, "expired", relay_op_elapsed(&c->super));
         relay_respond_page(req, 410, RELAY_PAGE_EXPIRED, NULL, 0, 0);
+        goto Exit;
+    case STORE_SEAL_REQUIRED:
+        /* a direct state for a session that wants sealing (only a state minted before a change of its flag): the store
+         * kept nothing; seal to the key in the meta and write once more */
+        if (!c->sealed_retry && open_meta(c, req, rec) == 0 && c->meta.has_seal_key) {
+            c->sealed_retry = 1;
+            if (write_result(c, req) == 0)
+                return;
+        } else if (c->meta_open) {
+            relay_respond_page(req, 500, RELAY_PAGE_RETRY, NULL, 0, 0);
+        }
         goto Exit;
     default:
         respond_store_down(c, req);
         goto Exit;
     }
+    /* the direct path learns the return_uri from the record the write answered with */
+    if (open_meta(c, req, rec) != 0)
+        goto Exit;
     relay_event(RLY_LOG_INFO, "callback", c->as_host, c->denied ? "denied" : "authorized", relay_op_elapsed(&c->super));
     if (c->meta.return_uri_len != 0)
         redirect_back(c, req);
@@ -130,6 +181,7 @@ Exit:
     finish(c);
 }
 
+/* the read-first path (a session that may want its result sealed): the record, then the write */
 static void on_session(void *ctx, store_status_t status, const store_record_t *rec)
 {
     callback_t *c = ctx;
@@ -151,23 +203,8 @@ static void on_session(void *ctx, store_status_t status, const store_record_t *r
         relay_respond_page(req, 409, RELAY_PAGE_USED, NULL, 0, 0);
         goto Exit;
     }
-    if (relay_meta_open(relay_keys(), c->sid_text, rec->meta, rec->meta_len, &c->meta) != 0) {
-        /* written under a key no longer in the key file */
-        relay_event(RLY_LOG_WARN, "callback", c->as_host, "undecryptable", relay_op_elapsed(&c->super));
-        relay_respond_page(req, 410, RELAY_PAGE_EXPIRED, NULL, 0, 0);
+    if (open_meta(c, req, rec) != 0 || write_result(c, req) != 0)
         goto Exit;
-    }
-    size_t bloblen;
-    uint8_t *blob = relay_result_seal(relay_keys(), c->sid_text, &c->meta, c->result_json, c->result_json_len, &bloblen);
-    OPENSSL_cleanse(c->result_json, c->result_json_len);
-    free(c->result_json);
-    c->result_json = NULL;
-    if (blob == NULL) {
-        relay_respond_page(req, 500, RELAY_PAGE_RETRY, NULL, 0, 0);
-        goto Exit;
-    }
-    c->super.worker->store->complete(c->super.worker->store, c->sid, blob, bloblen, relay_unix_ms(), on_completed, c);
-    free(blob);
     return;
 Exit:
     finish(c);
@@ -205,19 +242,22 @@ int relay_route_callback(h2o_req_t *req)
     rly_callback_t *cb = h2o_mem_alloc_pool(&req->pool, sizeof(*cb));
     const char *errstr = NULL;
     uint8_t sid[RLY_SESSION_ID_BYTES];
+    unsigned flags = 0;
+    callback_t *c = NULL;
     rly_callback_status_t st = rly_callback_parse(cb, src != NULL ? src : "", len, &errstr);
-    if (st == RLY_CALLBACK_OK && rly_state_verify(relay_keys(), cb->state.base, cb->state.len, sid) != 0)
+    if (st == RLY_CALLBACK_OK && rly_state_verify_flags(relay_keys(), cb->state.base, cb->state.len, sid, &flags) != 0)
         st = RLY_CALLBACK_BAD_STATE;
     if (st != RLY_CALLBACK_OK) {
+        rly_callback_wipe(cb, len);
         relay_event(RLY_LOG_INFO, "callback", NULL, st == RLY_CALLBACK_BAD_STATE ? "bad_state" : "bad_request", 0);
         relay_respond_page(req, 400, RELAY_PAGE_BAD_REQUEST, NULL, 0, 0);
         return 0;
     }
 
-    callback_t *c = relay_op_new(req, sizeof(*c));
-    if (c == NULL)
+    if ((c = relay_op_new(req, sizeof(*c))) == NULL || rly_store_key(sid, c->key) != 0) {
+        rly_callback_wipe(cb, len);
         goto Error;
-    memcpy(c->sid, sid, sizeof(sid));
+    }
     rly_b64url_encode(c->sid_text, sid, sizeof(sid));
     if (cb->error.base != NULL) {
         c->denied = 1;
@@ -226,10 +266,17 @@ int relay_route_callback(h2o_req_t *req)
     c->result_json = relay_result_json(cb->state.base, cb->state.len, &cb->code, &cb->iss, &cb->error, &cb->error_description,
                                        &cb->error_uri, &c->result_json_len);
     /* the decoded parameters are in req->pool: wipe them now that the result is built */
-    OPENSSL_cleanse(cb, sizeof(*cb));
+    rly_callback_wipe(cb, len);
     if (c->result_json == NULL)
         goto Error;
-    c->super.worker->store->get(c->super.worker->store, sid, on_session, c);
+    if ((flags & RLY_STATE_DIRECT) != 0) {
+        /* no seal key (the state says so under its MAC): encrypt under the data key and write, one round trip; the
+         * store refuses it if the session wants sealing after all */
+        if (write_result(c, req) != 0)
+            finish(c);
+        return 0;
+    }
+    c->super.worker->store->get(c->super.worker->store, c->key, on_session, c);
     return 0;
 
 Error:

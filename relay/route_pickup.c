@@ -10,7 +10,7 @@
 
 typedef struct st_pickup_t {
     relay_op_t super;
-    uint8_t sid[RLY_SESSION_ID_BYTES];
+    uint8_t sid[RLY_SESSION_ID_BYTES]; /* the session's store key (rly_store_key), not its id */
     char sid_text[RLY_SESSION_ID_LEN + 1];
     uint8_t token_hash[32];
     char as_host[RLY_AS_HOST_MAX + 1];
@@ -346,14 +346,15 @@ static int start(h2o_req_t *req, const char *sid_text, size_t sid_len, int is_de
         return 0;
     }
     pickup_t *p = relay_op_new(req, sizeof(*p));
-    if (p == NULL) {
+    if (p == NULL || rly_store_key(sid, p->sid) != 0) {
+        if (p != NULL)
+            relay_op_free(&p->super);
         relay_respond_error(req, 500, NULL, "server_error", "internal error", 0);
         return 0;
     }
     p->super.on_req_gone = on_req_gone;
     p->is_delete = is_delete;
-    memcpy(p->sid, sid, sizeof(sid));
-    memcpy(p->waiter.sid, sid, sizeof(sid));
+    memcpy(p->waiter.sid, p->sid, sizeof(p->sid)); /* waiters, like the store, know the session by its store key */
     memcpy(p->sid_text, sid_text, RLY_SESSION_ID_LEN);
     p->waiter.on_wake = on_wake;
     p->timeout.cb = on_timeout;

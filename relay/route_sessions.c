@@ -99,12 +99,16 @@ int relay_route_create(h2o_req_t *req)
     create_t *c = relay_op_new(req, sizeof(*c));
     if (c == NULL)
         goto Error;
-    uint8_t meta[RELAY_META_MAX];
+    uint8_t meta[RELAY_META_MAX], sid[RLY_SESSION_ID_BYTES];
     store_record_t rec = {0};
     long metalen;
-    if (rly_session_new(rec.sid, c->sid_text) != 0 || rly_poll_token_new(c->token, rec.token_hash) != 0)
+    if (rly_session_new(sid, c->sid_text) != 0 || rly_store_key(sid, rec.sid) != 0 ||
+        rly_poll_token_new(c->token, rec.token_hash) != 0)
         goto Error;
-    rly_state_encode(relay_keys(), rec.sid, c->state);
+    /* without a seal key a callback can write the result at once: the state says so (under its MAC) */
+    if (rly_state_encode_flags(relay_keys(), sid, sreq.has_seal_key ? 0 : RLY_STATE_DIRECT, c->state) != RLY_STATE_LEN)
+        goto Error;
+    rec.sealed = sreq.has_seal_key;
     memcpy(rec.as_host, sreq.as_host, sizeof(rec.as_host));
     memcpy(c->as_host, sreq.as_host, sizeof(c->as_host));
     if ((metalen = relay_meta_seal(relay_keys(), c->sid_text, &sreq, meta)) < 0)

@@ -256,8 +256,12 @@ static void *worker_main(void *arg)
     startup_report(failed);
     if (failed)
         return NULL;
-    while (!atomic_load(&w->stop))
+    rly_log_batch(1);
+    while (!atomic_load(&w->stop)) {
         h2o_evloop_run(w->ctx.loop, INT32_MAX);
+        rly_log_flush();
+    }
+    rly_log_batch(0);
     return NULL;
 }
 

@@ -22,19 +22,22 @@ typedef struct st_store_record_t {
     int64_t completed_at;  /* unix ms of the completing write, 0 while pending */
     int64_t expires_in_ms; /* remaining life */
     int read;              /* the result has been delivered once (life cut to RLY_AFTER_READ_TTL) */
+    int sealed;            /* created with a seal key: the store takes only a sealed result */
 } store_record_t;
 
 typedef enum en_store_status_t {
     STORE_OK = 0,
-    STORE_NOT_FOUND,   /* unknown or expired */
-    STORE_CONFLICT,    /* complete: already completed; the first result stands */
-    STORE_UNAVAILABLE, /* the store is down or did not answer in time */
+    STORE_NOT_FOUND,     /* unknown or expired */
+    STORE_CONFLICT,      /* complete: already completed; the first result stands */
+    STORE_UNAVAILABLE,   /* the store is down or did not answer in time */
+    STORE_SEAL_REQUIRED, /* complete: an unsealed result for a session created sealed; nothing written */
 } store_status_t;
 
 typedef struct st_store_t store_t;
 typedef struct st_store_backend_t store_backend_t;
 
-/* rec and everything it points to are borrowed for the duration of the callback only; rec is NULL unless STORE_OK */
+/* rec and everything it points to are borrowed for the duration of the callback only; rec is NULL unless STORE_OK (or
+ * STORE_CONFLICT / STORE_SEAL_REQUIRED from complete) */
 typedef void (*store_cb)(void *ctx, store_status_t status, const store_record_t *rec);
 /* a session completed somewhere (this worker, another thread, another replica): runs on the worker's loop; sid NULL
  * means "anything may have completed" (after the store reconnected): re-check every waiter */
@@ -53,8 +56,10 @@ struct st_store_backend_t {
  * Per-thread operations. Each callback runs exactly once, on the handle's loop; it may run before the call returns.
  * create:   stores rec (result ignored) with a TTL of ttl seconds; STORE_OK or STORE_UNAVAILABLE.
  * get:      the record; STORE_NOT_FOUND when unknown or expired.
- * complete: sets the result if the session is pending (first writer wins) and wakes watchers everywhere;
- *           STORE_CONFLICT if it already had one (rec then holds the stored record), STORE_NOT_FOUND if gone.
+ * complete: sets the result if the session is pending (first writer wins) and wakes watchers everywhere; rec is then
+ *           the record with the result (so a callback needs no read before it: one round trip to Redis).
+ *           STORE_CONFLICT if it already had one (rec then holds the stored record), STORE_NOT_FOUND if gone,
+ *           STORE_SEAL_REQUIRED (with the record, nothing written) if the session was created sealed and sealed is 0.
  * mark_read: the record, like get; if it has a result, the first call cuts the remaining life to at most
  *           RLY_AFTER_READ_TTL (idempotent). A pending session is left as it is.
  * remove:   deletes; STORE_OK or STORE_NOT_FOUND.
@@ -65,7 +70,7 @@ struct st_store_t {
     void (*create)(store_t *self, const store_record_t *rec, unsigned ttl, store_cb cb, void *ctx);
     void (*get)(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx);
     void (*complete)(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], const uint8_t *result, size_t len,
-                     int64_t completed_at, store_cb cb, void *ctx);
+                     int64_t completed_at, int sealed, store_cb cb, void *ctx);
     void (*mark_read)(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx);
     void (*remove)(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx);
     void (*watch)(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx);

@@ -21,6 +21,7 @@ typedef struct st_entry_t {
     int64_t completed_at;
     int64_t expires_at; /* monotonic ms */
     int read;
+    int sealed;
 } entry_t;
 
 typedef struct st_memory_handle_t memory_handle_t;
@@ -159,6 +160,7 @@ static int snapshot(snapshot_t *s, const entry_t *e, int64_t now)
     s->rec.completed_at = e->completed_at;
     s->rec.expires_in_ms = e->expires_at - now;
     s->rec.read = e->read;
+    s->rec.sealed = e->sealed;
     return 0;
 }
 
@@ -216,6 +218,7 @@ static void op_create(store_t *self, const store_record_t *rec, unsigned ttl, st
     if (rec->meta_len != 0)
         memcpy(e->meta, rec->meta, rec->meta_len);
     e->meta_len = rec->meta_len;
+    e->sealed = rec->sealed != 0;
 
     int64_t now = now_ms();
     e->expires_at = now + (int64_t)ttl * 1000;
@@ -241,7 +244,7 @@ static void op_get(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store
 }
 
 static void op_complete(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], const uint8_t *result, size_t len,
-                        int64_t completed_at, store_cb cb, void *ctx)
+                        int64_t completed_at, int sealed, store_cb cb, void *ctx)
 {
     memory_backend_t *b = ((memory_handle_t *)self)->backend;
     uint8_t *copy = malloc(len != 0 ? len : 1);
@@ -262,6 +265,11 @@ static void op_complete(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], 
     if (e->result != NULL) {
         free(copy);
         finish(b, e, now, STORE_CONFLICT, cb, ctx);
+        return;
+    }
+    if (e->sealed && !sealed) {
+        free(copy);
+        finish(b, e, now, STORE_SEAL_REQUIRED, cb, ctx);
         return;
     }
     e->result = copy;

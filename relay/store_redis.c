@@ -31,28 +31,38 @@
 enum { SCRIPT_CREATE, SCRIPT_GET, SCRIPT_COMPLETE, SCRIPT_MARK_READ, SCRIPT_DELETE, SCRIPT_COUNT };
 
 static const char *const scripts[SCRIPT_COUNT] = {
-    /* KEYS[1] session; ARGV token hash, AS host, meta, ttl ms */
+    /* KEYS[1] session; ARGV token hash, AS host, meta, ttl ms, sealed ("1" / "") */
     [SCRIPT_CREATE] = "redis.call('HSET', KEYS[1], 'th', ARGV[1], 'as', ARGV[2], 'meta', ARGV[3])\n"
+                      "if ARGV[5] == '1' then redis.call('HSET', KEYS[1], 'sk', '1') end\n"
                       "redis.call('PEXPIRE', KEYS[1], ARGV[4])\n"
                       "return 1\n",
-    [SCRIPT_GET] = "local v = redis.call('HMGET', KEYS[1], 'th', 'as', 'meta', 'res', 'cat', 'rd')\n"
+    [SCRIPT_GET] = "local v = redis.call('HMGET', KEYS[1], 'th', 'as', 'meta', 'res', 'cat', 'rd', 'sk')\n"
                    "if not v[1] then return false end\n"
-                   "return {v[1], v[2], v[3], v[4], v[5], v[6], redis.call('PTTL', KEYS[1])}\n",
-    /* ARGV result, completed_at, channel, session id: first writer wins, then wake every subscriber */
-    [SCRIPT_COMPLETE] = "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
-                        "if redis.call('HEXISTS', KEYS[1], 'res') == 1 then return 2 end\n"
-                        "redis.call('HSET', KEYS[1], 'res', ARGV[1], 'cat', ARGV[2])\n"
-                        "redis.call('PUBLISH', ARGV[3], ARGV[4])\n"
-                        "return 1\n",
+                   "return {v[1], v[2], v[3], v[4], v[5], v[6], v[7], redis.call('PTTL', KEYS[1])}\n",
+    /*
+     * ARGV result, completed_at, sealed ("1" / ""), channel, session id: first writer wins, then wake every subscriber.
+     * Answers {outcome, record}: 1 written (the record without the result, which the caller has), 2 already completed,
+     * 3 a sealed session and an unsealed result (nothing written); 0 unknown.
+     */
+    [SCRIPT_COMPLETE] = "local v = redis.call('HMGET', KEYS[1], 'th', 'as', 'meta', 'res', 'cat', 'rd', 'sk')\n"
+                        "if not v[1] then return 0 end\n"
+                        "local outcome = 1\n"
+                        "if v[4] then outcome = 2\n"
+                        "elseif v[7] and ARGV[3] ~= '1' then outcome = 3\n"
+                        "else\n"
+                        "  redis.call('HSET', KEYS[1], 'res', ARGV[1], 'cat', ARGV[2])\n"
+                        "  redis.call('PUBLISH', ARGV[4], ARGV[5])\n"
+                        "end\n"
+                        "return {outcome, v[1], v[2], v[3], v[4], v[5], v[6], v[7], redis.call('PTTL', KEYS[1])}\n",
     /* ARGV life after the first read, ms */
-    [SCRIPT_MARK_READ] = "local v = redis.call('HMGET', KEYS[1], 'th', 'as', 'meta', 'res', 'cat', 'rd')\n"
+    [SCRIPT_MARK_READ] = "local v = redis.call('HMGET', KEYS[1], 'th', 'as', 'meta', 'res', 'cat', 'rd', 'sk')\n"
                          "if not v[1] then return false end\n"
                          "if v[4] and not v[6] then\n"
                          "  redis.call('HSET', KEYS[1], 'rd', '1')\n"
                          "  if redis.call('PTTL', KEYS[1]) > tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end\n"
                          "  v[6] = '1'\n"
                          "end\n"
-                         "return {v[1], v[2], v[3], v[4], v[5], v[6], redis.call('PTTL', KEYS[1])}\n",
+                         "return {v[1], v[2], v[3], v[4], v[5], v[6], v[7], redis.call('PTTL', KEYS[1])}\n",
     [SCRIPT_DELETE] = "return redis.call('DEL', KEYS[1])\n",
 };
 
@@ -117,8 +127,8 @@ typedef struct st_redis_cmd_t {
     h2o_timeout_entry_t timer;
     int retried; /* EVAL after NOSCRIPT */
     int argc;
-    const char *argv[8];
-    size_t argvlen[8];
+    const char *argv[10];
+    size_t argvlen[10];
     char *buf; /* owns the bytes argv points to */
 } redis_cmd_t;
 
@@ -136,12 +146,11 @@ static void cmd_finish(redis_cmd_t *cmd, store_status_t status, const store_reco
 {
     if (h2o_timeout_is_linked(&cmd->timer))
         h2o_timeout_unlink(&cmd->timer);
-    store_cb cb = cmd->cb;
-    void *ctx = cmd->ctx;
-    OPENSSL_cleanse(cmd->buf, 0); /* nothing secret in buf: hashes and ciphertexts */
+    /* rec may point into cmd->buf (a completing write's own result): freed after the callback. Nothing secret in buf:
+     * hashes and ciphertexts */
+    cmd->cb(cmd->ctx, status, rec);
     free(cmd->buf);
     free(cmd);
-    cb(ctx, status, rec);
 }
 
 static int bulk(const redisReply *r, const char **p, size_t *len)
@@ -169,15 +178,17 @@ static long long number(const char *s, size_t len)
     return len != 0 ? n : -1;
 }
 
-/* the record of a GET / MARK_READ reply: {th, as, meta, res, cat, rd, pttl}; 0 / -1 */
-static int parse_record(const redisReply *r, const uint8_t sid[RLY_SESSION_ID_BYTES], store_record_t *rec)
+/* the record in elements first..first+7 of a reply: {th, as, meta, res, cat, rd, sk, pttl}; 0 / -1 */
+static int parse_record(const redisReply *r, size_t first, const uint8_t sid[RLY_SESSION_ID_BYTES], store_record_t *rec)
 {
-    const char *th, *as, *meta, *res, *cat, *rd;
-    size_t thlen, aslen, metalen, reslen, catlen, rdlen;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 7 || bulk(r->element[0], &th, &thlen) != 0 ||
-        bulk(r->element[1], &as, &aslen) != 0 || bulk(r->element[2], &meta, &metalen) != 0 ||
-        bulk(r->element[3], &res, &reslen) != 0 || bulk(r->element[4], &cat, &catlen) != 0 ||
-        bulk(r->element[5], &rd, &rdlen) != 0 || r->element[6]->type != REDIS_REPLY_INTEGER)
+    const char *th, *as, *meta, *res, *cat, *rd, *sk;
+    size_t thlen, aslen, metalen, reslen, catlen, rdlen, sklen;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != first + 8)
+        return -1;
+    redisReply **e = r->element + first;
+    if (bulk(e[0], &th, &thlen) != 0 || bulk(e[1], &as, &aslen) != 0 || bulk(e[2], &meta, &metalen) != 0 ||
+        bulk(e[3], &res, &reslen) != 0 || bulk(e[4], &cat, &catlen) != 0 || bulk(e[5], &rd, &rdlen) != 0 ||
+        bulk(e[6], &sk, &sklen) != 0 || e[7]->type != REDIS_REPLY_INTEGER)
         return -1;
     if (th == NULL || thlen != 32 || as == NULL || aslen > RLY_AS_HOST_MAX || meta == NULL)
         return -1;
@@ -191,7 +202,8 @@ static int parse_record(const redisReply *r, const uint8_t sid[RLY_SESSION_ID_BY
     rec->result_len = reslen;
     rec->completed_at = cat != NULL ? number(cat, catlen) : 0;
     rec->read = rd != NULL;
-    rec->expires_in_ms = r->element[6]->integer > 0 ? r->element[6]->integer : 0;
+    rec->sealed = sk != NULL;
+    rec->expires_in_ms = e[7]->integer > 0 ? e[7]->integer : 0;
     return 0;
 }
 
@@ -233,17 +245,28 @@ static void on_reply(redisAsyncContext *ac, void *_reply, void *privdata)
     case SCRIPT_MARK_READ:
         if (reply->type == REDIS_REPLY_NIL) {
             cmd_finish(cmd, STORE_NOT_FOUND, NULL);
-        } else if (parse_record(reply, sid, &rec) == 0) {
+        } else if (parse_record(reply, 0, sid, &rec) == 0) {
             cmd_finish(cmd, STORE_OK, &rec);
         } else {
             cmd_finish(cmd, STORE_UNAVAILABLE, NULL);
         }
         return;
     case SCRIPT_COMPLETE:
-        if (reply->type != REDIS_REPLY_INTEGER)
+        if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
+            cmd_finish(cmd, STORE_NOT_FOUND, NULL);
+        } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements != 0 && reply->element[0]->type == REDIS_REPLY_INTEGER &&
+                   reply->element[0]->integer >= 1 && reply->element[0]->integer <= 3 && parse_record(reply, 1, sid, &rec) == 0) {
+            long long outcome = reply->element[0]->integer;
+            if (outcome == 1) {
+                /* written: the result is the caller's, still in this command's buffer (argv[4]); completed_at argv[5] */
+                rec.result = (const uint8_t *)cmd->argv[4];
+                rec.result_len = cmd->argvlen[4];
+                rec.completed_at = number(cmd->argv[5], cmd->argvlen[5]);
+            }
+            cmd_finish(cmd, outcome == 1 ? STORE_OK : outcome == 2 ? STORE_CONFLICT : STORE_SEAL_REQUIRED, &rec);
+        } else {
             cmd_finish(cmd, STORE_UNAVAILABLE, NULL);
-        else
-            cmd_finish(cmd, reply->integer == 1 ? STORE_OK : reply->integer == 2 ? STORE_CONFLICT : STORE_NOT_FOUND, NULL);
+        }
         return;
     case SCRIPT_DELETE:
         if (reply->type != REDIS_REPLY_INTEGER)
@@ -328,9 +351,9 @@ static void op_create(store_t *self, const store_record_t *rec, unsigned ttl, st
 {
     char ttl_ms[24];
     int n = snprintf(ttl_ms, sizeof(ttl_ms), "%u", ttl * 1000);
-    const void *args[] = {rec->token_hash, rec->as_host, rec->meta, ttl_ms};
-    size_t lens[] = {32, strlen(rec->as_host), rec->meta_len, (size_t)n};
-    run_script((redis_handle_t *)self, SCRIPT_CREATE, rec->sid, 4, args, lens, cb, ctx);
+    const void *args[] = {rec->token_hash, rec->as_host, rec->meta, ttl_ms, "1"};
+    size_t lens[] = {32, strlen(rec->as_host), rec->meta_len, (size_t)n, rec->sealed ? 1 : 0};
+    run_script((redis_handle_t *)self, SCRIPT_CREATE, rec->sid, 5, args, lens, cb, ctx);
 }
 
 static void op_get(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx)
@@ -339,14 +362,14 @@ static void op_get(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store
 }
 
 static void op_complete(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], const uint8_t *result, size_t len,
-                        int64_t completed_at, store_cb cb, void *ctx)
+                        int64_t completed_at, int sealed, store_cb cb, void *ctx)
 {
     char cat[24], sid_text[RLY_SESSION_ID_LEN + 1];
     int n = snprintf(cat, sizeof(cat), "%lld", (long long)completed_at);
     rly_b64url_encode(sid_text, sid, RLY_SESSION_ID_BYTES);
-    const void *args[] = {result, cat, CHANNEL, sid_text};
-    size_t lens[] = {len, (size_t)n, sizeof(CHANNEL) - 1, RLY_SESSION_ID_LEN};
-    run_script((redis_handle_t *)self, SCRIPT_COMPLETE, sid, 4, args, lens, cb, ctx);
+    const void *args[] = {result, cat, "1", CHANNEL, sid_text};
+    size_t lens[] = {len, (size_t)n, sealed ? 1 : 0, sizeof(CHANNEL) - 1, RLY_SESSION_ID_LEN};
+    run_script((redis_handle_t *)self, SCRIPT_COMPLETE, sid, 5, args, lens, cb, ctx);
 }
 
 static void op_mark_read(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx)

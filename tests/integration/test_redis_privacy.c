@@ -9,6 +9,7 @@
 #include <string.h>
 #include "b64url.h"
 #include "harness_redis.h"
+#include "ids.h"
 #include "seal.h"
 
 #define TTL 120
@@ -23,6 +24,7 @@ static const int per_kind[KINDS] = {
 typedef struct st_flow_t {
     int kind, side, version, read;
     rly_session_t s;
+    const char *key; /* its Redis key, from the store key (never the session id) */
     char *code, *ret, *desc;
 } flow_t;
 
@@ -139,7 +141,13 @@ static flow_t *new_flow(int kind, int b, int v)
     need_str(f->s.poll_token, all, "a poll token");
     need_str(f->ret, all, "a return_uri");
     need_str(tok, all, "a return_uri's unique part");
-    need_str(f->s.session, IN_LOG | IN_STDERR, "a session id");
+    /* the store knows a session only by its store key, a hash of the id */
+    need_str(f->s.session, IN_STORE | IN_LOG | IN_STDERR | IN_MONITOR, "a session id");
+    if ((f->key = rly_redis_key_of(f->s.session)) == NULL)
+        fail_msg("the relay answered a session id that is not one: %s", f->s.session);
+    uint8_t sid[RLY_SESSION_ID_BYTES];
+    if (rly_session_parse(f->s.session, strlen(f->s.session), sid) == 0)
+        need(sid, sizeof(sid), IN_STORE, "a session id's raw bytes");
     uint8_t raw[48];
     ssize_t n = rly_b64url_decode(raw, sizeof(raw), f->s.poll_token, strlen(f->s.poll_token));
     if (n > 0)
@@ -195,11 +203,11 @@ static int scan_store(char *err, size_t cap, size_t *nkeys)
         const char *key = keys[k];
         flow_t *f = NULL;
         for (size_t i = 0; i < nflows && f == NULL; i++)
-            if (strlen(key) == KEY_LEN && memcmp(key + sizeof(KEY_PREFIX) - 1, flows[i].s.session, 22) == 0)
+            if (strcmp(key, flows[i].key) == 0)
                 f = &flows[i];
         if (strncmp(key, KEY_PREFIX, sizeof(KEY_PREFIX) - 1) != 0 || strlen(key) != KEY_LEN || key[KEY_LEN - 1] != '}' ||
             f == NULL) {
-            snprintf(err, cap, "key %s is not authrelay:{<a session of this test>}", key);
+            snprintf(err, cap, "key %s is not authrelay:{<the store key of a session of this test>}", key);
             goto Exit;
         }
         if ((nd = find_needle(key, strlen(key), IN_STORE)) != NULL) {

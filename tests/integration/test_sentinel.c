@@ -51,7 +51,7 @@ static rly_response_t *pickup_on(const rly_relay_t *r, const rly_session_t *s, i
 /* 1 if the Redis at r holds the session's key */
 static int holds(const rly_redis_t *r, const rly_session_t *s)
 {
-    redisReply *rep = rly_redis_command(r, "EXISTS authrelay:{%s}", s->session);
+    redisReply *rep = rly_redis_command(r, "EXISTS %s", rly_redis_key_of(s->session));
     return rep != NULL && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
 }
 

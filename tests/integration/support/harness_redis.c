@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 #include "harness_redis.h"
+#include "b64url.h"
+#include "ids.h"
 
 #define PROCS_MAX 32
 
@@ -570,4 +572,14 @@ double rly_flow(const rly_relay_t *c, const rly_relay_t *p, const rly_relay_t *b
     if (res[0].done_at < sent)
         fail_msg("flow: the pickup answered %.3f s into the flow, before the callback was sent", res[0].done_at);
     return res[0].done_at - sent;
+}
+
+const char *rly_redis_key_of(const char *session)
+{
+    uint8_t sid[RLY_SESSION_ID_BYTES], key[RLY_SESSION_ID_BYTES];
+    char text[RLY_SESSION_ID_LEN + 1];
+    if (session == NULL || rly_session_parse(session, strlen(session), sid) != 0 || rly_store_key(sid, key) != 0)
+        return NULL;
+    rly_b64url_encode(text, key, sizeof(key));
+    return rly_strf("authrelay:{%s}", text);
 }

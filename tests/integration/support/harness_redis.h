@@ -51,6 +51,9 @@ void rly_redis_cleanup(rly_redis_t *r);
 redisContext *rly_redis_connect(const rly_redis_t *r, long timeout_ms);
 /* one command on a fresh connection (2 s timeout); the reply is arena-owned; NULL if there was no reply */
 redisReply *rly_redis_command(const rly_redis_t *r, const char *fmt, ...);
+/* the Redis key of a session (its id as the API shows it): "authrelay:{" base64url(rly_store_key(id)) "}", arena-owned;
+ * NULL if session is not a session id */
+const char *rly_redis_key_of(const char *session);
 /* every key (SCAN ... MATCH pattern), arena-owned; *n receives the count; NULL on failure */
 char **rly_redis_scan(const rly_redis_t *r, const char *pattern, size_t *n);
 

@@ -364,6 +364,79 @@ static void test_threads(void **state)
     close(fds[1]);
 }
 
+/* a batching thread writes nothing until it flushes, then whole lines; lines of batching threads never interleave */
+static void *log_many_batched(void *arg)
+{
+    (void)arg;
+    rly_log_batch(1);
+    for (int i = 0; i < LINES_PER_THREAD; i++) {
+        rly_log_event(RLY_LOG_INFO, "callback", "auth.atlassian.com", "ok", i);
+        if (i % 7 == 6)
+            rly_log_flush();
+    }
+    rly_log_batch(0); /* flushes the rest */
+    return NULL;
+}
+
+static void test_batch(void **state)
+{
+    static char out[THREADS * LINES_PER_THREAD * 160];
+    pthread_t threads[THREADS];
+    rly_audit_t *a = rly_audit_new();
+    int fds[2], lines = 0;
+    (void)state;
+
+    assert_int_equal(pipe_nonblocking(fds), 0);
+    rly_log_init(RLY_LOG_INFO, fds[1]);
+
+    /* one thread: held until the flush, then all of them at once */
+    rly_log_batch(1);
+    rly_log_event(RLY_LOG_INFO, "callback", "auth.atlassian.com", "ok", 1);
+    rly_log_msg(RLY_LOG_WARN, "store_down", "the Redis connection was lost", 0);
+    assert_int_equal(drain(fds[0], out, sizeof(out)), 0);
+    rly_log_flush();
+    assert_true(drain(fds[0], out, sizeof(out)) > 0);
+    const char *p =
+        expect_line(out, ",\"level\":\"info\",\"event\":\"callback\",\"as\":\"auth.atlassian.com\",\"outcome\":\"ok\",\"ms\":1}\n");
+    p = expect_line(p, ",\"level\":\"warn\",\"event\":\"store_down\",\"msg\":\"the Redis connection was lost\"}\n");
+    assert_string_equal(p, "");
+    /* more than the batch holds: written in whole lines as it fills, the rest at the flush */
+    for (int i = 0; i < 100; i++)
+        rly_log_event(RLY_LOG_INFO, "pickup", "auth.atlassian.com", "delivered", i);
+    size_t early = drain(fds[0], out, sizeof(out));
+    assert_true(early > 0);
+    assert_int_equal(out[early - 1], '\n');
+    rly_log_batch(0);
+    drain(fds[0], out + early, sizeof(out) - early);
+    for (const char *q = out, *nl; (nl = strchr(q, '\n')) != NULL; q = nl + 1) {
+        const char *why = NULL;
+        assert_int_equal(rly_audit_line(a, q, (size_t)(nl - q), &why), 0);
+        lines++;
+    }
+    assert_int_equal(lines, 100);
+    /* off again: at once */
+    rly_log_event(RLY_LOG_INFO, "callback", "auth.atlassian.com", "ok", 2);
+    assert_true(drain(fds[0], out, sizeof(out)) > 0);
+
+    /* several batching threads */
+    lines = 0;
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, log_many_batched, NULL), 0);
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+    rly_log_init(RLY_LOG_INFO, 1);
+    drain(fds[0], out, sizeof(out));
+    for (const char *q = out, *nl; (nl = strchr(q, '\n')) != NULL; q = nl + 1) {
+        const char *why = NULL;
+        assert_int_equal(rly_audit_line(a, q, (size_t)(nl - q), &why), 0);
+        lines++;
+    }
+    assert_int_equal(lines, THREADS * LINES_PER_THREAD);
+    rly_audit_free(a);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 /* a small deterministic generator (xorshift) for the round trip */
 static uint32_t rng_state = 2463534242u;
 
@@ -438,10 +511,18 @@ static void test_round_trip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_level_names), cmocka_unit_test(test_format_flow),      cmocka_unit_test(test_format_lifecycle),
-        cmocka_unit_test(test_format_ts),   cmocka_unit_test(test_invalid_values),   cmocka_unit_test(test_good_hosts),
-        cmocka_unit_test(test_escaping),    cmocka_unit_test(test_buffer_too_small), cmocka_unit_test(test_level_filter),
-        cmocka_unit_test(test_threads),     cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_level_names),
+        cmocka_unit_test(test_format_flow),
+        cmocka_unit_test(test_format_lifecycle),
+        cmocka_unit_test(test_format_ts),
+        cmocka_unit_test(test_invalid_values),
+        cmocka_unit_test(test_good_hosts),
+        cmocka_unit_test(test_escaping),
+        cmocka_unit_test(test_buffer_too_small),
+        cmocka_unit_test(test_level_filter),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_batch),
+        cmocka_unit_test(test_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -167,33 +167,81 @@ static void test_wrong_charset(void **unused)
     assert_rejected(&kr, "ARAREhMUFRYXGBkaGxwdHh8MCKVYz3L8t2QX2ELp2qwE====", 48);
 }
 
+/* a state built by hand: version v, the session, HMAC over label || v || session under kr's first key */
+static void build_state(const rly_keyring_t *kr, uint8_t version, const uint8_t sid[RLY_SESSION_ID_BYTES],
+                        char state[RLY_STATE_LEN + 1])
+{
+    uint8_t raw[33], msg[18 + 1 + RLY_SESSION_ID_BYTES], mac[32];
+    unsigned int maclen = 0;
+    memcpy(msg, "authrelay state v1", 18);
+    msg[18] = version;
+    memcpy(msg + 19, sid, RLY_SESSION_ID_BYTES);
+    assert_non_null(HMAC(EVP_sha256(), kr->keys[0].state_key, 32, msg, sizeof(msg), mac, &maclen));
+    raw[0] = version;
+    memcpy(raw + 1, sid, RLY_SESSION_ID_BYTES);
+    memcpy(raw + 17, mac, 16);
+    rly_b64url_encode(state, raw, sizeof(raw));
+}
+
 static void test_other_version_with_valid_mac(void **unused)
 {
     (void)unused;
     rly_keyring_t kr;
-    uint8_t sid[RLY_SESSION_ID_BYTES], raw[33], msg[18 + 1 + RLY_SESSION_ID_BYTES], mac[32];
-    unsigned int maclen = 0;
+    uint8_t sid[RLY_SESSION_ID_BYTES], back[RLY_SESSION_ID_BYTES];
     char state[RLY_STATE_LEN + 1];
+    unsigned flags = 99;
 
     assert_int_equal(rly_keyring_ephemeral(&kr), 0);
     pattern(sid, sizeof(sid), 0x61);
-    /* a well-formed MAC over version 0x02: still rejected, the version is not known */
-    memcpy(msg, "authrelay state v1", 18);
-    msg[18] = 0x02;
-    memcpy(msg + 19, sid, sizeof(sid));
-    assert_non_null(HMAC(EVP_sha256(), kr.keys[0].state_key, 32, msg, sizeof(msg), mac, &maclen));
-    raw[0] = 0x02;
-    memcpy(raw + 1, sid, sizeof(sid));
-    memcpy(raw + 17, mac, 16);
-    rly_b64url_encode(state, raw, sizeof(raw));
-    assert_rejected(&kr, state, RLY_STATE_LEN);
-    /* the same construction with version 0x01 is what the codec accepts: the test builds states correctly */
-    msg[18] = 0x01;
-    assert_non_null(HMAC(EVP_sha256(), kr.keys[0].state_key, 32, msg, sizeof(msg), mac, &maclen));
-    raw[0] = 0x01;
-    memcpy(raw + 17, mac, 16);
-    rly_b64url_encode(state, raw, sizeof(raw));
-    assert_int_equal(rly_state_verify(&kr, state, RLY_STATE_LEN, sid), 0);
+    /* well-formed MACs over unknown versions: still rejected */
+    const uint8_t unknown[] = {0x00, 0x03, 0x04, 0x81, 0xff};
+    for (size_t i = 0; i != sizeof(unknown); ++i) {
+        build_state(&kr, unknown[i], sid, state);
+        assert_rejected(&kr, state, RLY_STATE_LEN);
+    }
+    /* the same construction with versions 0x01 and 0x02 is what the codec accepts: the test builds states correctly */
+    build_state(&kr, 0x01, sid, state);
+    assert_int_equal(rly_state_verify_flags(&kr, state, RLY_STATE_LEN, back, &flags), 0);
+    assert_memory_equal(back, sid, sizeof(sid));
+    assert_int_equal(flags, 0);
+    build_state(&kr, 0x02, sid, state);
+    assert_int_equal(rly_state_verify_flags(&kr, state, RLY_STATE_LEN, back, &flags), 0);
+    assert_int_equal(flags, RLY_STATE_DIRECT);
+}
+
+/* the direct flag round-trips, is covered by the MAC (a state cannot be switched between the two), and the plain verify
+ * accepts both */
+static void test_direct_flag(void **unused)
+{
+    (void)unused;
+    rly_keyring_t kr;
+    uint8_t sid[RLY_SESSION_ID_BYTES], back[RLY_SESSION_ID_BYTES], raw[33];
+    char direct[RLY_STATE_LEN + 1], plain[RLY_STATE_LEN + 1], swapped[RLY_STATE_LEN + 1];
+    unsigned flags = 99;
+
+    assert_int_equal(rly_keyring_ephemeral(&kr), 0);
+    pattern(sid, sizeof(sid), 0x33);
+    assert_int_equal(rly_state_encode_flags(&kr, sid, RLY_STATE_DIRECT, direct), RLY_STATE_LEN);
+    assert_int_equal(rly_state_encode_flags(&kr, sid, 0, plain), RLY_STATE_LEN);
+    assert_string_not_equal(direct, plain);
+    assert_int_equal(rly_state_verify_flags(&kr, direct, RLY_STATE_LEN, back, &flags), 0);
+    assert_int_equal(flags, RLY_STATE_DIRECT);
+    assert_memory_equal(back, sid, sizeof(sid));
+    assert_int_equal(rly_state_verify_flags(&kr, plain, RLY_STATE_LEN, back, &flags), 0);
+    assert_int_equal(flags, 0);
+    assert_int_equal(rly_state_verify(&kr, direct, RLY_STATE_LEN, back), 0);
+    assert_int_equal(rly_state_verify_flags(&kr, direct, RLY_STATE_LEN, back, NULL), 0);
+    /* rly_state_encode is the read-first form */
+    assert_int_equal(rly_state_encode(&kr, sid, swapped), RLY_STATE_LEN);
+    assert_string_equal(swapped, plain);
+    /* the version byte swapped under the same MAC, both ways: rejected */
+    const char *from[] = {direct, plain};
+    for (int k = 0; k != 2; ++k) {
+        assert_int_equal(rly_b64url_decode(raw, sizeof(raw), from[k], RLY_STATE_LEN), 33);
+        raw[0] ^= 0x03; /* 0x01 <-> 0x02 */
+        rly_b64url_encode(swapped, raw, sizeof(raw));
+        assert_rejected(&kr, swapped, RLY_STATE_LEN);
+    }
 }
 
 static void test_key_rotation(void **unused)
@@ -257,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_truncation_and_extension),
         cmocka_unit_test(test_wrong_charset),
         cmocka_unit_test(test_other_version_with_valid_mac),
+        cmocka_unit_test(test_direct_flag),
         cmocka_unit_test(test_key_rotation),
         cmocka_unit_test(test_empty_ring),
     };

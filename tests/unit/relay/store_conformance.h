@@ -265,8 +265,8 @@ static void conf_await(conf_fixture_t *fx, conf_op_t *op)
     h2o_evloop_run(fx->loop, 0); /* a second call would show now */
     assert_int_equal(op->calls, 1);
     assert_true(pthread_equal(op->thread, pthread_self()));
-    if (op->status != STORE_OK && op->status != STORE_CONFLICT)
-        assert_false(op->has_rec); /* rec is NULL unless STORE_OK (or the stored record with STORE_CONFLICT) */
+    if (op->status != STORE_OK && op->status != STORE_CONFLICT && op->status != STORE_SEAL_REQUIRED)
+        assert_false(op->has_rec); /* rec is NULL unless STORE_OK (or the stored record with STORE_CONFLICT / SEAL_REQUIRED) */
 }
 
 static store_status_t conf_create(conf_fixture_t *fx, const conf_session_t *s, unsigned ttl)
@@ -288,7 +288,22 @@ static store_status_t conf_get(conf_fixture_t *fx, const uint8_t sid[RLY_SESSION
     return op->status;
 }
 
-/* op (NULL: not wanted) receives what the callback got */
+/* op (NULL: not wanted) receives what the callback got; sealed: whether the result is sealed to the instance */
+static store_status_t conf_complete_as(conf_fixture_t *fx, const uint8_t sid[RLY_SESSION_ID_BYTES], const uint8_t *result,
+                                       size_t len, int64_t completed_at, int sealed, conf_op_t *op)
+{
+    conf_op_t local;
+    if (op == NULL)
+        op = &local;
+    memset(op, 0, sizeof(*op));
+    fx->store->complete(fx->store, sid, result, len, completed_at, sealed, conf_op_cb, op);
+    conf_await(fx, op);
+    store_status_t st = op->status;
+    if (op == &local)
+        conf_op_free(&local);
+    return st;
+}
+
 static store_status_t conf_complete(conf_fixture_t *fx, const uint8_t sid[RLY_SESSION_ID_BYTES], const uint8_t *result, size_t len,
                                     int64_t completed_at, conf_op_t *op)
 {
@@ -296,7 +311,7 @@ static store_status_t conf_complete(conf_fixture_t *fx, const uint8_t sid[RLY_SE
     if (op == NULL)
         op = &local;
     memset(op, 0, sizeof(*op));
-    fx->store->complete(fx->store, sid, result, len, completed_at, conf_op_cb, op);
+    fx->store->complete(fx->store, sid, result, len, completed_at, 0, conf_op_cb, op);
     conf_await(fx, op);
     store_status_t st = op->status;
     if (op == &local)
@@ -428,6 +443,81 @@ static void conf_test_complete(void **state)
     assert_memory_equal(op.rec.meta, s.meta, sizeof(s.meta));
     assert_true(op.rec.expires_in_ms > (int64_t)CONF_TTL * 1000 - 5000); /* completing does not shorten the life */
     conf_op_free(&op);
+}
+
+/* the write answers with the record, so that a callback needs no read before it: meta, AS, token hash, the result */
+static void conf_test_complete_record(void **state)
+{
+    conf_fixture_t *fx = *state;
+    const uint8_t result[] = "D the result, encrypted";
+    conf_session_t s;
+    conf_session_init(&s, "auth.atlassian.com");
+    assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
+    conf_op_t op;
+    assert_int_equal(conf_complete(fx, s.rec.sid, result, sizeof(result), 1764395000777, &op), STORE_OK);
+    assert_true(op.has_rec);
+    assert_memory_equal(op.rec.sid, s.rec.sid, sizeof(s.rec.sid));
+    assert_string_equal(op.rec.as_host, "auth.atlassian.com");
+    assert_memory_equal(op.rec.token_hash, s.rec.token_hash, sizeof(s.rec.token_hash));
+    assert_int_equal(op.rec.meta_len, sizeof(s.meta));
+    assert_memory_equal(op.rec.meta, s.meta, sizeof(s.meta));
+    assert_non_null(op.rec.result);
+    assert_int_equal(op.rec.result_len, sizeof(result));
+    assert_memory_equal(op.rec.result, result, sizeof(result));
+    assert_int_equal(op.rec.completed_at, 1764395000777);
+    assert_int_equal(op.rec.sealed, 0);
+    assert_int_equal(op.rec.read, 0);
+    assert_true(op.rec.expires_in_ms > (int64_t)CONF_TTL * 1000 - 5000);
+    conf_op_free(&op);
+}
+
+/* a session created sealed takes only a sealed result: an unsealed one is refused, nothing written, nobody woken */
+static void conf_test_complete_sealed(void **state)
+{
+    conf_fixture_t *fx = *state;
+    const uint8_t plain[] = "D under the data key", sealed[] = "S sealed to the instance";
+    conf_session_t s, open;
+    conf_session_init(&s, "auth.atlassian.com");
+    s.rec.sealed = 1;
+    conf_session_init(&open, "auth.atlassian.com");
+    assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
+    assert_int_equal(conf_create(fx, &open, CONF_TTL), STORE_OK);
+
+    conf_op_t op;
+    assert_int_equal(conf_get(fx, s.rec.sid, &op), STORE_OK);
+    assert_int_equal(op.rec.sealed, 1);
+    conf_op_free(&op);
+    assert_int_equal(conf_get(fx, open.rec.sid, &op), STORE_OK);
+    assert_int_equal(op.rec.sealed, 0);
+    conf_op_free(&op);
+
+    assert_int_equal(conf_complete_as(fx, s.rec.sid, plain, sizeof(plain), 1000, 0, &op), STORE_SEAL_REQUIRED);
+    assert_true(op.has_rec); /* with the record: the caller seals to the key in its meta */
+    assert_int_equal(op.rec.sealed, 1);
+    assert_null(op.rec.result);
+    assert_int_equal(op.rec.meta_len, sizeof(s.meta));
+    assert_memory_equal(op.rec.meta, s.meta, sizeof(s.meta));
+    conf_op_free(&op);
+    conf_run_for(fx->loop, 50);
+    assert_int_equal(conf_notes_of(&fx->notes, s.rec.sid), 0);
+    assert_int_equal(conf_get(fx, s.rec.sid, &op), STORE_OK);
+    assert_null(op.rec.result);
+    assert_int_equal(op.rec.completed_at, 0);
+    conf_op_free(&op);
+
+    assert_int_equal(conf_complete_as(fx, s.rec.sid, sealed, sizeof(sealed), 2000, 1, &op), STORE_OK);
+    assert_int_equal(op.rec.sealed, 1);
+    conf_op_free(&op);
+    assert_int_equal(conf_get(fx, s.rec.sid, &op), STORE_OK);
+    assert_int_equal(op.rec.result_len, sizeof(sealed));
+    assert_memory_equal(op.rec.result, sealed, sizeof(sealed));
+    assert_int_equal(op.rec.completed_at, 2000);
+    conf_op_free(&op);
+    /* first writer still wins, sealed or not */
+    assert_int_equal(conf_complete_as(fx, s.rec.sid, sealed, sizeof(sealed), 3000, 1, NULL), STORE_CONFLICT);
+    assert_int_equal(conf_complete_as(fx, s.rec.sid, plain, sizeof(plain), 3000, 0, NULL), STORE_CONFLICT);
+    /* an unsealed session takes a sealed result too (the flag only ever asks for more) */
+    assert_int_equal(conf_complete_as(fx, open.rec.sid, sealed, sizeof(sealed), 4000, 1, NULL), STORE_OK);
 }
 
 /* first writer wins: a second complete is CONFLICT and changes nothing */
@@ -684,7 +774,7 @@ static void *conf_remote_complete(void *arg)
         goto Exit;
     }
     conf_op_t op = {0};
-    store->complete(store, r->sid, r->result, r->result_len, 4242, conf_op_cb, &op);
+    store->complete(store, r->sid, r->result, r->result_len, 4242, 0, conf_op_cb, &op);
     if (conf_pump(loop, &op.calls, 1, CONF_WAIT_MS) != 0)
         r->failed = 1;
     r->wrong_thread |= !pthread_equal(op.thread, pthread_self());
@@ -858,7 +948,7 @@ static void *conf_racer_main(void *arg)
         if (store == NULL)
             continue;
         conf_op_t op = {0};
-        store->complete(store, r->sessions[i].rec.sid, r->result, sizeof(r->result), (int64_t)i + 1, conf_op_cb, &op);
+        store->complete(store, r->sessions[i].rec.sid, r->result, sizeof(r->result), (int64_t)i + 1, 0, conf_op_cb, &op);
         if (conf_pump(loop, &op.calls, 1, CONF_WAIT_MS) != 0)
             r->failed = 1;
         h2o_evloop_run(loop, 0);
@@ -954,8 +1044,8 @@ static void conf_test_callbacks_once(void **state)
         fx->store->create(fx->store, &s[i].rec, CONF_TTL, conf_bulk_cb, &o[0]);
         fx->store->get(fx->store, s[i].rec.sid, conf_bulk_cb, &o[1]);
         fx->store->watch(fx->store, s[i].rec.sid, conf_bulk_cb, &o[2]);
-        fx->store->complete(fx->store, s[i].rec.sid, result, sizeof(result), 1000, conf_bulk_cb, &o[3]);
-        fx->store->complete(fx->store, s[i].rec.sid, result, sizeof(result), 2000, conf_bulk_cb, &o[4]);
+        fx->store->complete(fx->store, s[i].rec.sid, result, sizeof(result), 1000, 0, conf_bulk_cb, &o[3]);
+        fx->store->complete(fx->store, s[i].rec.sid, result, sizeof(result), 2000, 0, conf_bulk_cb, &o[4]);
         fx->store->mark_read(fx->store, s[i].rec.sid, conf_bulk_cb, &o[5]);
         fx->store->get(fx->store, unknown.rec.sid, conf_bulk_cb, &o[6]);
         fx->store->remove(fx->store, s[i].rec.sid, conf_bulk_cb, &o[7]);
@@ -983,6 +1073,7 @@ static void conf_test_callbacks_once(void **state)
 #define STORE_CONFORMANCE_TESTS                                                                                                    \
     STORE_CONFORMANCE_TEST(conf_test_create_get), STORE_CONFORMANCE_TEST(conf_test_get_unknown),                                   \
         STORE_CONFORMANCE_TEST(conf_test_complete), STORE_CONFORMANCE_TEST(conf_test_complete_twice),                              \
+        STORE_CONFORMANCE_TEST(conf_test_complete_record), STORE_CONFORMANCE_TEST(conf_test_complete_sealed),                      \
         STORE_CONFORMANCE_TEST(conf_test_complete_unknown), STORE_CONFORMANCE_TEST(conf_test_mark_read),                           \
         STORE_CONFORMANCE_TEST(conf_test_mark_read_short), STORE_CONFORMANCE_TEST(conf_test_mark_read_pending),                    \
         STORE_CONFORMANCE_TEST(conf_test_expiry), STORE_CONFORMANCE_TEST(conf_test_remove),                                        \
