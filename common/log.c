@@ -53,9 +53,40 @@ void rly_log_init(rly_log_level_t level, int fd)
 
 /* the same rule as the auditor's: a dotted number of exactly four groups of 1-3 digits, each at most 255 */
 /* event, outcome and as are written only if the auditor would accept them: one schema, kept in audit.c */
+/*
+ * Values repeat (a handful of events and outcomes, the AS hosts in use), so a thread remembers the last ones the rules
+ * accepted: the rules are a pure function of key and value, and a remembered value is compared in full.
+ */
+#define MEMO_SLOTS 16
+static _Thread_local struct {
+    struct {
+        char key; /* the key's first letter: "event", "outcome" and "as" differ in it; 0: empty */
+        unsigned char len;
+        char value[RLY_AS_HOST_MAX + 1];
+    } slots[MEMO_SLOTS];
+    unsigned next;
+} memo;
+
 static int value_ok(const char *key, const char *s)
 {
-    return s != NULL && rly_audit_value_ok(key, s, strlen(s));
+    size_t n;
+    if (s == NULL)
+        return 0;
+    n = strlen(s);
+    if (n <= RLY_AS_HOST_MAX) {
+        for (unsigned i = 0; i != MEMO_SLOTS; ++i)
+            if (memo.slots[i].key == key[0] && memo.slots[i].len == n && memcmp(memo.slots[i].value, s, n) == 0)
+                return 1;
+    }
+    if (!rly_audit_value_ok(key, s, n))
+        return 0;
+    if (n <= RLY_AS_HOST_MAX) {
+        unsigned i = memo.next++ % MEMO_SLOTS;
+        memo.slots[i].key = key[0];
+        memo.slots[i].len = (unsigned char)n;
+        memcpy(memo.slots[i].value, s, n);
+    }
+    return 1;
 }
 
 /* fixed text: printable or control ASCII (controls are escaped), at most LOG_MSG_MAX bytes */

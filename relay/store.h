@@ -57,7 +57,8 @@ struct st_store_backend_t {
  * create:   stores rec (result ignored) with a TTL of ttl seconds; STORE_OK or STORE_UNAVAILABLE.
  * get:      the record; STORE_NOT_FOUND when unknown or expired.
  * complete: sets the result if the session is pending (first writer wins) and wakes watchers everywhere; rec is then
- *           the record with the result (so a callback needs no read before it: one round trip to Redis).
+ *           the record with the result (so a callback needs no read before it: one round trip to Redis; its
+ *           expires_in_ms may be 0, not read).
  *           STORE_CONFLICT if it already had one (rec then holds the stored record), STORE_NOT_FOUND if gone,
  *           STORE_SEAL_REQUIRED (with the record, nothing written) if the session was created sealed and sealed is 0.
  * mark_read: the record, like get; if it has a result, the first call cuts the remaining life to at most

@@ -42,7 +42,8 @@ static const char *const scripts[SCRIPT_COUNT] = {
     /*
      * ARGV result, completed_at, sealed ("1" / ""), channel, session id: first writer wins, then wake every subscriber.
      * Answers {outcome, record}: 1 written (the record without the result, which the caller has), 2 already completed,
-     * 3 a sealed session and an unsealed result (nothing written); 0 unknown.
+     * 3 a sealed session and an unsealed result (nothing written); 0 unknown. The record's remaining life is not read
+     * (0): nobody needs it here, and every call in a script costs.
      */
     [SCRIPT_COMPLETE] = "local v = redis.call('HMGET', KEYS[1], 'th', 'as', 'meta', 'res', 'cat', 'rd', 'sk')\n"
                         "if not v[1] then return 0 end\n"
@@ -53,7 +54,7 @@ static const char *const scripts[SCRIPT_COUNT] = {
                         "  redis.call('HSET', KEYS[1], 'res', ARGV[1], 'cat', ARGV[2])\n"
                         "  redis.call('PUBLISH', ARGV[4], ARGV[5])\n"
                         "end\n"
-                        "return {outcome, v[1], v[2], v[3], v[4], v[5], v[6], v[7], redis.call('PTTL', KEYS[1])}\n",
+                        "return {outcome, v[1], v[2], v[3], v[4], v[5], v[6], v[7], 0}\n",
     /* ARGV life after the first read, ms */
     [SCRIPT_MARK_READ] = "local v = redis.call('HMGET', KEYS[1], 'th', 'as', 'meta', 'res', 'cat', 'rd', 'sk')\n"
                          "if not v[1] then return false end\n"

@@ -92,6 +92,8 @@ static void run(h2o_linklist_t *woken)
 void relay_waiters_wake(relay_waiters_t *t, const uint8_t sid[RLY_SESSION_ID_BYTES])
 {
     h2o_linklist_t woken;
+    if (t->count == 0) /* most completions are for another worker's or replica's waiter */
+        return;
     h2o_linklist_init_anchor(&woken);
     take(t, bucket(t, sid), sid, &woken);
     run(&woken);

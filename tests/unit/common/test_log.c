@@ -364,6 +364,40 @@ static void test_threads(void **state)
     close(fds[1]);
 }
 
+/* the emitter remembers accepted values per key: a host accepted as "as" is still no "event", and a near miss of a
+ * remembered value is checked in full */
+static void test_memo(void **state)
+{
+    char buf[512];
+    (void)state;
+    for (int round = 0; round != 3; ++round) {
+        assert_true(rly_log_format(buf, sizeof(buf), RLY_LOG_INFO, "callback", "auth.atlassian.com", "authorized", 1, NULL, 0, 0) >
+                    0);
+        assert_non_null(strstr(buf, "\"as\":\"auth.atlassian.com\""));
+        assert_true(rly_log_format(buf, sizeof(buf), RLY_LOG_INFO, "auth.atlassian.com", "authorized", "auth.atlassian.com", 1,
+                                   NULL, 0, 0) > 0);
+        assert_non_null(strstr(buf, "\"event\":\"invalid\""));
+        assert_non_null(strstr(buf, "\"outcome\":\"invalid\""));
+        assert_null(strstr(buf, "\"as\":\"invalid\"")); /* "authorized" is a host name too */
+        /* one more character: an address now, not the remembered host */
+        assert_true(rly_log_format(buf, sizeof(buf), RLY_LOG_INFO, "callback", "auth.atlassian.com@10.0.0.1", "authorized", 1, NULL,
+                                   0, 0) > 0);
+        assert_non_null(strstr(buf, "\"as\":\"invalid\""));
+        assert_true(rly_log_format(buf, sizeof(buf), RLY_LOG_INFO, "callback", "auth.atlassian.co", "authorizedX", 1, NULL, 0, 0) >
+                    0);
+        assert_non_null(strstr(buf, "\"as\":\"auth.atlassian.co\""));
+        assert_non_null(strstr(buf, "\"outcome\":\"invalid\""));
+    }
+    /* more distinct accepted values than the memo holds: each still written as given */
+    for (int i = 0; i != 40; ++i) {
+        char host[32], want[48];
+        snprintf(host, sizeof(host), "as%d.example.com", i);
+        snprintf(want, sizeof(want), "\"as\":\"%s\"", host);
+        assert_true(rly_log_format(buf, sizeof(buf), RLY_LOG_INFO, "callback", host, "authorized", 1, NULL, 0, 0) > 0);
+        assert_non_null(strstr(buf, want));
+    }
+}
+
 /* a batching thread writes nothing until it flushes, then whole lines; lines of batching threads never interleave */
 static void *log_many_batched(void *arg)
 {
@@ -522,6 +556,7 @@ int main(void)
         cmocka_unit_test(test_level_filter),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_batch),
+        cmocka_unit_test(test_memo),
         cmocka_unit_test(test_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
