@@ -5,9 +5,12 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
 #include "harness.h"
 #include "b64url.h"
+#include "keys.h"
 #include "seal.h"
+#include "state.h"
 
 static rly_relay_t relay;
 
@@ -602,6 +605,51 @@ static void test_sealed_denied(void **state)
     RLY_EXPECT_STR(rly_jstr(o, "error_description"), "sealed description");
 }
 
+/*
+ * A state that says "no seal key" for a session that has one (minted here with the relay's own key file: the relay
+ * itself never issues such a state, but one from before a change of the flag's rules could exist): the store refuses
+ * the unsealed write, the relay seals to the session's key and writes again; the instance still gets only ciphertext.
+ */
+static void test_direct_state_for_sealed_session(void **state)
+{
+    int v = rly_version(state);
+    uint8_t priv[32], pub[32], sid[RLY_SESSION_ID_BYTES];
+    char pubtext[RLY_B64URL_ENCODED_LEN(32) + 1], direct[RLY_STATE_LEN + 1], err[256];
+    rly_keyring_t kr;
+    unsigned flags = 99;
+    assert_int_equal(rly_x25519_keypair(priv, pub), 0);
+    rly_b64url_encode(pubtext, pub, 32);
+    rly_session_t s;
+    RLY_EXPECT(
+        rly_create(&relay, v, rly_strf("{\"authorization_server\": \"%s\", \"seal_key\": \"%s\"}", RLY_TEST_AS, pubtext), &s), 201,
+        v);
+    if (rly_keyring_load(&kr, relay.keys, err, sizeof(err)) != 0)
+        fail_msg("cannot load the relay's key file: %s", err);
+    /* the relay issued the read-first form for a sealed session */
+    assert_int_equal(rly_state_verify_flags(&kr, s.state, strlen(s.state), sid, &flags), 0);
+    assert_int_equal(flags, 0);
+    assert_int_equal(rly_state_encode_flags(&kr, sid, RLY_STATE_DIRECT, direct), RLY_STATE_LEN);
+    assert_string_not_equal(direct, s.state);
+
+    char *code = rly_token("code-");
+    RLY_EXPECT(rly_callback(&relay, v, NULL, rly_query("code", code, "state", direct, NULL)), 200, v);
+    rly_response_t *p = rly_pickup(&s, v, -1);
+    RLY_EXPECT(p, 200, v);
+    assert_false(rly_response_contains(p, code));
+    RLY_EXPECT_STR(rly_jstr(rly_json(p), "status"), "sealed");
+    const char *sealed = rly_jstr(rly_json(p), "sealed");
+    assert_non_null(sealed);
+    size_t ptlen = 0;
+    uint8_t *pt = rly_unseal(priv, s.session, strlen(s.session), sealed, strlen(sealed), &ptlen);
+    assert_non_null(pt);
+    rly_keep(pt);
+    rly_response_t plain = {.body = (char *)pt, .body_len = ptlen};
+    RLY_EXPECT_STR(rly_jstr(rly_json(&plain), "code"), code);
+    /* and the session's own state now finds it completed */
+    RLY_EXPECT(rly_callback(&relay, v, NULL, rly_query("code", code, "state", s.state, NULL)), 409, v);
+    OPENSSL_cleanse(&kr, sizeof(kr));
+}
+
 /* opt-in (RLY_SLOW_TESTS=1; 62 s): sessions expire, and the first 200 cuts the remaining life to 60 s */
 static void test_expiry_slow(void **state)
 {
@@ -656,6 +704,7 @@ int main(void)
         RLY_TEST(test_h2_multiplexing),
         RLY_TEST_BOTH(test_sealed),
         RLY_TEST_BOTH(test_sealed_denied),
+        RLY_TEST_BOTH(test_direct_state_for_sealed_session),
         RLY_TEST_BOTH(test_longpoll_woken_by_callback),
         RLY_TEST_BOTH(test_two_waiters_both_woken),
         RLY_TEST(test_expiry_slow),

@@ -19,7 +19,7 @@ static rly_relay_t relay_a, relay_b, relay_c;
 static int group_setup(void **state)
 {
     (void)state;
-    return rly_keygen(keys, sizeof(keys));
+    return rly_test_keygen(keys, sizeof(keys));
 }
 
 /* each test has its own Redis and relays: every relay must still run and exit 0 on SIGTERM (no crash) */

@@ -75,7 +75,7 @@ static int group_setup(void **state)
 {
     (void)state;
     char keys[256];
-    if (rly_keygen(keys, sizeof(keys)) != 0 || rly_redis_start(&redis, NULL) != 0)
+    if (rly_test_keygen(keys, sizeof(keys)) != 0 || rly_redis_start(&redis, NULL) != 0)
         return -1;
     /* every command the relays send, as Redis sees it */
     char port[8];

@@ -17,7 +17,7 @@ static int group_setup(void **state)
 {
     (void)state;
     char keys[256];
-    if (rly_keygen(keys, sizeof(keys)) != 0 || rly_redis_start(&redis, NULL) != 0)
+    if (rly_test_keygen(keys, sizeof(keys)) != 0 || rly_redis_start(&redis, NULL) != 0)
         return -1;
     const char *const extra[] = {"--redis", redis.url, "--rate-limit", "0", NULL};
     if (rly_relay_start_keys(&relay_a, keys, extra) != 0 || rly_relay_start_keys(&relay_b, keys, extra) != 0)

@@ -18,7 +18,7 @@ static int group_setup(void **state)
     (void)state;
     char keys[256];
     double t0 = rly_now();
-    if (rly_keygen(keys, sizeof(keys)) != 0 || rly_sentinels_start(&sentinels) != 0)
+    if (rly_test_keygen(keys, sizeof(keys)) != 0 || rly_sentinels_start(&sentinels) != 0)
         return -1;
     const char *const extra[] = {
         "--redis-sentinel", sentinels.addrs, "--redis-master", RLY_SENTINEL_MASTER, "--rate-limit", "0", NULL};

@@ -670,7 +670,7 @@ int rly_make_certificate(const char *cert, const char *key)
     return 0;
 }
 
-int rly_keygen(char *path, size_t cap)
+int rly_test_keygen(char *path, size_t cap)
 {
     static int n;
     char *err = NULL;

@@ -89,13 +89,13 @@ typedef struct st_rly_relay_t {
 int rly_relay_start(rly_relay_t *r, const char *const *extra);
 /* the same with `authrelay serve --dev --listen 127.0.0.1:P --admin-listen 127.0.0.1:Q` and nothing else */
 int rly_relay_start_dev(rly_relay_t *r, const char *const *extra);
-/* rly_relay_start with an existing key file (from rly_keygen) instead of a new one: relays that share it verify each
+/* rly_relay_start with an existing key file (from rly_test_keygen) instead of a new one: relays that share it verify each
  * other's states */
 int rly_relay_start_keys(rly_relay_t *r, const char *keys, const char *const *extra);
 /* a self-signed EC certificate for localhost and 127.0.0.1 (2 days) and its key, with the openssl CLI; 0 / -1 */
 int rly_make_certificate(const char *cert, const char *key);
 /* writes a new key file with `authrelay keygen` into the process temporary dir; its path into path (cap bytes); 0 / -1 */
-int rly_keygen(char *path, size_t cap);
+int rly_test_keygen(char *path, size_t cap);
 /* 1 while the relay process runs, 0 once it exited (then exit_status tells how) */
 int rly_relay_running(rly_relay_t *r);
 /* sends a signal to a running relay */
