@@ -1,4 +1,5 @@
 /* store_redis.c: the Redis rendezvous store: Lua check-and-set, pub/sub wake-ups, timeouts, reconnects, Sentinel */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -19,7 +20,10 @@
 
 #define KEY_PREFIX "authrelay:{"
 #define KEY_LEN (sizeof(KEY_PREFIX) - 1 + RLY_SESSION_ID_LEN + 1)
-#define CHANNEL "authrelay:done"
+#define CHANNEL "authrelay:done"         /* every subscriber connection's first subscription: its confirmation means "up" */
+#define CHANNEL_PREFIX "authrelay:done:" /* + a session's store key (base64url): one channel a session, published once */
+#define CHANNEL_LEN (sizeof(CHANNEL_PREFIX) - 1 + RLY_SESSION_ID_LEN)
+#define WATCH_BUCKETS 4096
 #define SENTINELS_MAX 16
 #define TICK_MS 50
 #define BACKOFF_MIN_MS 50
@@ -118,7 +122,33 @@ struct st_redis_handle_t {
     h2o_timeout_t command_timeout, connect_timeout, tick;
     h2o_timeout_entry_t tick_entry;
     int closing;
+    struct st_watch_t *watches[WATCH_BUCKETS]; /* the sessions this handle is subscribed to (or wants to be) */
 };
+
+/*
+ * A session's subscription on a handle's subscriber connection. Only the sessions somebody waits for here are
+ * subscribed, so a completion is published to the replicas that wait for it and to nobody else. hiredis 0.14 drops
+ * a channel's callback when an UNSUBSCRIBE reply arrives, even one that crossed a new SUBSCRIBE of the same channel:
+ * so a channel is never subscribed again before its UNSUBSCRIBE is answered (LEAVING, then JOINING).
+ */
+enum { SUB_NONE, SUB_JOINING, SUB_ACTIVE, SUB_LEAVING };
+
+typedef struct st_watch_req_t {
+    struct st_watch_req_t *next;
+    store_cb cb;
+    void *ctx;
+} watch_req_t;
+
+typedef struct st_watch_t {
+    struct st_watch_t *next; /* in its bucket */
+    redis_handle_t *h;
+    uint8_t key[RLY_SESSION_ID_BYTES];
+    int state;
+    int wanted;                /* watched (not unwatched since) */
+    int renotify;              /* subscribed again after a reconnect: read again once confirmed */
+    watch_req_t *pending;      /* watch callbacks waiting for the confirmation, newest first */
+    h2o_timeout_entry_t timer; /* armed while a SUBSCRIBE or UNSUBSCRIBE is unanswered */
+} watch_t;
 
 typedef struct st_redis_cmd_t {
     redis_handle_t *h;
@@ -346,6 +376,181 @@ static void run_script(redis_handle_t *h, int script, const uint8_t sid[RLY_SESS
     h2o_timeout_link(h->loop, &h->command_timeout, &cmd->timer);
 }
 
+/* ---- per-session subscriptions ---- */
+
+static void conn_fail(redis_conn_t *c, const char *why);
+
+static void channel_of(const uint8_t key[RLY_SESSION_ID_BYTES], char channel[CHANNEL_LEN + 1])
+{
+    memcpy(channel, CHANNEL_PREFIX, sizeof(CHANNEL_PREFIX) - 1);
+    rly_b64url_encode(channel + sizeof(CHANNEL_PREFIX) - 1, key, RLY_SESSION_ID_BYTES);
+}
+
+static watch_t **watch_slot(redis_handle_t *h, const uint8_t key[RLY_SESSION_ID_BYTES])
+{
+    uint64_t v;
+    memcpy(&v, key, sizeof(v)); /* store keys are hashes */
+    watch_t **slot = &h->watches[v % WATCH_BUCKETS];
+    while (*slot != NULL && memcmp((*slot)->key, key, RLY_SESSION_ID_BYTES) != 0)
+        slot = &(*slot)->next;
+    return slot;
+}
+
+static watch_t *watch_find(redis_handle_t *h, const uint8_t key[RLY_SESSION_ID_BYTES])
+{
+    return *watch_slot(h, key);
+}
+
+static void on_watch_timeout(h2o_timeout_entry_t *entry)
+{
+    watch_t *w = H2O_STRUCT_FROM_MEMBER(watch_t, timer, entry);
+    /* replies come in order: this one is late, so the subscriber connection is stuck */
+    conn_fail(&w->h->sub, "a Redis subscription timed out");
+}
+
+static watch_t *watch_get(redis_handle_t *h, const uint8_t key[RLY_SESSION_ID_BYTES])
+{
+    watch_t **slot = watch_slot(h, key);
+    if (*slot != NULL)
+        return *slot;
+    watch_t *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return NULL;
+    w->h = h;
+    memcpy(w->key, key, RLY_SESSION_ID_BYTES);
+    w->timer.cb = on_watch_timeout;
+    *slot = w;
+    return w;
+}
+
+static void watch_free(watch_t *w)
+{
+    watch_t **slot = watch_slot(w->h, w->key);
+    assert(*slot == w && w->pending == NULL);
+    *slot = w->next;
+    if (h2o_timeout_is_linked(&w->timer))
+        h2o_timeout_unlink(&w->timer);
+    free(w);
+}
+
+static void on_message(redisAsyncContext *ac, void *_reply, void *privdata);
+
+/* sends SUBSCRIBE or UNSUBSCRIBE for the session's channel and arms its timer; 0 / -1 */
+static int watch_send(watch_t *w, const char *verb)
+{
+    redis_handle_t *h = w->h;
+    char channel[CHANNEL_LEN + 1];
+    channel_of(w->key, channel);
+    const char *argv[] = {verb, channel};
+    size_t lens[] = {strlen(verb), CHANNEL_LEN};
+    if (h->sub.ac == NULL || redisAsyncCommandArgv(h->sub.ac, on_message, NULL, 2, argv, lens) != REDIS_OK)
+        return -1;
+    if (h2o_timeout_is_linked(&w->timer))
+        h2o_timeout_unlink(&w->timer);
+    h2o_timeout_link(h->loop, &h->command_timeout, &w->timer);
+    return 0;
+}
+
+/* runs the watch callbacks in the order the watches came in; w may be gone when it returns */
+static void run_pending(watch_req_t *list)
+{
+    watch_req_t *prev = NULL;
+    while (list != NULL) { /* newest first: reverse */
+        watch_req_t *next = list->next;
+        list->next = prev;
+        prev = list;
+        list = next;
+    }
+    while (prev != NULL) {
+        watch_req_t *next = prev->next;
+        store_cb cb = prev->cb;
+        void *ctx = prev->ctx;
+        free(prev);
+        cb(ctx, STORE_OK, NULL);
+        prev = next;
+    }
+}
+
+/* a SUBSCRIBE or UNSUBSCRIBE of a session's channel was answered */
+static void on_watch_reply(redis_handle_t *h, const uint8_t key[RLY_SESSION_ID_BYTES], int subscribed)
+{
+    watch_t *w = watch_find(h, key);
+    if (w == NULL || w->state != (subscribed ? SUB_JOINING : SUB_LEAVING))
+        return; /* from before a reconnect */
+    if (h2o_timeout_is_linked(&w->timer))
+        h2o_timeout_unlink(&w->timer);
+    if (!subscribed) {
+        if (!w->wanted) {
+            watch_free(w);
+        } else if (watch_send(w, "SUBSCRIBE") == 0) { /* watched again while leaving */
+            w->state = SUB_JOINING;
+        } else {
+            w->state = SUB_NONE;
+            watch_req_t *list = w->pending;
+            w->pending = NULL;
+            run_pending(list);
+        }
+        return;
+    }
+    w->state = SUB_ACTIVE;
+    int renotify = w->renotify;
+    w->renotify = 0;
+    watch_req_t *list = w->pending;
+    w->pending = NULL;
+    run_pending(list); /* each may watch or unwatch again */
+    if (renotify)
+        h->on_notify(h->notify_ctx, key);
+    if ((w = watch_find(h, key)) != NULL && !w->wanted && w->state == SUB_ACTIVE) {
+        if (watch_send(w, "UNSUBSCRIBE") == 0)
+            w->state = SUB_LEAVING;
+        else
+            watch_free(w);
+    }
+}
+
+/* the subscriber connection is down: every subscription is gone with it; waiters wait on and read again when it is
+ * back (became_up subscribes what is still wanted). The watch callbacks waiting for a confirmation run now. */
+static void watches_down(redis_handle_t *h)
+{
+    watch_req_t *all = NULL;
+    for (size_t i = 0; i != WATCH_BUCKETS; ++i) {
+        watch_t **slot = &h->watches[i];
+        while (*slot != NULL) {
+            watch_t *w = *slot;
+            if (h2o_timeout_is_linked(&w->timer))
+                h2o_timeout_unlink(&w->timer);
+            w->state = SUB_NONE;
+            w->renotify = 0;
+            while (w->pending != NULL) {
+                watch_req_t *r = w->pending;
+                w->pending = r->next;
+                r->next = all;
+                all = r;
+            }
+            if (!w->wanted) {
+                *slot = w->next;
+                free(w);
+            } else {
+                slot = &w->next;
+            }
+        }
+    }
+    run_pending(all);
+}
+
+/* the subscriber connection is up again: subscribe every session still watched, and read it again once confirmed */
+static void watches_up(redis_handle_t *h)
+{
+    for (size_t i = 0; i != WATCH_BUCKETS; ++i) {
+        for (watch_t *w = h->watches[i]; w != NULL; w = w->next) {
+            if (w->wanted && w->state == SUB_NONE && watch_send(w, "SUBSCRIBE") == 0) {
+                w->state = SUB_JOINING;
+                w->renotify = 1;
+            }
+        }
+    }
+}
+
 /* ---- store operations ---- */
 
 static void op_create(store_t *self, const store_record_t *rec, unsigned ttl, store_cb cb, void *ctx)
@@ -365,11 +570,11 @@ static void op_get(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store
 static void op_complete(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], const uint8_t *result, size_t len,
                         int64_t completed_at, int sealed, store_cb cb, void *ctx)
 {
-    char cat[24], sid_text[RLY_SESSION_ID_LEN + 1];
+    char cat[24], channel[CHANNEL_LEN + 1];
     int n = snprintf(cat, sizeof(cat), "%lld", (long long)completed_at);
-    rly_b64url_encode(sid_text, sid, RLY_SESSION_ID_BYTES);
-    const void *args[] = {result, cat, "1", CHANNEL, sid_text};
-    size_t lens[] = {len, (size_t)n, sealed ? 1 : 0, sizeof(CHANNEL) - 1, RLY_SESSION_ID_LEN};
+    channel_of(sid, channel);
+    const void *args[] = {result, cat, "1", channel, "1"};
+    size_t lens[] = {len, (size_t)n, sealed ? 1 : 0, CHANNEL_LEN, 1};
     run_script((redis_handle_t *)self, SCRIPT_COMPLETE, sid, 5, args, lens, cb, ctx);
 }
 
@@ -390,18 +595,57 @@ static void op_remove(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], st
 static void op_watch(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx)
 {
     redis_handle_t *h = (redis_handle_t *)self;
-    (void)sid;
-    /* the subscriber connection listens to every completion while it is up, so a read after this cannot miss one; while
-     * it is down, the waiter still waits: when it is back, every waiter reads again (became_up), and a waiter whose wait
-     * ends first reads then */
-    (void)h;
-    cb(ctx, STORE_OK, NULL);
+    watch_t *w = watch_get(h, sid);
+    if (w == NULL) {
+        /* out of memory: the waiter still reads, and reads again when its wait ends */
+        cb(ctx, STORE_OK, NULL);
+        return;
+    }
+    w->wanted = 1;
+    if (h->sub.state != CONN_UP) {
+        /* subscribed when the connection is back (became_up), and then read again: wait meanwhile */
+        cb(ctx, STORE_OK, NULL);
+        return;
+    }
+    switch (w->state) {
+    case SUB_ACTIVE:
+        cb(ctx, STORE_OK, NULL);
+        return;
+    case SUB_NONE:
+        if (watch_send(w, "SUBSCRIBE") != 0) {
+            cb(ctx, STORE_OK, NULL);
+            return;
+        }
+        w->state = SUB_JOINING;
+        break;
+    default: /* JOINING; LEAVING subscribes again when the UNSUBSCRIBE is answered */
+        break;
+    }
+    watch_req_t *r = malloc(sizeof(*r));
+    if (r == NULL) {
+        cb(ctx, STORE_OK, NULL);
+        return;
+    }
+    *r = (watch_req_t){w->pending, cb, ctx};
+    w->pending = r;
 }
 
 static void op_unwatch(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES])
 {
-    (void)self;
-    (void)sid;
+    redis_handle_t *h = (redis_handle_t *)self;
+    watch_t *w = watch_find(h, sid);
+    if (w == NULL)
+        return;
+    w->wanted = 0;
+    if (w->state == SUB_NONE) {
+        watch_free(w);
+    } else if (w->state == SUB_ACTIVE) {
+        if (watch_send(w, "UNSUBSCRIBE") == 0)
+            w->state = SUB_LEAVING;
+        else
+            watch_free(w);
+    }
+    /* JOINING: unsubscribed when the SUBSCRIBE is answered; LEAVING: already on its way */
 }
 
 /* ---- connections ---- */
@@ -459,6 +703,8 @@ static void conn_fail(redis_conn_t *c, const char *why)
         sac->data = NULL;
         redisAsyncFree(sac);
     }
+    if (c->is_sub)
+        watches_down(c->h);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -498,7 +744,10 @@ static void became_up(redis_conn_t *c)
         rly_log_msg(RLY_LOG_INFO, "store_up", c->is_sub ? "Redis subscriber reconnected" : "Redis reconnected", 0);
     c->was_up = 1;
     /* back (subscribed again, or able to read again): completions may have been missed while down, so every waiter
-     * reads again */
+     * reads again; the subscriber first subscribes every watched session again (each is read once more when its
+     * subscription is confirmed, in case a completion came in between) */
+    if (c->is_sub)
+        watches_up(c->h);
     c->h->on_notify(c->h->notify_ctx, NULL);
 }
 
@@ -531,17 +780,28 @@ static void on_message(redisAsyncContext *ac, void *_reply, void *privdata)
 {
     redisReply *reply = _reply;
     redis_conn_t *c = ac->data;
+    uint8_t key[RLY_SESSION_ID_BYTES];
     (void)privdata;
     if (c == NULL || reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
-        reply->element[0]->type != REDIS_REPLY_STRING)
+        reply->element[0]->type != REDIS_REPLY_STRING || reply->element[1]->type != REDIS_REPLY_STRING)
         return;
-    if (strcmp(reply->element[0]->str, "subscribe") == 0) {
-        became_up(c);
-    } else if (strcmp(reply->element[0]->str, "message") == 0 && reply->element[2]->type == REDIS_REPLY_STRING) {
-        uint8_t sid[RLY_SESSION_ID_BYTES];
-        if (rly_session_parse(reply->element[2]->str, reply->element[2]->len, sid) == 0)
-            c->h->on_notify(c->h->notify_ctx, sid);
+    const char *kind = reply->element[0]->str, *channel = reply->element[1]->str;
+    size_t len = reply->element[1]->len;
+    int is_control = len == sizeof(CHANNEL) - 1 && memcmp(channel, CHANNEL, len) == 0;
+    if (is_control) {
+        if (strcmp(kind, "subscribe") == 0)
+            became_up(c);
+        return;
     }
+    if (len != CHANNEL_LEN || memcmp(channel, CHANNEL_PREFIX, sizeof(CHANNEL_PREFIX) - 1) != 0 ||
+        rly_session_parse(channel + sizeof(CHANNEL_PREFIX) - 1, RLY_SESSION_ID_LEN, key) != 0)
+        return;
+    if (strcmp(kind, "message") == 0)
+        c->h->on_notify(c->h->notify_ctx, key);
+    else if (strcmp(kind, "subscribe") == 0)
+        on_watch_reply(c->h, key, 1);
+    else if (strcmp(kind, "unsubscribe") == 0)
+        on_watch_reply(c->h, key, 0);
 }
 
 static void on_connect_timeout(h2o_timeout_entry_t *entry)
@@ -696,6 +956,14 @@ static void op_close(store_t *self)
         h2o_timeout_unlink(&h->tick_entry);
     conn_fail(&h->cmd, "closing");
     conn_fail(&h->sub, "closing");
+    watches_down(h); /* if the subscriber was down already */
+    for (size_t i = 0; i != WATCH_BUCKETS; ++i) {
+        while (h->watches[i] != NULL) {
+            watch_t *w = h->watches[i];
+            h->watches[i] = w->next;
+            free(w);
+        }
+    }
     free(h->cmd.resolved.host);
     free(h->sub.resolved.host);
     atomic_fetch_sub(&h->b->handles, 1);

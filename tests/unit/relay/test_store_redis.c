@@ -194,6 +194,141 @@ static void test_restart(void **state)
     assert_int_equal(fx->backend->ready(fx->backend), 1);
 }
 
+/* subscribers of a session's channel, as Redis counts them */
+static long long numsub(const uint8_t key[RLY_SESSION_ID_BYTES])
+{
+    char text[RLY_SESSION_ID_LEN + 1];
+    rly_b64url_encode(text, key, RLY_SESSION_ID_BYTES);
+    redisContext *c = client();
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, "PUBSUB NUMSUB authrelay:done:%s", text);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 2);
+    long long n = r->element[1]->integer;
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+static long long channels_of_sessions(void)
+{
+    redisContext *c = client();
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, "PUBSUB CHANNELS authrelay:done:*");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    long long n = (long long)r->elements;
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+/* only watched sessions are subscribed, one channel each: a completion reaches the handles that wait for it and no
+ * other; unwatching unsubscribes */
+static void test_channels(void **state)
+{
+    conf_fixture_t *fx = *state;
+    const uint8_t result[] = "result";
+    conf_session_t s, t;
+    conf_session_init(&s, "auth.atlassian.com");
+    conf_session_init(&t, "auth.atlassian.com");
+    assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
+    assert_int_equal(conf_create(fx, &t, CONF_TTL), STORE_OK);
+    assert_int_equal(channels_of_sessions(), 0);
+    assert_int_equal(conf_watch(fx, s.rec.sid), STORE_OK);
+    assert_int_equal(numsub(s.rec.sid), 1); /* confirmed before the watch called back */
+    assert_int_equal(numsub(t.rec.sid), 0);
+    assert_int_equal(conf_watch(fx, s.rec.sid), STORE_OK); /* twice: still one subscription */
+    assert_int_equal(numsub(s.rec.sid), 1);
+
+    assert_int_equal(conf_complete(fx, t.rec.sid, result, sizeof(result), 1000, NULL), STORE_OK);
+    conf_run_for(fx->loop, 50);
+    assert_int_equal(fx->notes.count, 0); /* t is nobody's here */
+    assert_int_equal(conf_complete(fx, s.rec.sid, result, sizeof(result), 1000, NULL), STORE_OK);
+    if (conf_pump(fx->loop, &fx->notes.count, 1, CONF_WAIT_MS) != 0)
+        fail_msg("no notification within %d ms", CONF_WAIT_MS);
+    assert_int_equal(conf_notes_of(&fx->notes, s.rec.sid), 1);
+
+    fx->store->unwatch(fx->store, s.rec.sid);
+    for (int i = 0; i != 50 && numsub(s.rec.sid) != 0; ++i)
+        conf_run_for(fx->loop, 10);
+    assert_int_equal(numsub(s.rec.sid), 0);
+    assert_int_equal(channels_of_sessions(), 0);
+}
+
+/* watched again while its UNSUBSCRIBE is in flight: subscribed again after the UNSUBSCRIBE is answered (hiredis 0.14
+ * would drop a SUBSCRIBE that crossed it), and notified */
+static void test_watch_while_leaving(void **state)
+{
+    conf_fixture_t *fx = *state;
+    const uint8_t result[] = "result";
+    conf_session_t s;
+    conf_session_init(&s, "auth.atlassian.com");
+    assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
+    for (int round = 0; round != 20; ++round) {
+        assert_int_equal(conf_watch(fx, s.rec.sid), STORE_OK);
+        fx->store->unwatch(fx->store, s.rec.sid); /* UNSUBSCRIBE sent, not answered yet */
+    }
+    conf_op_t op = {0};
+    fx->store->unwatch(fx->store, s.rec.sid);
+    fx->store->watch(fx->store, s.rec.sid, conf_op_cb, &op);
+    conf_await(fx, &op);
+    assert_int_equal(op.status, STORE_OK);
+    conf_op_free(&op);
+    assert_int_equal(numsub(s.rec.sid), 1);
+    assert_int_equal(conf_complete(fx, s.rec.sid, result, sizeof(result), 1000, NULL), STORE_OK);
+    if (conf_pump(fx->loop, &fx->notes.count, 1, CONF_WAIT_MS) != 0)
+        fail_msg("no notification after watching again while leaving");
+    assert_int_equal(conf_notes_of(&fx->notes, s.rec.sid), 1);
+    fx->store->unwatch(fx->store, s.rec.sid);
+}
+
+/* after Redis restarts, the watched sessions are subscribed again and read once more (a completion may have come in
+ * between); a completion after that notifies as before */
+static void test_restart_resubscribes(void **state)
+{
+    conf_fixture_t *fx = *state;
+    const uint8_t result[] = "result";
+    conf_session_t s;
+    conf_session_init(&s, "auth.atlassian.com");
+    assert_int_equal(conf_watch(fx, s.rec.sid), STORE_OK);
+    server_stop();
+    conf_run_for(fx->loop, 100);
+    assert_int_equal(server_start(), 0);
+    assert_int_equal(conf_wait_up(fx->loop, fx->store), 0);
+    for (int i = 0; i != 100 && conf_notes_of(&fx->notes, s.rec.sid) == 0; ++i)
+        conf_run_for(fx->loop, 20);
+    assert_int_equal(conf_notes_of(&fx->notes, s.rec.sid), 1); /* the re-read once subscribed again */
+    assert_int_equal(numsub(s.rec.sid), 1);
+    assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
+    assert_int_equal(conf_complete(fx, s.rec.sid, result, sizeof(result), 1000, NULL), STORE_OK);
+    for (int i = 0; i != 100 && conf_notes_of(&fx->notes, s.rec.sid) < 2; ++i)
+        conf_run_for(fx->loop, 20);
+    assert_int_equal(conf_notes_of(&fx->notes, s.rec.sid), 2);
+    fx->store->unwatch(fx->store, s.rec.sid);
+}
+
+/* a Redis that stops answering a SUBSCRIBE: the watch still calls back, in about the command timeout, and the waiter
+ * reads (nothing hangs); the subscriber reconnects afterwards */
+static void test_subscribe_timeout(void **state)
+{
+    conf_fixture_t *fx = *state;
+    conf_session_t s;
+    conf_session_init(&s, "auth.atlassian.com");
+    command("CLIENT PAUSE 1500 ALL");
+    int64_t t0 = conf_now_ms();
+    assert_int_equal(conf_watch(fx, s.rec.sid), STORE_OK);
+    int64_t took = conf_now_ms() - t0;
+    assert_true(took >= 400 && took < 1400);
+    conf_run_for(fx->loop, 1300);
+    assert_int_equal(conf_wait_up(fx->loop, fx->store), 0);
+    for (int i = 0; i != 100 && numsub(s.rec.sid) != 1; ++i)
+        conf_run_for(fx->loop, 20);
+    assert_int_equal(numsub(s.rec.sid), 1); /* still wanted: subscribed once the connection is back */
+    fx->store->unwatch(fx->store, s.rec.sid);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +337,10 @@ int main(void)
         STORE_CONFORMANCE_TEST(test_noscript),
         STORE_CONFORMANCE_TEST(test_command_timeout),
         STORE_CONFORMANCE_TEST(test_restart),
+        STORE_CONFORMANCE_TEST(test_channels),
+        STORE_CONFORMANCE_TEST(test_watch_while_leaving),
+        STORE_CONFORMANCE_TEST(test_restart_resubscribes),
+        STORE_CONFORMANCE_TEST(test_subscribe_timeout),
     };
     signal(SIGPIPE, SIG_IGN);
     rly_log_init(RLY_LOG_ERROR, open("/dev/null", O_WRONLY)); /* store_down / store_up lines are expected here */
