@@ -11,8 +11,14 @@
  * never a length past the buffer) */
 static size_t aad(char *buf, size_t cap, const char *what, const char *sid_text)
 {
-    int n = snprintf(buf, cap, "authrelay %s %s", what, sid_text);
-    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+    size_t wlen = strlen(what), slen = strlen(sid_text), n = sizeof("authrelay ") - 1 + wlen + 1 + slen;
+    if (n >= cap)
+        return 0;
+    memcpy(buf, "authrelay ", sizeof("authrelay ") - 1);
+    memcpy(buf + sizeof("authrelay ") - 1, what, wlen);
+    buf[sizeof("authrelay ") - 1 + wlen] = ' ';
+    memcpy(buf + sizeof("authrelay ") + wlen, sid_text, slen + 1);
+    return n;
 }
 
 long relay_meta_seal(const rly_keyring_t *kr, const char *sid_text, const rly_session_req_t *sreq, uint8_t *out)
