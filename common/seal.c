@@ -208,8 +208,8 @@ int rly_aes256gcm_encrypt(const uint8_t key[32], const uint8_t nonce[12], const 
 
     if (len > INT_MAX || aadlen > INT_MAX)
         goto Exit;
-    /* the thread's context: AES-256-GCM with a 12-byte IV already set up; a new key and nonce reset it */
-    if ((ctx = rly_tc_gcm(1)) == NULL || EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, 1) != 1)
+    /* the thread's context for this key: AES-256-GCM, 12-byte IV, key schedule done; a new nonce starts a message */
+    if ((ctx = rly_tc_gcm(key, 1)) == NULL || EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, 1) != 1)
         goto Exit;
     if (aadlen != 0 && EVP_EncryptUpdate(ctx, NULL, &outl, aad, (int)aadlen) != 1)
         goto Exit;
@@ -237,7 +237,7 @@ int rly_aes256gcm_decrypt(const uint8_t key[32], const uint8_t nonce[12], const 
         return -1;
     len = len_with_tag - TAG_LEN;
     memcpy(tag, ct_tag + len, TAG_LEN);
-    if ((ctx = rly_tc_gcm(0)) == NULL || EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, 0) != 1)
+    if ((ctx = rly_tc_gcm(key, 0)) == NULL || EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, 0) != 1)
         goto Exit;
     if (aadlen != 0 && EVP_DecryptUpdate(ctx, NULL, &outl, aad, (int)aadlen) != 1)
         goto Exit;

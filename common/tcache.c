@@ -20,8 +20,14 @@ typedef struct st_hmac_slot_t {
     EVP_MAC_CTX *ctx;
 } hmac_slot_t;
 
+typedef struct st_gcm_slot_t {
+    uint8_t key[32];
+    EVP_CIPHER_CTX *ctx[2]; /* decrypt, encrypt; keyed */
+} gcm_slot_t;
+
 typedef struct st_tcache_t {
-    EVP_CIPHER_CTX *gcm[2]; /* decrypt, encrypt */
+    gcm_slot_t gcm[HMAC_SLOTS];
+    size_t gcm_next;
     hmac_slot_t hmac[HMAC_SLOTS];
     size_t hmac_next; /* the slot replaced next when a key is new */
     uint8_t pool[POOL_BYTES];
@@ -37,10 +43,11 @@ static EVP_MAC *hmac_mac;
 static void tcache_free(void *p)
 {
     tcache_t *c = p;
-    EVP_CIPHER_CTX_free(c->gcm[0]);
-    EVP_CIPHER_CTX_free(c->gcm[1]);
-    for (size_t i = 0; i != HMAC_SLOTS; ++i)
+    for (size_t i = 0; i != HMAC_SLOTS; ++i) {
+        EVP_CIPHER_CTX_free(c->gcm[i].ctx[0]);
+        EVP_CIPHER_CTX_free(c->gcm[i].ctx[1]);
         EVP_MAC_CTX_free(c->hmac[i].ctx);
+    }
     OPENSSL_cleanse(c, sizeof(*c));
     free(c);
 }
@@ -70,22 +77,38 @@ static tcache_t *tcache(void)
     return c;
 }
 
-EVP_CIPHER_CTX *rly_tc_gcm(int enc)
+EVP_CIPHER_CTX *rly_tc_gcm(const uint8_t key[32], int enc)
 {
     tcache_t *c = tcache();
+    gcm_slot_t *s = NULL;
     enc = enc != 0;
     if (c == NULL || gcm_cipher == NULL)
         return NULL;
-    if (c->gcm[enc] == NULL) {
-        EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-        if (ctx == NULL || EVP_CipherInit_ex(ctx, gcm_cipher, NULL, NULL, NULL, enc) != 1 ||
-            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL) != 1) {
-            EVP_CIPHER_CTX_free(ctx);
-            return NULL;
+    for (size_t i = 0; i != HMAC_SLOTS && s == NULL; ++i)
+        if (c->gcm[i].ctx[0] != NULL && CRYPTO_memcmp(c->gcm[i].key, key, 32) == 0)
+            s = &c->gcm[i];
+    if (s == NULL) {
+        /* a key not seen on this thread: key both directions once (the AES key schedule and GCM's table) */
+        s = &c->gcm[c->gcm_next];
+        c->gcm_next = (c->gcm_next + 1) % HMAC_SLOTS;
+        for (int e = 0; e != 2; ++e) {
+            EVP_CIPHER_CTX_free(s->ctx[e]);
+            s->ctx[e] = EVP_CIPHER_CTX_new();
         }
-        c->gcm[enc] = ctx;
+        OPENSSL_cleanse(s->key, sizeof(s->key));
+        for (int e = 0; e != 2; ++e) {
+            if (s->ctx[e] == NULL || EVP_CipherInit_ex(s->ctx[e], gcm_cipher, NULL, NULL, NULL, e) != 1 ||
+                EVP_CIPHER_CTX_ctrl(s->ctx[e], EVP_CTRL_AEAD_SET_IVLEN, 12, NULL) != 1 ||
+                EVP_CipherInit_ex(s->ctx[e], NULL, NULL, key, NULL, e) != 1) {
+                EVP_CIPHER_CTX_free(s->ctx[0]);
+                EVP_CIPHER_CTX_free(s->ctx[1]);
+                s->ctx[0] = s->ctx[1] = NULL;
+                return NULL;
+            }
+        }
+        memcpy(s->key, key, 32);
     }
-    return c->gcm[enc];
+    return s->ctx[enc];
 }
 
 EVP_MAC_CTX *rly_tc_hmac_sha256(const uint8_t key[32])

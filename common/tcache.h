@@ -13,9 +13,10 @@
  * the thread exits; nothing is shared between threads. Each function returns NULL / -1 only when OpenSSL fails.
  */
 
-/* an AES-256-GCM context with a 12-byte IV for encryption (enc 1) or decryption (enc 0); the caller sets key and nonce
- * with EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, enc) before each use */
-EVP_CIPHER_CTX *rly_tc_gcm(int enc);
+/* an AES-256-GCM context keyed with key, with a 12-byte IV, for encryption (enc 1) or decryption (enc 0); the caller
+ * sets only the nonce with EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, enc) before each use (the key schedule is
+ * reused across calls) */
+EVP_CIPHER_CTX *rly_tc_gcm(const uint8_t key[32], int enc);
 /* an HMAC-SHA256 context keyed with key and ready for EVP_MAC_update (the key schedule is reused across calls) */
 EVP_MAC_CTX *rly_tc_hmac_sha256(const uint8_t key[32]);
 /* n (at most 64) bytes from the CSPRNG, drawn from a per-thread pool refilled by RAND_bytes; 0 / -1 */

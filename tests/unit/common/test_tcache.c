@@ -88,6 +88,49 @@ static void test_gcm_round_trips(void **unused)
     assert_memory_equal(ct, again, n + 16);
 }
 
+/* a fresh context per message, as OpenSSL's documentation does it: the reference for the kept, keyed contexts */
+static void fresh_encrypt(const uint8_t key[32], const uint8_t nonce[12], const uint8_t *aad, int aadlen, const uint8_t *pt,
+                          int len, uint8_t *out)
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int n = 0;
+    assert_non_null(ctx);
+    assert_int_equal(EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce), 1);
+    if (aadlen != 0)
+        assert_int_equal(EVP_EncryptUpdate(ctx, NULL, &n, aad, aadlen), 1);
+    if (len != 0)
+        assert_int_equal(EVP_EncryptUpdate(ctx, out, &n, pt, len), 1);
+    assert_int_equal(EVP_EncryptFinal_ex(ctx, out + len, &n), 1);
+    assert_int_equal(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, out + len), 1);
+    EVP_CIPHER_CTX_free(ctx);
+}
+
+/* many messages of every length under a few keys, in turns: the kept contexts give exactly the fresh contexts' bytes */
+static void test_gcm_matches_fresh_contexts(void **unused)
+{
+    (void)unused;
+    uint8_t keys[3][32], nonce[12], aad[40], pt[300], want[300 + 16], got[300 + 16];
+    for (int k = 0; k != 3; ++k)
+        key_of(keys[k], 10 + k);
+    for (int i = 0; i != 300; ++i) {
+        const uint8_t *key = keys[i % 3];
+        int len = i, aadlen = i % 41;
+        for (int j = 0; j != 12; ++j)
+            nonce[j] = (uint8_t)(i * 7 + j);
+        for (int j = 0; j != aadlen; ++j)
+            aad[j] = (uint8_t)(i + j);
+        for (int j = 0; j != len; ++j)
+            pt[j] = (uint8_t)(i * 3 + j);
+        fresh_encrypt(key, nonce, aad, aadlen, pt, len, want);
+        assert_int_equal(rly_aes256gcm_encrypt(key, nonce, aad, (size_t)aadlen, pt, (size_t)len, got), 0);
+        assert_memory_equal(got, want, (size_t)len + 16);
+        uint8_t back[300];
+        assert_int_equal(rly_aes256gcm_decrypt(key, nonce, aad, (size_t)aadlen, got, (size_t)len + 16, back), 0);
+        if (len != 0)
+            assert_memory_equal(back, pt, (size_t)len);
+    }
+}
+
 /* random bytes: never the same twice, the pool refills, more than 64 at once is refused */
 static void test_random(void **unused)
 {
@@ -142,6 +185,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hmac_matches_one_shot),
         cmocka_unit_test(test_gcm_round_trips),
+        cmocka_unit_test(test_gcm_matches_fresh_contexts),
         cmocka_unit_test(test_random),
         cmocka_unit_test(test_threads),
     };
