@@ -573,6 +573,22 @@ static void test_sealed(void **state)
     RLY_EXPECT_STR(rly_jstr(rly_json(p2), "sealed"), sealed);
 }
 
+/* the plaintext of a pickup's sealed result (opened with the instance's private key); the response stays owned by the
+ * test's arena */
+static rly_response_t *unsealed(rly_response_t *p, const uint8_t priv[32], const char *session)
+{
+    const char *sealed = rly_jstr(rly_json(p), "sealed");
+    assert_non_null(sealed);
+    size_t ptlen = 0;
+    uint8_t *pt = rly_unseal(priv, session, strlen(session), sealed, strlen(sealed), &ptlen);
+    assert_non_null(pt);
+    rly_keep(pt);
+    rly_response_t *plain = rly_keep(calloc(1, sizeof(*plain)));
+    plain->body = (char *)pt;
+    plain->body_len = ptlen;
+    return plain;
+}
+
 static void test_sealed_denied(void **state)
 {
     int v = rly_version(state);
@@ -590,14 +606,7 @@ static void test_sealed_denied(void **state)
     rly_response_t *p = rly_pickup(&s, v, -1);
     RLY_EXPECT(p, 200, v);
     assert_false(rly_response_contains(p, "sealed description"));
-    const char *sealed = rly_jstr(rly_json(p), "sealed");
-    assert_non_null(sealed);
-    size_t ptlen = 0;
-    uint8_t *pt = rly_unseal(priv, s.session, strlen(s.session), sealed, strlen(sealed), &ptlen);
-    assert_non_null(pt);
-    rly_keep(pt);
-    rly_response_t plain = {.body = (char *)pt, .body_len = ptlen};
-    json_object *o = rly_json(&plain);
+    json_object *o = rly_json(unsealed(p, priv, s.session));
     static const char *const keys[] = {"status", "error", "error_description", NULL};
     assert_true(rly_jkeys_exactly(o, keys));
     RLY_EXPECT_STR(rly_jstr(o, "status"), "denied");
@@ -637,14 +646,7 @@ static void test_direct_state_for_sealed_session(void **state)
     RLY_EXPECT(p, 200, v);
     assert_false(rly_response_contains(p, code));
     RLY_EXPECT_STR(rly_jstr(rly_json(p), "status"), "sealed");
-    const char *sealed = rly_jstr(rly_json(p), "sealed");
-    assert_non_null(sealed);
-    size_t ptlen = 0;
-    uint8_t *pt = rly_unseal(priv, s.session, strlen(s.session), sealed, strlen(sealed), &ptlen);
-    assert_non_null(pt);
-    rly_keep(pt);
-    rly_response_t plain = {.body = (char *)pt, .body_len = ptlen};
-    RLY_EXPECT_STR(rly_jstr(rly_json(&plain), "code"), code);
+    RLY_EXPECT_STR(rly_jstr(rly_json(unsealed(p, priv, s.session)), "code"), code);
     /* and the session's own state now finds it completed */
     RLY_EXPECT(rly_callback(&relay, v, NULL, rly_query("code", code, "state", s.state, NULL)), 409, v);
     OPENSSL_cleanse(&kr, sizeof(kr));

@@ -325,6 +325,18 @@ static void test_level_filter(void **state)
     close(fds[1]);
 }
 
+/* every line in out passes the auditor; returns how many there are */
+static int audited_lines(rly_audit_t *a, const char *out)
+{
+    int lines = 0;
+    for (const char *p = out, *nl; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+        const char *why = NULL;
+        assert_int_equal(rly_audit_line(a, p, (size_t)(nl - p), &why), 0);
+        lines++;
+    }
+    return lines;
+}
+
 #define THREADS 4
 #define LINES_PER_THREAD 100
 
@@ -342,7 +354,7 @@ static void test_threads(void **state)
     static char out[THREADS * LINES_PER_THREAD * 160];
     pthread_t threads[THREADS];
     rly_audit_t *a = rly_audit_new();
-    int fds[2], lines = 0;
+    int fds[2];
     (void)state;
 
     assert_int_equal(pipe_nonblocking(fds), 0);
@@ -353,12 +365,7 @@ static void test_threads(void **state)
         assert_int_equal(pthread_join(threads[i], NULL), 0);
     rly_log_init(RLY_LOG_INFO, 1);
     drain(fds[0], out, sizeof(out));
-    for (const char *p = out, *nl; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
-        const char *why = NULL;
-        assert_int_equal(rly_audit_line(a, p, (size_t)(nl - p), &why), 0);
-        lines++;
-    }
-    assert_int_equal(lines, THREADS * LINES_PER_THREAD);
+    assert_int_equal(audited_lines(a, out), THREADS * LINES_PER_THREAD);
     rly_audit_free(a);
     close(fds[0]);
     close(fds[1]);
@@ -417,7 +424,7 @@ static void test_batch(void **state)
     static char out[THREADS * LINES_PER_THREAD * 160];
     pthread_t threads[THREADS];
     rly_audit_t *a = rly_audit_new();
-    int fds[2], lines = 0;
+    int fds[2];
     (void)state;
 
     assert_int_equal(pipe_nonblocking(fds), 0);
@@ -442,30 +449,19 @@ static void test_batch(void **state)
     assert_int_equal(out[early - 1], '\n');
     rly_log_batch(0);
     drain(fds[0], out + early, sizeof(out) - early);
-    for (const char *q = out, *nl; (nl = strchr(q, '\n')) != NULL; q = nl + 1) {
-        const char *why = NULL;
-        assert_int_equal(rly_audit_line(a, q, (size_t)(nl - q), &why), 0);
-        lines++;
-    }
-    assert_int_equal(lines, 100);
+    assert_int_equal(audited_lines(a, out), 100);
     /* off again: at once */
     rly_log_event(RLY_LOG_INFO, "callback", "auth.atlassian.com", "ok", 2);
     assert_true(drain(fds[0], out, sizeof(out)) > 0);
 
     /* several batching threads */
-    lines = 0;
     for (int i = 0; i < THREADS; i++)
         assert_int_equal(pthread_create(&threads[i], NULL, log_many_batched, NULL), 0);
     for (int i = 0; i < THREADS; i++)
         assert_int_equal(pthread_join(threads[i], NULL), 0);
     rly_log_init(RLY_LOG_INFO, 1);
     drain(fds[0], out, sizeof(out));
-    for (const char *q = out, *nl; (nl = strchr(q, '\n')) != NULL; q = nl + 1) {
-        const char *why = NULL;
-        assert_int_equal(rly_audit_line(a, q, (size_t)(nl - q), &why), 0);
-        lines++;
-    }
-    assert_int_equal(lines, THREADS * LINES_PER_THREAD);
+    assert_int_equal(audited_lines(a, out), THREADS * LINES_PER_THREAD);
     rly_audit_free(a);
     close(fds[0]);
     close(fds[1]);
