@@ -208,6 +208,15 @@ wrk_bad() { awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(/,/, ""); n += $4 + 
 
 # the callbacks' load: 4 x h2load, each walking its own URL list (URLS-1.txt .. URLS-4.txt) once over one HTTP/2
 # connection with 100 streams; CB_SHAPE_RATE: requests per second over the wall time of all four
+# CPU seconds a process has used (user + system), and the shell's finished children's (the h2load runs)
+cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# (times must run in this shell, not in a $(...) subshell, whose children's counters start at zero)
+children_cpu() { # variable to set
+    times >"$TMP/times"
+    printf -v "$1" '%s' "$(awk 'NR == 2 {gsub(/[ms]/, " "); print $1 * 60 + $2 + $3 * 60 + $4}' "$TMP/times")"
+}
+us_per() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN {printf "%.1f", (b - a) * 1e6 / n}'; } # before after count
+
 run_cb_shape() { # url-list prefix, output prefix
     local k pids=() t0 t1
     t0=$(date +%s.%N)
@@ -224,6 +233,8 @@ H2O_PORT=$(free_port)
 H2O_BYTES="?"
 H2O_CB="" # h2o under the callbacks' own load, req/s (--redis)
 H2O_CB_BYTES="?"
+H2O_CB_CPU="?" # CPU per request of each process in that run, microseconds
+H2_CB_CPU="?"  # the same for the relay's h2load-driven callback run
 measure_ceiling() { # relay name
     local port=${RPORT[$1]} k
     echo "h2load and wrk against relay $1's GET /.well-known/authrelay ..."
@@ -271,8 +282,13 @@ measure_ceiling() { # relay name
             sed "s|^https://127.0.0.1:[0-9]*/|https://127.0.0.1:$H2O_PORT/|" "$TMP/cb-urls-$k.txt" >"$TMP/h2o-cb-urls-$k.txt"
         done
         echo "4 x h2load -i URLS -c 1 -m 100 against h2o: the callbacks' requests, the $H2O_CB_BYTES-byte page from a file ..."
+        local h0 c0 c1
+        h0=$(cpu_of "$H2O_PID")
+        children_cpu c0
         run_cb_shape "$TMP/h2o-cb-urls" "$TMP/h2o-cb-h2load"
+        children_cpu c1
         H2O_CB=$CB_SHAPE_RATE
+        H2O_CB_CPU="h2o $(us_per "$h0" "$(cpu_of "$H2O_PID")" $((4 * H2_CB_N))), h2load $(us_per "$c0" "$c1" $((4 * H2_CB_N)))"
     fi
     stop_pid "$H2O_PID"
     H2O_PID=
@@ -568,8 +584,15 @@ redis_main() {
     # one more, answered now: its page is the file h2o serves under the same load (measure_ceiling)
     python3 "$ROOT/tests/bench/callback_urls.py" "$URL_A" "$URL_B" 1 "$TMP/cb-page-url.txt" &&
         curl -sk "$(cat "$TMP/cb-page-url.txt")" >"$TMP/cb-page.html" || rm -f "$TMP/cb-page.html"
+    local b0 a0 r0 c0 c1
+    b0=$(cpu_of "${RPID[B]}")
+    a0=$(cpu_of "${RPID[A]}")
+    r0=$(cpu_of "$REDIS_PID")
+    children_cpu c0
     run_cb_shape "$TMP/cb-urls" "$TMP/cb-h2load"
+    children_cpu c1
     H2_CB_RATE=$CB_SHAPE_RATE
+    H2_CB_CPU="relay B $(us_per "$b0" "$(cpu_of "${RPID[B]}")" $((4 * H2_CB_N))), relay A $(us_per "$a0" "$(cpu_of "${RPID[A]}")" $((4 * H2_CB_N))), redis-server $(us_per "$r0" "$(cpu_of "$REDIS_PID")" $((4 * H2_CB_N))), h2load $(us_per "$c0" "$c1" $((4 * H2_CB_N)))"
     H2_CB_OK=$(cat "$TMP"/cb-h2load-?.out | awk '/status codes:/ {s += $3} END {print s + 0}')
 
     # ---- full flows: create, pickup and delete on A, callback on B ----
@@ -631,6 +654,8 @@ redis_main() {
     r=$(ratio "$H2_CB_RATE" "$H2O_CB")
     printf '  %-62s %14s %8s  %s\n' "  the same against h2o under the same load (${H2O_CB:-?} req/s)" "" "$r" \
         ">= 0.50 x h2o: $(verdict 'x >= 0.5' "$r")"
+    echo "    CPU per callback, microseconds: $H2_CB_CPU"
+    echo "    CPU per request of h2o under the same load, microseconds: $H2O_CB_CPU"
     for c in $CONCURRENCY; do
         v=$(field "$TMP/flow-$c.out" rate)
         printf '  %-62s %14s %8s  %s\n' "full flows (create A, long-poll A, callback B, delete A)/s, c=$c" "$v" \
