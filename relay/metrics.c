@@ -29,6 +29,7 @@ static struct {
     unsigned long long wake_count;
     double wake_sum;
     atomic_long waiting;
+    atomic_ullong requests[2]; /* on the public listener: HTTP/1.x, HTTP/2 */
 } m = {.mutex = PTHREAD_MUTEX_INITIALIZER};
 
 static void copy(char *dst, size_t cap, const char *src)
@@ -111,6 +112,11 @@ long relay_metrics_waiting_now(void)
     return atomic_load(&m.waiting);
 }
 
+void relay_metrics_request(int http2)
+{
+    atomic_fetch_add_explicit(&m.requests[http2 != 0], 1, memory_order_relaxed);
+}
+
 typedef struct st_out_t {
     char *buf;
     size_t len, cap;
@@ -169,6 +175,11 @@ char *relay_metrics_render(int store_up, int shutting_down, size_t *len)
     out(&o, "authrelay_wake_latency_seconds_bucket{le=\"+Inf\"} %llu\n", cumulative);
     out(&o, "authrelay_wake_latency_seconds_sum %.6f\nauthrelay_wake_latency_seconds_count %llu\n", m.wake_sum, m.wake_count);
     pthread_mutex_unlock(&m.mutex);
+    out(&o,
+        "# HELP authrelay_http_requests_total Requests on the public listener by HTTP major version.\n"
+        "# TYPE authrelay_http_requests_total counter\n"
+        "authrelay_http_requests_total{version=\"1\"} %llu\nauthrelay_http_requests_total{version=\"2\"} %llu\n",
+        (unsigned long long)atomic_load(&m.requests[0]), (unsigned long long)atomic_load(&m.requests[1]));
     out(&o,
         "# HELP authrelay_waiting_pickups Pickups waiting for a callback now.\n# TYPE authrelay_waiting_pickups gauge\n"
         "authrelay_waiting_pickups %ld\n",

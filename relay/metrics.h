@@ -14,6 +14,8 @@ void relay_event(rly_log_level_t level, const char *event, const char *as, const
 void relay_metrics_observe_wake(double seconds);
 void relay_metrics_waiting(int delta);
 long relay_metrics_waiting_now(void);
+/* one request on the public listener, HTTP/2 or not (operators watch the mix: HTTP/2 is where Rapid Reset lives) */
+void relay_metrics_request(int http2);
 /* renders everything into a malloc'ed buffer (caller frees); store_up is the store's readiness */
 char *relay_metrics_render(int store_up, int shutting_down, size_t *len);
 

@@ -38,6 +38,7 @@ int relay_on_req(h2o_handler_t *self, h2o_req_t *req)
     relay_worker_t **guard = h2o_mem_alloc_shared(&req->pool, sizeof(*guard), on_inflight_dispose);
     *guard = w;
     atomic_fetch_add(&w->inflight, 1);
+    relay_metrics_request(req->version >= 0x200);
 
     size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
     const char *path = req->path.base;

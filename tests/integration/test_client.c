@@ -256,6 +256,8 @@ static void test_authorized(void **state)
                                 "--return-uri",
                                 RLY_TEST_RETURN,
                                 NULL};
+    long long h1 = rly_metric(&relay, "authrelay_http_requests_total{version=\"1\"}"),
+              h2 = rly_metric(&relay, "authrelay_http_requests_total{version=\"2\"}");
     child_t c;
     client_start(&c, args);
     char *url = wait_open(&c);
@@ -294,6 +296,10 @@ static void test_authorized(void **state)
     RLY_EXPECT_STR(rly_jstr(o, "state"), st);
     assert_int_equal(count_lines(c.err, "Open: "), 1);
     assert_null(strstr(c.err, "warning")); /* the DELETE succeeded */
+    /* the client spoke HTTP/2 to the relay: discovery, session, at least one pickup and the DELETE, plus the browser's
+     * callback (also h2 here); nothing over HTTP/1.1 */
+    assert_int_equal(rly_metric(&relay, "authrelay_http_requests_total{version=\"1\"}"), h1);
+    assert_true(rly_metric(&relay, "authrelay_http_requests_total{version=\"2\"}") >= h2 + 5);
 
     /* the session was acknowledged: a second callback finds it gone */
     res = browser_callback(redirect, rly_query("code", CODE, "state", st, NULL));

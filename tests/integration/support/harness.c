@@ -1267,3 +1267,25 @@ rly_response_t *rly_callback(const rly_relay_t *r, int version, const char *path
                        .version = version};
     return rly_do(&q);
 }
+
+long long rly_metric(const rly_relay_t *r, const char *series)
+{
+    rly_request_t q = {.url = rly_admin_url(r, "/metrics"), .timeout_ms = 2000};
+    rly_response_t res;
+    long long value = -1;
+    int found = 0;
+    if (rly_http_req(&q, &res) == 200 && res.body != NULL) {
+        size_t n = strlen(series);
+        for (const char *p = res.body; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p != NULL ? p + 1 : NULL) {
+            if (strncmp(p, series, n) == 0 && p[n] == ' ') {
+                value = strtoll(p + n + 1, NULL, 10);
+                found = 1;
+                break;
+            }
+        }
+    }
+    rly_response_free(&res);
+    if (!found)
+        fail_msg("no series %s in %s's /metrics", series, r->admin_url);
+    return value;
+}

@@ -156,6 +156,9 @@ typedef struct st_rly_request_t {
 long rly_http(const char *method, const char *url, const char *const *headers, const void *body, size_t len, int version,
               rly_response_t *resp);
 long rly_http_req(const rly_request_t *req, rly_response_t *resp);
+/* the value of one series ("name" or "name{labels}") in the relay's /metrics on its admin listener; fails the test if
+ * the series is missing */
+long long rly_metric(const rly_relay_t *r, const char *series);
 void rly_response_free(rly_response_t *resp);
 /* as rly_http_req, but the response is arena-owned (never NULL) */
 rly_response_t *rly_do(const rly_request_t *req);

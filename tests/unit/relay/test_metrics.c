@@ -165,6 +165,24 @@ static void test_gauges(void **state)
     free(text);
 }
 
+/* requests by HTTP major version */
+static void test_requests_by_version(void **state)
+{
+    (void)state;
+    char *text = render(1, 0);
+    long long v1 = value_of(text, "authrelay_http_requests_total{version=\"1\"}"),
+              v2 = value_of(text, "authrelay_http_requests_total{version=\"2\"}");
+    assert_non_null(strstr(text, "# TYPE authrelay_http_requests_total counter\n"));
+    free(text);
+    relay_metrics_request(1);
+    relay_metrics_request(1);
+    relay_metrics_request(0);
+    text = render(1, 0);
+    assert_int_equal(value_of(text, "authrelay_http_requests_total{version=\"1\"}"), v1 + 1);
+    assert_int_equal(value_of(text, "authrelay_http_requests_total{version=\"2\"}"), v2 + 2);
+    free(text);
+}
+
 /* more than RELAY_METRICS_AS_MAX distinct AS hosts: the later ones are counted as "other"; known ones keep theirs */
 static void test_as_cap(void **state)
 {
@@ -362,9 +380,15 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         /* the label tests run before the AS cap fills the table: a bad host must not take a slot of its own */
-        cmocka_unit_test(test_event_counts),  cmocka_unit_test(test_histogram),          cmocka_unit_test(test_gauges),
-        cmocka_unit_test(test_label_hygiene), cmocka_unit_test(test_ip_as_not_a_label),  cmocka_unit_test(test_as_cap),
-        cmocka_unit_test(test_threads),       cmocka_unit_test(test_counter_table_full),
+        cmocka_unit_test(test_event_counts),
+        cmocka_unit_test(test_histogram),
+        cmocka_unit_test(test_gauges),
+        cmocka_unit_test(test_requests_by_version),
+        cmocka_unit_test(test_label_hygiene),
+        cmocka_unit_test(test_ip_as_not_a_label),
+        cmocka_unit_test(test_as_cap),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_counter_table_full),
     };
     return cmocka_run_group_tests_name("metrics", tests, setup, NULL);
 }
