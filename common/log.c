@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include "rly.h"
 #include "audit.h"
+#include "jsonstr.h"
 #include "log.h"
 
 #define LOG_LINE_MAX 2048 /* the longest line: 200 msg bytes escaped as \u00XX, a 253-byte host, two identifiers */
@@ -131,37 +132,11 @@ static void put_uint(out_t *o, unsigned long long value, int width)
 
 static void put_json_string(out_t *o, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
-    put(o, "\"", 1);
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        switch (c) {
-        case '"':
-            put(o, "\\\"", 2);
-            break;
-        case '\\':
-            put(o, "\\\\", 2);
-            break;
-        case '\n':
-            put(o, "\\n", 2);
-            break;
-        case '\r':
-            put(o, "\\r", 2);
-            break;
-        case '\t':
-            put(o, "\\t", 2);
-            break;
-        default:
-            if (c < 0x20 || c == 0x7f) {
-                char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
-                put(o, esc, sizeof(esc));
-            } else {
-                put(o, (const char *)&c, 1);
-            }
-            break;
-        }
-    }
-    put(o, "\"", 1);
+    ssize_t n = o->overflow ? -1 : rly_json_quote(o->buf + o->len, o->cap - o->len, s, strlen(s));
+    if (n < 0)
+        o->overflow = 1;
+    else
+        o->len += (size_t)n;
 }
 
 static void put_member(out_t *o, const char *key, const char *value)

@@ -4,6 +4,7 @@
 #include "b64url.h"
 #include "callback.h"
 #include "ids.h"
+#include "jsonstr.h"
 #include "meta.h"
 #include "metrics.h"
 #include "pages.h"
@@ -17,7 +18,6 @@ typedef struct st_callback_t {
     char as_host[RLY_AS_HOST_MAX + 1];
     int denied;
     int meta_open;                 /* meta holds the session's opened meta */
-    int sealed_retry;              /* a direct write was refused as unsealed: sealed and sent once more */
     char error[RLY_ERROR_MAX + 1]; /* the AS's error code, for the redirect */
     char *result_json;             /* plaintext result, wiped and freed when the store has answered */
     size_t result_json_len;
@@ -25,52 +25,29 @@ typedef struct st_callback_t {
 } callback_t;
 
 /*
- * The result JSON, written directly: the values are the callback's parameters, which rly_callback_parse admits only as
- * printable ASCII, so a string needs '"' and '\\' escaped (controls are escaped too, for any caller). The bytes are
- * those json-c would write with JSON_C_TO_STRING_PLAIN | NOSLASHESCAPE (tests/unit/relay/test_result_json.c checks
- * it against json-c); building json-c objects for four members cost a tenth of the callback path.
+ * The result JSON, written directly: building json-c objects for four members cost a tenth of the callback path. The
+ * values are the callback's parameters, which rly_callback_parse admits only as printable ASCII; rly_json_quote escapes
+ * them as json-c would (tests/unit/relay/test_result_json.c checks the bytes against json-c's).
  */
 typedef struct st_jbuf_t {
     char *p;
-    size_t len;
+    size_t len, cap;
 } jbuf_t;
 
-static void jput(jbuf_t *b, const char *s, size_t n)
-{
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-/* ,"name":"escaped value" (without the comma for the first member); at most 8 + strlen(name) + 6 * len bytes */
+/* ,"name":"value" (without the comma for the first member); the buffer is sized for the worst case */
 static void jmember(jbuf_t *b, const char *name, const char *v, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
     if (b->len > 1)
-        jput(b, ",", 1);
-    jput(b, "\"", 1);
-    jput(b, name, strlen(name));
-    jput(b, "\":\"", 3);
-    for (size_t i = 0; i != len; ++i) {
-        unsigned char c = (unsigned char)v[i];
-        if (c == '"' || c == '\\') {
-            b->p[b->len++] = '\\';
-            b->p[b->len++] = (char)c;
-        } else if (c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t') {
-            b->p[b->len++] = '\\';
-            b->p[b->len++] = c == '\b' ? 'b' : c == '\f' ? 'f' : c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
-        } else if (c < 0x20) {
-            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            jput(b, e, sizeof(e));
-        } else {
-            b->p[b->len++] = (char)c;
-        }
-    }
-    jput(b, "\"", 1);
+        b->p[b->len++] = ',';
+    b->len += (size_t)rly_json_quote(b->p + b->len, b->cap - b->len, name, strlen(name));
+    b->p[b->len++] = ':';
+    b->len += (size_t)rly_json_quote(b->p + b->len, b->cap - b->len, v, len);
 }
 
+/* the bytes one member can take: its name (at most 17) and value quoted, a comma and a colon */
 static size_t jcap(const rly_str_t *s)
 {
-    return s != NULL && s->base != NULL ? 32 + 6 * s->len : 0;
+    return s != NULL && s->base != NULL ? 2 + RLY_JSON_QUOTED_MAX(17) + RLY_JSON_QUOTED_MAX(s->len) : 0;
 }
 
 char *relay_result_json(const char *state, size_t state_len, const rly_str_t *code, const rly_str_t *iss, const rly_str_t *error,
@@ -78,10 +55,10 @@ char *relay_result_json(const char *state, size_t state_len, const rly_str_t *co
 {
     rly_str_t st = {state, state_len};
     size_t cap = 64 + jcap(&st) + jcap(code) + jcap(iss) + jcap(error) + jcap(error_description) + jcap(error_uri);
-    jbuf_t b = {malloc(cap), 0};
+    jbuf_t b = {malloc(cap), 0, cap};
     if (b.p == NULL)
         return NULL;
-    jput(&b, "{", 1);
+    b.p[b.len++] = '{';
     if (code != NULL && code->base != NULL) {
         jmember(&b, "status", "authorized", 10);
         jmember(&b, "code", code->base, code->len);
@@ -96,7 +73,7 @@ char *relay_result_json(const char *state, size_t state_len, const rly_str_t *co
             if (opt[i] != NULL && opt[i]->base != NULL)
                 jmember(&b, names[i], opt[i]->base, opt[i]->len);
     }
-    jput(&b, "}", 1);
+    b.p[b.len++] = '}';
     b.p[b.len] = '\0';
     *len = b.len;
     return b.p;
@@ -202,15 +179,16 @@ static void on_completed(void *ctx, store_status_t status, const store_record_t 
         relay_respond_page(req, 410, RELAY_PAGE_EXPIRED, NULL, 0, 0);
         goto Exit;
     case STORE_SEAL_REQUIRED:
-        /* a direct state for a session that wants sealing (only a state minted before a change of its flag): the store
-         * kept nothing; seal to the key in the meta and write once more */
-        if (!c->sealed_retry && open_meta(c, req, rec) == 0 && c->meta.has_seal_key) {
-            c->sealed_retry = 1;
-            if (write_result(c, req) == 0)
-                return;
-        } else if (c->meta_open) {
+        /* an unsealed write for a session that wants sealing (a direct state minted before a change of its flag): the
+         * store kept nothing; seal to the key in the meta and write once more (a sealed write is never refused so) */
+        if (open_meta(c, req, rec) != 0)
+            goto Exit;
+        if (!c->meta.has_seal_key) { /* the store and the meta disagree */
             relay_respond_page(req, 500, RELAY_PAGE_RETRY, NULL, 0, 0);
+            goto Exit;
         }
+        if (write_result(c, req) == 0)
+            return;
         goto Exit;
     default:
         respond_store_down(c, req);

@@ -44,7 +44,8 @@ static const char *const scripts[SCRIPT_COUNT] = {
                    "if not v[1] then return false end\n"
                    "return {v[1], v[2], v[3], v[4], v[5], v[6], v[7], redis.call('PTTL', KEYS[1])}\n",
     /*
-     * ARGV result, completed_at, sealed ("1" / ""), channel, session id: first writer wins, then wake every subscriber.
+     * ARGV result, completed_at, sealed ("1" / ""), the session's channel, a message: first writer wins, then wake the
+     * session's subscribers (the channel names the session; the message says nothing).
      * Answers {outcome, record}: 1 written (the record without the result, which the caller has), 2 already completed,
      * 3 a sealed session and an unsealed result (nothing written); 0 unknown. The record's remaining life is not read
      * (0): nobody needs it here, and every call in a script costs.
@@ -451,6 +452,15 @@ static int watch_send(watch_t *w, const char *verb)
     return 0;
 }
 
+/* unwatched while subscribed: UNSUBSCRIBE (freed when it is answered), or free at once if it cannot be sent */
+static void watch_leave(watch_t *w)
+{
+    if (watch_send(w, "UNSUBSCRIBE") == 0)
+        w->state = SUB_LEAVING;
+    else
+        watch_free(w);
+}
+
 /* runs the watch callbacks in the order the watches came in; w may be gone when it returns */
 static void run_pending(watch_req_t *list)
 {
@@ -500,12 +510,8 @@ static void on_watch_reply(redis_handle_t *h, const uint8_t key[RLY_SESSION_ID_B
     run_pending(list); /* each may watch or unwatch again */
     if (renotify)
         h->on_notify(h->notify_ctx, key);
-    if ((w = watch_find(h, key)) != NULL && !w->wanted && w->state == SUB_ACTIVE) {
-        if (watch_send(w, "UNSUBSCRIBE") == 0)
-            w->state = SUB_LEAVING;
-        else
-            watch_free(w);
-    }
+    if ((w = watch_find(h, key)) != NULL && !w->wanted && w->state == SUB_ACTIVE)
+        watch_leave(w);
 }
 
 /* the subscriber connection is down: every subscription is gone with it; waiters wait on and read again when it is
@@ -637,14 +643,10 @@ static void op_unwatch(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES])
     if (w == NULL)
         return;
     w->wanted = 0;
-    if (w->state == SUB_NONE) {
+    if (w->state == SUB_NONE)
         watch_free(w);
-    } else if (w->state == SUB_ACTIVE) {
-        if (watch_send(w, "UNSUBSCRIBE") == 0)
-            w->state = SUB_LEAVING;
-        else
-            watch_free(w);
-    }
+    else if (w->state == SUB_ACTIVE)
+        watch_leave(w);
     /* JOINING: unsubscribed when the SUBSCRIBE is answered; LEAVING: already on its way */
 }
 

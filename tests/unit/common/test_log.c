@@ -348,24 +348,30 @@ static void *log_many(void *arg)
     return NULL;
 }
 
-/* lines from many threads never interleave: each one is a single write(2) */
-static void test_threads(void **state)
+/* THREADS threads of fn log into the pipe rfd reads (the log's fd now); every line they wrote is there, whole */
+static void expect_threads_lines(void *(*fn)(void *), int rfd, rly_audit_t *a)
 {
     static char out[THREADS * LINES_PER_THREAD * 160];
     pthread_t threads[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, fn, NULL), 0);
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+    rly_log_init(RLY_LOG_INFO, 1);
+    drain(rfd, out, sizeof(out));
+    assert_int_equal(audited_lines(a, out), THREADS * LINES_PER_THREAD);
+}
+
+/* lines from many threads never interleave: each one is a single write(2) */
+static void test_threads(void **state)
+{
     rly_audit_t *a = rly_audit_new();
     int fds[2];
     (void)state;
 
     assert_int_equal(pipe_nonblocking(fds), 0);
     rly_log_init(RLY_LOG_INFO, fds[1]);
-    for (int i = 0; i < THREADS; i++)
-        assert_int_equal(pthread_create(&threads[i], NULL, log_many, NULL), 0);
-    for (int i = 0; i < THREADS; i++)
-        assert_int_equal(pthread_join(threads[i], NULL), 0);
-    rly_log_init(RLY_LOG_INFO, 1);
-    drain(fds[0], out, sizeof(out));
-    assert_int_equal(audited_lines(a, out), THREADS * LINES_PER_THREAD);
+    expect_threads_lines(log_many, fds[0], a);
     rly_audit_free(a);
     close(fds[0]);
     close(fds[1]);
@@ -422,7 +428,6 @@ static void *log_many_batched(void *arg)
 static void test_batch(void **state)
 {
     static char out[THREADS * LINES_PER_THREAD * 160];
-    pthread_t threads[THREADS];
     rly_audit_t *a = rly_audit_new();
     int fds[2];
     (void)state;
@@ -455,13 +460,7 @@ static void test_batch(void **state)
     assert_true(drain(fds[0], out, sizeof(out)) > 0);
 
     /* several batching threads */
-    for (int i = 0; i < THREADS; i++)
-        assert_int_equal(pthread_create(&threads[i], NULL, log_many_batched, NULL), 0);
-    for (int i = 0; i < THREADS; i++)
-        assert_int_equal(pthread_join(threads[i], NULL), 0);
-    rly_log_init(RLY_LOG_INFO, 1);
-    drain(fds[0], out, sizeof(out));
-    assert_int_equal(audited_lines(a, out), THREADS * LINES_PER_THREAD);
+    expect_threads_lines(log_many_batched, fds[0], a);
     rly_audit_free(a);
     close(fds[0]);
     close(fds[1]);

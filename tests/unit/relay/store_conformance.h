@@ -304,19 +304,11 @@ static store_status_t conf_complete_as(conf_fixture_t *fx, const uint8_t sid[RLY
     return st;
 }
 
+/* an unsealed result */
 static store_status_t conf_complete(conf_fixture_t *fx, const uint8_t sid[RLY_SESSION_ID_BYTES], const uint8_t *result, size_t len,
                                     int64_t completed_at, conf_op_t *op)
 {
-    conf_op_t local;
-    if (op == NULL)
-        op = &local;
-    memset(op, 0, sizeof(*op));
-    fx->store->complete(fx->store, sid, result, len, completed_at, 0, conf_op_cb, op);
-    conf_await(fx, op);
-    store_status_t st = op->status;
-    if (op == &local)
-        conf_op_free(&local);
-    return st;
+    return conf_complete_as(fx, sid, result, len, completed_at, 0, op);
 }
 
 /* op (NULL: not wanted) receives the record */
