@@ -118,10 +118,6 @@ void relay_accept(relay_worker_t *w, h2o_socket_t *sock);
 int relay_admin_start(relay_t *r, char *err, size_t errlen);
 void relay_admin_stop(relay_t *r);
 
-/* the JSON result a pickup returns, built by the callback route; malloc'ed, caller frees */
-char *relay_result_json(const char *state, size_t state_len, const rly_str_t *code, const rly_str_t *iss, const rly_str_t *error,
-                        const rly_str_t *error_description, const rly_str_t *error_uri, size_t *len);
-
 /* milliseconds since the epoch (wall clock), for values shared across replicas */
 int64_t relay_unix_ms(void);
 

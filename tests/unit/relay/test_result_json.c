@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
-#include "relay.h"
+#include "result_json.h"
 
 /* what the relay wrote with json-c before: the oracle */
 static char *with_json_c(const char *state, const rly_str_t *code, const rly_str_t *iss, const rly_str_t *error,

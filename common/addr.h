@@ -1,0 +1,65 @@
+/* addr.h: the small parsers config, the Redis connection and the client share: host:port, Redis URLs, loopback, integers */
+#ifndef RLY_ADDR_H
+#define RLY_ADDR_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include "rly.h"
+
+/*
+ * Parsers know no I/O and never allocate: what they return points into their input (borrowed, as long as the input
+ * lives). Errors are fixed texts (*errstr), never a piece of the input: a URL may carry a password.
+ */
+
+/* decimal digits only (no sign, blank or prefix), 1 to 20 of them, value <= max; 0 / -1 */
+int rly_parse_uint(const char *s, size_t len, unsigned long long max, unsigned long long *out);
+
+/* a host and an optional port, as in a URL's authority (without userinfo) */
+typedef struct st_rly_hostport_t {
+    const char *host; /* borrowed; for IPv6 the text between the brackets, without them */
+    size_t host_len;
+    int is_ipv6;         /* host was written [v6] */
+    unsigned short port; /* 0 when absent */
+} rly_hostport_t;
+
+/*
+ * host[:port] where host is a DNS name (labels of 1..63 letters, digits and '-', at most RLY_AS_HOST_MAX bytes), a
+ * dotted IPv4 address or an [IPv6] address (no zone index); a port is 1..65535 and required when need_port.
+ * 0, or -1 with *errstr saying what is wrong.
+ */
+int rly_hostport_parse(const char *s, size_t len, int need_port, rly_hostport_t *out, const char **errstr);
+
+/* 1 if host is "localhost" (any case), in 127.0.0.0/8, or ::1 (written with or without brackets); else 0 */
+int rly_host_is_loopback(const char *host, size_t len);
+/* 1 if the socket address is IPv4 127.0.0.0/8, IPv6 ::1 or an IPv4-mapped 127.0.0.0/8; else 0 */
+int rly_sockaddr_is_loopback(const struct sockaddr *sa);
+
+/*
+ * "a.b.c.d:port", "[v6]:port" or "localhost:port" (127.0.0.1; no other name is resolved) into a socket address.
+ * 0, or -1 with *errstr.
+ */
+int rly_sockaddr_parse(const char *s, size_t len, struct sockaddr_storage *ss, socklen_t *sslen, const char **errstr);
+
+/* a Redis endpoint: redis://[[user]:password@]host:port[/db] or unix:///absolute/path */
+typedef struct st_rly_redis_url_t {
+    int is_unix;
+    const char *path; /* unix: the socket path (borrowed, not NUL-terminated) */
+    size_t path_len;
+    rly_hostport_t hp; /* redis: host and port */
+    const char *username; /* NULL when absent; borrowed */
+    size_t username_len;
+    const char *password; /* NULL when absent; borrowed */
+    size_t password_len;
+    unsigned db; /* 0 when absent */
+} rly_redis_url_t;
+
+/* 0, or -1 with *errstr (rediss:// is refused: hiredis 0.14 has no TLS) */
+int rly_redis_url_parse(const char *s, size_t len, rly_redis_url_t *out, const char **errstr);
+
+/*
+ * The next "host:port" of a comma-separated list (Sentinel addresses): *pos is the offset to start at (0 first) and is
+ * moved past the entry. 1 an entry was parsed, 0 the list is over, -1 a bad entry (with *errstr).
+ */
+int rly_hostport_list_next(const char *s, size_t len, size_t *pos, rly_hostport_t *out, const char **errstr);
+
+#endif

@@ -1,0 +1,13 @@
+/* result_json.h: the JSON result a pickup returns, written from a callback's decoded parameters */
+#ifndef RELAY_RESULT_JSON_H
+#define RELAY_RESULT_JSON_H
+
+#include "rly.h"
+
+/* {"status":"authorized","code","state","iss"?} or {"status":"denied","error","error_description"?,"error_uri"?}: code
+ * non-NULL (with a base) means authorized. Values are borrowed; the result is malloc'ed (caller wipes and frees), NUL
+ * terminated, its length in *len; NULL when out of memory */
+char *relay_result_json(const char *state, size_t state_len, const rly_str_t *code, const rly_str_t *iss, const rly_str_t *error,
+                        const rly_str_t *error_description, const rly_str_t *error_uri, size_t *len);
+
+#endif
