@@ -1,8 +1,11 @@
-/* accept.c: the public listener's accept path: TLS handshake, ALPN dispatch, and the HTTP/2 stream-reset guard */
+/* accept.c: the public listener's connection layer: TLS handshake, ALPN dispatch, the HTTP/2 stream-reset guard, and
+ * the per-client rate limit */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
-#include "relay.h"
+#include "accept.h"
+#include "log.h"
+#include "ratelimit.h"
 #include <h2o/http1.h>
 #include <h2o/http2.h>
 #include <h2o/http2_scheduler.h>
@@ -205,4 +208,18 @@ void relay_accept(relay_worker_t *w, h2o_socket_t *sock)
     h2o_timeout_link(w->ctx.loop, &w->ctx.handshake_timeout, &data->timeout);
     sock->data = data;
     h2o_socket_ssl_handshake(sock, w->accept_ctx.ssl_ctx, NULL, on_handshake_complete);
+}
+
+int relay_accept_rate_allowed(h2o_req_t *req, int *retry_after)
+{
+    relay_ratelimit_t *rl = relay_worker_of(req)->relay->ratelimit;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (rl == NULL || req->conn->callbacks->get_peername == NULL)
+        return 1;
+    if ((len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss)) == 0)
+        return 1;
+    int ok = relay_ratelimit_take(rl, (struct sockaddr *)&ss, len, (int64_t)h2o_now(req->conn->ctx->loop), retry_after);
+    memset(&ss, 0, sizeof(ss));
+    return ok;
 }

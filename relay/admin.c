@@ -8,9 +8,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "metrics.h"
-#include "relay.h"
+#include "admin.h"
+#include "respond.h"
 
 static struct {
+    relay_t *relay; /* borrowed from relay_admin_start to relay_admin_stop */
     h2o_globalconf_t conf;
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
@@ -37,7 +39,7 @@ static void respond_text(h2o_req_t *req, int status, const char *type, const cha
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
-    relay_t *r = &relay_global;
+    relay_t *r = admin.relay;
     size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
     int is_get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"));
 
@@ -120,6 +122,7 @@ static void *admin_main(void *arg)
 int relay_admin_start(relay_t *r, char *err, size_t errlen)
 {
     const relay_addr_t *addr = &r->config->admin_listen;
+    admin.relay = r;
     int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), on = 1;
     if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
         bind(fd, (const struct sockaddr *)&addr->ss, addr->len) != 0 || listen(fd, 64) != 0) {
@@ -140,9 +143,8 @@ int relay_admin_start(relay_t *r, char *err, size_t errlen)
     return 0;
 }
 
-void relay_admin_stop(relay_t *r)
+void relay_admin_stop(void)
 {
-    (void)r;
     atomic_store(&admin.stop, 1);
     h2o_multithread_send_message(&admin.wakeup, NULL);
     pthread_join(admin.tid, NULL);

@@ -6,7 +6,8 @@
 #include "audit.h"
 #include "config.h"
 #include "keys.h"
-#include "relay.h"
+#include "serve.h"
+#include "tls.h"
 #include "rly.h"
 #include <openssl/crypto.h>
 

@@ -1,7 +1,7 @@
 /* op.c: in-flight operations that may outlive their request, guarded through the request's memory pool */
 #include <stdlib.h>
 #include <string.h>
-#include "relay.h"
+#include "op.h"
 
 struct st_relay_op_guard_t {
     relay_op_t *op;

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "pages.h"
-#include "relay.h"
+#include "respond.h"
 
 static const struct {
     const char *title;

@@ -1,7 +1,7 @@
 /* respond.c: building responses: security headers, JSON bodies and errors, HTML pages, redirects */
 #include <stdio.h>
 #include <string.h>
-#include "relay.h"
+#include "respond.h"
 
 #define CSP "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 

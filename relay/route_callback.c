@@ -6,9 +6,11 @@
 #include "ids.h"
 #include "meta.h"
 #include "metrics.h"
+#include "op.h"
 #include "pages.h"
-#include "relay.h"
+#include "respond.h"
 #include "result_json.h"
+#include "routes.h"
 #include "state.h"
 
 typedef struct st_callback_t {
@@ -78,7 +80,7 @@ static int open_meta(callback_t *c, h2o_req_t *req, const store_record_t *rec)
 {
     if (c->meta_open)
         return 0;
-    if (relay_meta_open(relay_keys(), c->sid_text, rec->meta, rec->meta_len, &c->meta) != 0) {
+    if (relay_meta_open(relay_keys(c->super.worker->relay), c->sid_text, rec->meta, rec->meta_len, &c->meta) != 0) {
         /* written under a key no longer in the key file */
         relay_event(RLY_LOG_WARN, "callback", c->as_host, "undecryptable", relay_op_elapsed(&c->super));
         relay_respond_page(req, 410, RELAY_PAGE_EXPIRED, NULL, 0, 0);
@@ -93,7 +95,8 @@ static int open_meta(callback_t *c, h2o_req_t *req, const store_record_t *rec)
 static int write_result(callback_t *c, h2o_req_t *req)
 {
     size_t bloblen;
-    uint8_t *blob = relay_result_seal(relay_keys(), c->sid_text, &c->meta, c->result_json, c->result_json_len, &bloblen);
+    uint8_t *blob =
+        relay_result_seal(relay_keys(c->super.worker->relay), c->sid_text, &c->meta, c->result_json, c->result_json_len, &bloblen);
     if (blob == NULL) {
         relay_respond_page(req, 500, RELAY_PAGE_RETRY, NULL, 0, 0);
         return -1;
@@ -186,13 +189,8 @@ int relay_route_callback(h2o_req_t *req)
 {
     const char *src = NULL;
     size_t len = 0;
-    int retry_after;
+    relay_t *r = relay_worker_of(req)->relay;
 
-    if (!relay_rate_allowed(req, &retry_after)) {
-        relay_event(RLY_LOG_WARN, "callback", NULL, "rate_limited", 0);
-        relay_respond_page(req, 429, RELAY_PAGE_SLOW_DOWN, NULL, 0, retry_after);
-        return 0;
-    }
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
         if (req->entity.len > RLY_QUERY_MAX) {
             relay_event(RLY_LOG_INFO, "callback", NULL, "too_large", 0);
@@ -217,7 +215,7 @@ int relay_route_callback(h2o_req_t *req)
     unsigned flags = 0;
     callback_t *c = NULL;
     rly_callback_status_t st = rly_callback_parse(cb, src != NULL ? src : "", len, &errstr);
-    if (st == RLY_CALLBACK_OK && rly_state_verify_flags(relay_keys(), cb->state.base, cb->state.len, sid, &flags) != 0)
+    if (st == RLY_CALLBACK_OK && rly_state_verify_flags(relay_keys(r), cb->state.base, cb->state.len, sid, &flags) != 0)
         st = RLY_CALLBACK_BAD_STATE;
     if (st != RLY_CALLBACK_OK) {
         rly_callback_wipe(cb, len);

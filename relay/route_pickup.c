@@ -2,54 +2,89 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "metrics.h"
 #include "ids.h"
 #include "meta.h"
 #include "metrics.h"
-#include "relay.h"
+#include "op.h"
+#include "respond.h"
+#include "routes.h"
 #include "waiters.h"
+
+/*
+ * A pickup's life. The state says which store call is in flight (none only in WAITING):
+ *
+ *   VERIFYING     get (checks the poll token) --+-- 401 / 404 / 503 ........................... answered
+ *                                               +-- DELETE ...................................... REMOVING
+ *                                               +-- a result ............................. READING (mark_read)
+ *                                               +-- pending, no wait (or it is over) ........... answered 202
+ *                                               +-- pending, a wait: joins the waiter table, arms the timer,
+ *                                                   subscribes ................................... SUBSCRIBING
+ *   SUBSCRIBING   watch --+-- confirmed: read again, so a result that landed meanwhile is seen ... READING
+ *                         +-- failed ........................................................ answered 503
+ *   READING       mark_read --+-- a result (leaves the table, the timer and the subscription) .. answered 200
+ *                             +-- 404, or 503 when not waiting any more ........................ answered
+ *                             +-- store down while the wait runs: ride it out ................... WAITING
+ *                             +-- pending: wait over (or draining) ............................ answered 202
+ *                             +-- pending: the wait goes on .................................... WAITING
+ *   READING_STALE as READING, but a wake-up came while the read was in flight, so "pending" may predate the
+ *                 completion: read again ............................................................ READING
+ *   WAITING       a wake-up (the store saw a completion, or reconnected) or the timer ............... READING
+ *   REMOVING      remove --> 204 / 404 / 503 ...................................................... answered
+ *
+ * "answered" frees the op. When the request goes away first, the op leaves the table, the timer and the subscription
+ * at once and is freed then in WAITING, else by the callback of the store call in flight.
+ * Facts that are not states: wait_over (the timer fired: the next read answers with what it finds), woken (a wake-up
+ * came: a delivery then feeds the wake-latency histogram), subscribed (a watch is held and must be released).
+ */
+typedef enum en_pickup_state_t {
+    PICKUP_VERIFYING,
+    PICKUP_SUBSCRIBING,
+    PICKUP_READING,
+    PICKUP_READING_STALE,
+    PICKUP_WAITING,
+    PICKUP_REMOVING,
+} pickup_state_t;
 
 typedef struct st_pickup_t {
     relay_op_t super;
-    uint8_t sid[RLY_SESSION_ID_BYTES]; /* the session's store key (rly_store_key), not its id */
+    pickup_state_t state;
+    uint8_t key[RLY_SESSION_ID_BYTES]; /* the session's store key (rly_store_key), not its id */
     char sid_text[RLY_SESSION_ID_LEN + 1];
     uint8_t token_hash[32];
-    char as_host[RLY_AS_HOST_MAX + 1];
+    char as_host[RLY_AS_HOST_MAX + 1]; /* "" until the first read */
     int is_delete;
     unsigned wait; /* seconds, as applied */
     relay_waiter_t waiter;
     h2o_timeout_entry_t timeout;
-    int watching;  /* a watch was requested for this pickup */
-    int busy;      /* a store call is outstanding: its callback finishes the op */
-    int timed_out; /* the wait is over: answer whatever the store says now */
-    int woken;     /* the store notified a completion while we waited */
-    int verified;  /* the poll token matched the stored hash */
-    int reread;    /* woken while a read was in flight: read again before waiting */
+    unsigned wait_over : 1;
+    unsigned woken : 1;
+    unsigned subscribed : 1;
 } pickup_t;
 
-static void on_get(void *ctx, store_status_t status, const store_record_t *rec);
-static void wait_for_result(pickup_t *p);
-
-/* a pickup already waiting rides out a store outage until its wait ends (then it reads once more and answers) */
-static int keeps_waiting(pickup_t *p)
+static const char *event_of(const pickup_t *p)
 {
-    return p->verified && !p->is_delete && h2o_timeout_is_linked(&p->timeout) && !p->timed_out &&
-           !atomic_load(&relay_global.shutting_down);
+    return p->is_delete ? "delete" : "pickup";
+}
+
+static const char *as_of(const pickup_t *p)
+{
+    return p->as_host[0] != '\0' ? p->as_host : NULL;
 }
 
 /* leaves the waiter table, the timer and the subscription */
 static void stop_waiting(pickup_t *p)
 {
     relay_worker_t *w = p->super.worker;
-    if (h2o_linklist_is_linked(&p->waiter._link))
-        relay_waiters_remove(w->waiters, &p->waiter);
+    relay_waiters_remove(w->waiters, &p->waiter);
     if (h2o_timeout_is_linked(&p->timeout)) {
         h2o_timeout_unlink(&p->timeout);
         relay_metrics_waiting(-1);
     }
-    if (p->watching) {
-        p->watching = 0;
-        if (!relay_waiters_has(w->waiters, p->sid))
-            w->store->unwatch(w->store, p->sid);
+    if (p->subscribed) {
+        p->subscribed = 0;
+        if (!relay_waiters_has(w->waiters, p->key))
+            w->store->unwatch(w->store, p->key);
     }
 }
 
@@ -59,25 +94,66 @@ static void finish(pickup_t *p)
     relay_op_free(&p->super);
 }
 
-static void on_marked(void *ctx, store_status_t status, const store_record_t *rec);
+/* the one answer to a store status that ends a pickup or a delete: 404 for an unknown or expired session, 503 when the
+ * store is down */
+static void answer_store_status(pickup_t *p, h2o_req_t *req, store_status_t status)
+{
+    long ms = relay_op_elapsed(&p->super);
+    if (status == STORE_NOT_FOUND) {
+        relay_event(RLY_LOG_INFO, event_of(p), as_of(p), "not_found", ms);
+        relay_respond_error(req, 404, NULL, "not_found", "unknown or expired session", 0);
+    } else {
+        relay_event(RLY_LOG_WARN, event_of(p), as_of(p), "unavailable", ms);
+        relay_respond_error(req, 503, NULL, "temporarily_unavailable", "the rendezvous store is unavailable; retry shortly", 2);
+    }
+}
 
-/* reads the session: the first read checks the token; later ones (after a wake-up or the wait) go straight to
- * mark_read, which delivers a result in the same round trip */
-static void get(pickup_t *p)
+static void on_read(void *ctx, store_status_t status, const store_record_t *rec);
+static void on_watched(void *ctx, store_status_t status, const store_record_t *rec);
+static void on_removed(void *ctx, store_status_t status, const store_record_t *rec);
+
+/* reads the session once the token is verified: mark_read, which delivers a result in the same round trip */
+static void read_session(pickup_t *p)
 {
     store_t *store = p->super.worker->store;
-    p->busy = 1;
-    if (p->verified)
-        store->mark_read(store, p->sid, on_marked, p);
-    else
-        store->get(store, p->sid, on_get, p);
+    p->state = PICKUP_READING;
+    store->mark_read(store, p->key, on_read, p);
+}
+
+/* joins the waiter table, arms the timer and subscribes (each once); or reads again after a stale read */
+static void wait_for_result(pickup_t *p)
+{
+    relay_worker_t *w = p->super.worker;
+    if (p->state == PICKUP_READING_STALE) {
+        read_session(p);
+        return;
+    }
+    p->state = PICKUP_WAITING;
+    if (!h2o_linklist_is_linked(&p->waiter._link))
+        relay_waiters_add(w->waiters, &p->waiter);
+    if (!h2o_timeout_is_linked(&p->timeout)) {
+        h2o_timeout_link(w->ctx.loop, relay_worker_wait_timeout(w, p->wait), &p->timeout);
+        relay_metrics_waiting(1);
+    }
+    if (!p->subscribed) {
+        p->subscribed = 1;
+        p->state = PICKUP_SUBSCRIBING;
+        w->store->watch(w->store, p->key, on_watched, p);
+    }
+}
+
+/* a pickup already waiting rides out a store outage until its wait ends (then it reads once more and answers) */
+static int rides_out_outage(pickup_t *p)
+{
+    return p->state != PICKUP_VERIFYING && !p->is_delete && h2o_timeout_is_linked(&p->timeout) && !p->wait_over &&
+           !relay_shutting_down(p->super.worker->relay);
 }
 
 static void on_req_gone(relay_op_t *op)
 {
     pickup_t *p = (pickup_t *)op;
     stop_waiting(p);
-    if (!p->busy)
+    if (p->state == PICKUP_WAITING)
         relay_op_free(op);
 }
 
@@ -85,24 +161,28 @@ static void on_wake(relay_waiter_t *waiter)
 {
     pickup_t *p = H2O_STRUCT_FROM_MEMBER(pickup_t, waiter, waiter);
     p->woken = 1;
-    /* one store call at a time: a wake-up during a read is served by reading again when that read comes back */
-    if (p->busy) {
-        p->reread = 1;
-        return;
+    switch (p->state) {
+    case PICKUP_WAITING:
+        read_session(p);
+        break;
+    case PICKUP_READING:
+        /* one store call at a time: the read in flight may predate the completion, so read again when it is back */
+        p->state = PICKUP_READING_STALE;
+        break;
+    default:
+        break; /* SUBSCRIBING reads once confirmed; READING_STALE reads again already */
     }
-    get(p);
 }
 
 static void on_timeout(h2o_timeout_entry_t *entry)
 {
     pickup_t *p = H2O_STRUCT_FROM_MEMBER(pickup_t, timeout, entry);
     relay_metrics_waiting(-1);
-    p->timed_out = 1;
-    if (h2o_linklist_is_linked(&p->waiter._link))
-        relay_waiters_remove(p->super.worker->waiters, &p->waiter);
-    /* a read in flight answers for the timeout when it comes back (timed_out is set) */
-    if (!p->busy)
-        get(p);
+    p->wait_over = 1;
+    relay_waiters_remove(p->super.worker->waiters, &p->waiter);
+    /* a read in flight answers for the timeout when it comes back (wait_over is set) */
+    if (p->state == PICKUP_WAITING)
+        read_session(p);
 }
 
 static void respond_pending(pickup_t *p, h2o_req_t *req, const store_record_t *rec)
@@ -114,38 +194,14 @@ static void respond_pending(pickup_t *p, h2o_req_t *req, const store_record_t *r
     relay_respond_json(req, 202, NULL, h2o_strdup(&req->pool, body, (size_t)n).base, (size_t)n);
 }
 
-static void on_marked(void *ctx, store_status_t status, const store_record_t *rec)
+static void deliver(pickup_t *p, h2o_req_t *req, const store_record_t *rec)
 {
-    pickup_t *p = ctx;
-    h2o_req_t *req = p->super.req;
-    p->busy = 0;
-    if (req == NULL)
-        goto Exit;
-    if (status == STORE_NOT_FOUND) {
-        relay_event(RLY_LOG_INFO, "pickup", p->as_host, "not_found", relay_op_elapsed(&p->super));
-        relay_respond_error(req, 404, NULL, "not_found", "unknown or expired session", 0);
-        goto Exit;
-    }
-    if (status == STORE_UNAVAILABLE && keeps_waiting(p)) {
-        wait_for_result(p);
-        return;
-    }
-    if (status != STORE_OK) {
-        relay_event(RLY_LOG_WARN, "pickup", p->as_host, "unavailable", relay_op_elapsed(&p->super));
-        relay_respond_error(req, 503, NULL, "temporarily_unavailable", "the rendezvous store is unavailable; retry shortly", 2);
-        goto Exit;
-    }
-    if (rec->result == NULL) {
-        /* still pending (a wake-up for someone else's write, or the wait is over) */
-        on_get(ctx, status, rec);
-        return;
-    }
     size_t len;
-    char *json = relay_result_open(relay_keys(), p->sid_text, rec->result, rec->result_len, &len);
+    char *json = relay_result_open(relay_keys(p->super.worker->relay), p->sid_text, rec->result, rec->result_len, &len);
     if (json == NULL) {
         relay_event(RLY_LOG_WARN, "pickup", p->as_host, "undecryptable", relay_op_elapsed(&p->super));
         relay_respond_error(req, 404, NULL, "not_found", "unknown or expired session", 0);
-        goto Exit;
+        return;
     }
     h2o_iovec_t body = h2o_strdup(&req->pool, json, len);
     OPENSSL_cleanse(json, len);
@@ -154,6 +210,51 @@ static void on_marked(void *ctx, store_status_t status, const store_record_t *re
         relay_metrics_observe_wake((double)(relay_unix_ms() - rec->completed_at) / 1000.0);
     relay_event(RLY_LOG_INFO, "pickup", p->as_host, "delivered", relay_op_elapsed(&p->super));
     relay_respond_json(req, 200, NULL, body.base, body.len);
+}
+
+static void on_read(void *ctx, store_status_t status, const store_record_t *rec)
+{
+    pickup_t *p = ctx;
+    h2o_req_t *req = p->super.req;
+    if (req == NULL)
+        goto Exit;
+    if (status == STORE_UNAVAILABLE && rides_out_outage(p)) {
+        wait_for_result(p);
+        return;
+    }
+    if (status != STORE_OK) {
+        answer_store_status(p, req, status);
+        goto Exit;
+    }
+    if (p->state == PICKUP_VERIFYING) {
+        memcpy(p->as_host, rec->as_host, sizeof(p->as_host));
+        if (!rly_hash_equal(rec->token_hash, p->token_hash)) {
+            relay_event(RLY_LOG_INFO, event_of(p), p->as_host, "unauthorized", relay_op_elapsed(&p->super));
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
+            relay_respond_error(req, 401, NULL, "invalid_token", "missing or wrong poll token", 0);
+            goto Exit;
+        }
+        if (p->is_delete) {
+            p->state = PICKUP_REMOVING;
+            p->super.worker->store->remove(p->super.worker->store, p->key, on_removed, p);
+            return;
+        }
+        if (rec->result != NULL) {
+            /* mark_read cuts the session's life and answers with the result */
+            read_session(p);
+            return;
+        }
+    } else if (rec->result != NULL) {
+        deliver(p, req, rec);
+        goto Exit;
+    }
+    /* pending */
+    if (p->state != PICKUP_READING_STALE && (p->wait_over || p->wait == 0 || relay_shutting_down(p->super.worker->relay))) {
+        respond_pending(p, req, rec);
+        goto Exit;
+    }
+    wait_for_result(p);
+    return;
 Exit:
     finish(p);
 }
@@ -162,41 +263,17 @@ static void on_watched(void *ctx, store_status_t status, const store_record_t *r
 {
     pickup_t *p = ctx;
     (void)rec;
-    p->busy = 0;
-    if (p->super.req == NULL) {
-        finish(p);
-        return;
-    }
+    if (p->super.req == NULL)
+        goto Exit;
     if (status != STORE_OK) {
-        relay_event(RLY_LOG_WARN, "pickup", p->as_host, "unavailable", relay_op_elapsed(&p->super));
-        relay_respond_error(p->super.req, 503, NULL, "temporarily_unavailable", "the rendezvous store is unavailable", 2);
-        finish(p);
-        return;
+        answer_store_status(p, p->super.req, STORE_UNAVAILABLE);
+        goto Exit;
     }
     /* subscribed: read again, so a result that landed in between is not missed */
-    get(p);
-}
-
-static void wait_for_result(pickup_t *p)
-{
-    relay_worker_t *w = p->super.worker;
-    if (p->reread) {
-        /* woken while the last read was in flight: that read may predate the completion */
-        p->reread = 0;
-        get(p);
-        return;
-    }
-    if (!h2o_linklist_is_linked(&p->waiter._link))
-        relay_waiters_add(w->waiters, &p->waiter);
-    if (!h2o_timeout_is_linked(&p->timeout)) {
-        h2o_timeout_link(w->ctx.loop, relay_wait_timeout(w, p->wait), &p->timeout);
-        relay_metrics_waiting(1);
-    }
-    if (!p->watching) {
-        p->watching = 1;
-        p->busy = 1;
-        w->store->watch(w->store, p->sid, on_watched, p);
-    }
+    read_session(p);
+    return;
+Exit:
+    finish(p);
 }
 
 static void on_removed(void *ctx, store_status_t status, const store_record_t *rec)
@@ -204,69 +281,14 @@ static void on_removed(void *ctx, store_status_t status, const store_record_t *r
     pickup_t *p = ctx;
     h2o_req_t *req = p->super.req;
     (void)rec;
-    p->busy = 0;
-    if (req != NULL) {
-        if (status == STORE_OK) {
-            relay_event(RLY_LOG_INFO, "delete", p->as_host, "deleted", relay_op_elapsed(&p->super));
-            relay_respond_json(req, 204, NULL, "", 0);
-        } else if (status == STORE_NOT_FOUND) {
-            relay_event(RLY_LOG_INFO, "delete", p->as_host, "not_found", relay_op_elapsed(&p->super));
-            relay_respond_error(req, 404, NULL, "not_found", "unknown or expired session", 0);
-        } else {
-            relay_event(RLY_LOG_WARN, "delete", p->as_host, "unavailable", relay_op_elapsed(&p->super));
-            relay_respond_error(req, 503, NULL, "temporarily_unavailable", "the rendezvous store is unavailable", 2);
-        }
-    }
-    finish(p);
-}
-
-static void on_get(void *ctx, store_status_t status, const store_record_t *rec)
-{
-    pickup_t *p = ctx;
-    h2o_req_t *req = p->super.req;
-    const char *event = p->is_delete ? "delete" : "pickup";
-    p->busy = 0;
     if (req == NULL)
         goto Exit;
-    if (status == STORE_NOT_FOUND) {
-        relay_event(RLY_LOG_INFO, event, p->as_host[0] ? p->as_host : NULL, "not_found", relay_op_elapsed(&p->super));
-        relay_respond_error(req, 404, NULL, "not_found", "unknown or expired session", 0);
-        goto Exit;
-    }
-    if (status == STORE_UNAVAILABLE && keeps_waiting(p)) {
-        wait_for_result(p);
-        return;
-    }
     if (status != STORE_OK) {
-        relay_event(RLY_LOG_WARN, event, NULL, "unavailable", relay_op_elapsed(&p->super));
-        relay_respond_error(req, 503, NULL, "temporarily_unavailable", "the rendezvous store is unavailable; retry shortly", 2);
+        answer_store_status(p, req, status);
         goto Exit;
     }
-    memcpy(p->as_host, rec->as_host, sizeof(p->as_host));
-    if (!p->verified && !rly_hash_equal(rec->token_hash, p->token_hash)) {
-        relay_event(RLY_LOG_INFO, event, p->as_host, "unauthorized", relay_op_elapsed(&p->super));
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
-        relay_respond_error(req, 401, NULL, "invalid_token", "missing or wrong poll token", 0);
-        goto Exit;
-    }
-    p->verified = 1;
-    if (p->is_delete) {
-        p->busy = 1;
-        p->super.worker->store->remove(p->super.worker->store, p->sid, on_removed, p);
-        return;
-    }
-    if (rec->result != NULL) {
-        stop_waiting(p);
-        p->busy = 1;
-        p->super.worker->store->mark_read(p->super.worker->store, p->sid, on_marked, p);
-        return;
-    }
-    if (p->timed_out || p->wait == 0 || atomic_load(&relay_global.shutting_down)) {
-        respond_pending(p, req, rec);
-        goto Exit;
-    }
-    wait_for_result(p);
-    return;
+    relay_event(RLY_LOG_INFO, "delete", p->as_host, "deleted", relay_op_elapsed(&p->super));
+    relay_respond_json(req, 204, NULL, "", 0);
 Exit:
     finish(p);
 }
@@ -339,6 +361,7 @@ static int start(h2o_req_t *req, const char *sid_text, size_t sid_len, int is_de
         relay_respond_error(req, 401, NULL, "invalid_token", "missing or wrong poll token", 0);
         return 0;
     }
+    relay_t *r = relay_worker_of(req)->relay;
     uint8_t sid[RLY_SESSION_ID_BYTES];
     if (rly_session_parse(sid_text, sid_len, sid) != 0) {
         relay_event(RLY_LOG_INFO, event, NULL, "not_found", 0);
@@ -346,7 +369,7 @@ static int start(h2o_req_t *req, const char *sid_text, size_t sid_len, int is_de
         return 0;
     }
     pickup_t *p = relay_op_new(req, sizeof(*p));
-    if (p == NULL || rly_store_key(sid, p->sid) != 0) {
+    if (p == NULL || rly_store_key(sid, p->key) != 0) {
         if (p != NULL)
             relay_op_free(&p->super);
         relay_respond_error(req, 500, NULL, "server_error", "internal error", 0);
@@ -354,7 +377,8 @@ static int start(h2o_req_t *req, const char *sid_text, size_t sid_len, int is_de
     }
     p->super.on_req_gone = on_req_gone;
     p->is_delete = is_delete;
-    memcpy(p->waiter.sid, p->sid, sizeof(p->sid)); /* waiters, like the store, know the session by its store key */
+    p->state = PICKUP_VERIFYING;
+    memcpy(p->waiter.key, p->key, sizeof(p->key)); /* waiters, like the store, know the session by its store key */
     memcpy(p->sid_text, sid_text, RLY_SESSION_ID_LEN);
     p->waiter.on_wake = on_wake;
     p->timeout.cb = on_timeout;
@@ -362,14 +386,14 @@ static int start(h2o_req_t *req, const char *sid_text, size_t sid_len, int is_de
     if (!is_delete) {
         long want = preferred_wait(req);
         if (want >= 0) {
-            p->wait = want > (long)relay_global.config->wait_max ? relay_global.config->wait_max : (unsigned)want;
+            p->wait = want > (long)r->config->wait_max ? r->config->wait_max : (unsigned)want;
             char applied[32];
             int n = snprintf(applied, sizeof(applied), "wait=%u", p->wait);
             h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("preference-applied"), 0, NULL,
                                   h2o_strdup(&req->pool, applied, (size_t)n).base, (size_t)n);
         }
     }
-    get(p);
+    p->super.worker->store->get(p->super.worker->store, p->key, on_read, p);
     return 0;
 }
 
@@ -381,12 +405,4 @@ int relay_route_pickup(h2o_req_t *req, const char *sid_text, size_t sid_len)
 int relay_route_delete(h2o_req_t *req, const char *sid_text, size_t sid_len)
 {
     return start(req, sid_text, sid_len, 1);
-}
-
-void relay_pickup_notify(relay_worker_t *w, const uint8_t sid[RLY_SESSION_ID_BYTES])
-{
-    if (sid != NULL)
-        relay_waiters_wake(w->waiters, sid);
-    else
-        relay_waiters_wake_all(w->waiters); /* the store reconnected: every waiter reads again */
 }

@@ -5,13 +5,56 @@
 #include "ids.h"
 #include "meta.h"
 #include "metrics.h"
-#include "relay.h"
+#include "op.h"
+#include "respond.h"
+#include "routes.h"
 #include "session_req.h"
 #include "state.h"
 
+/* "<public-url><path>", malloc'ed */
+static char *public_url_of(const relay_config_t *cfg, const char *path)
+{
+    size_t n = strlen(cfg->public_url), m = strlen(path);
+    char *url = malloc(n + m + 1);
+    if (url != NULL) {
+        memcpy(url, cfg->public_url, n);
+        memcpy(url + n, path, m + 1);
+    }
+    return url;
+}
+
+int relay_discovery_init(relay_t *r)
+{
+    const relay_config_t *cfg = r->config;
+    char *sessions = public_url_of(cfg, RELAY_PATH_SESSIONS);
+    if ((r->redirect_uri = public_url_of(cfg, RELAY_PATH_CALLBACK)) == NULL || sessions == NULL) {
+        free(sessions);
+        return -1;
+    }
+    json_object *o = json_object_new_object(), *as = json_object_new_array(), *seal = json_object_new_array();
+    for (size_t i = 0; i != cfg->allow_as_count; ++i)
+        json_object_array_add(as, json_object_new_string(cfg->allow_as[i]));
+    json_object_array_add(seal, json_object_new_string("X25519-HKDF-SHA256-A256GCM"));
+    json_object_object_add(o, "version", json_object_new_string(RLY_PROTOCOL_VERSION));
+    json_object_object_add(o, "redirect_uri", json_object_new_string(r->redirect_uri));
+    json_object_object_add(o, "sessions_endpoint", json_object_new_string(sessions));
+    json_object_object_add(o, "session_ttl_max", json_object_new_int((int)cfg->session_ttl_max));
+    json_object_object_add(o, "wait_max", json_object_new_int((int)cfg->wait_max));
+    json_object_object_add(o, "authorization_servers", as);
+    json_object_object_add(o, "seal_algorithms", seal);
+    size_t len;
+    const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    r->discovery_json = strndup(s, len);
+    r->discovery_json_len = len;
+    json_object_put(o);
+    free(sessions);
+    return r->discovery_json != NULL ? 0 : -1;
+}
+
 int relay_route_discovery(h2o_req_t *req)
 {
-    relay_respond_json(req, 200, NULL, relay_global.discovery_json, relay_global.discovery_json_len);
+    relay_t *r = relay_worker_of(req)->relay;
+    relay_respond_json(req, 200, NULL, r->discovery_json, r->discovery_json_len);
     return 0;
 }
 
@@ -36,13 +79,14 @@ static void on_created(void *ctx, store_status_t status, const store_record_t *r
         relay_respond_error(req, 503, NULL, "temporarily_unavailable", "the rendezvous store is unavailable; retry shortly", 2);
         goto Exit;
     }
-    const char *base = relay_global.config->public_url;
+    relay_t *r = c->super.worker->relay;
+    const char *base = r->config->public_url;
     char poll_url[1024];
     snprintf(poll_url, sizeof(poll_url), "%s/v1/sessions/%s", base, c->sid_text);
     json_object *o = json_object_new_object();
     json_object_object_add(o, "session", json_object_new_string(c->sid_text));
     json_object_object_add(o, "state", json_object_new_string(c->state));
-    json_object_object_add(o, "redirect_uri", json_object_new_string(relay_global.redirect_uri));
+    json_object_object_add(o, "redirect_uri", json_object_new_string(r->redirect_uri));
     json_object_object_add(o, "poll_url", json_object_new_string(poll_url));
     json_object_object_add(o, "poll_token", json_object_new_string(c->token));
     json_object_object_add(o, "expires_in", json_object_new_int((int)c->ttl));
@@ -61,13 +105,7 @@ Exit:
 
 int relay_route_create(h2o_req_t *req)
 {
-    relay_t *r = &relay_global;
-    int retry_after;
-    if (!relay_rate_allowed(req, &retry_after)) {
-        relay_event(RLY_LOG_WARN, "session_create", NULL, "rate_limited", 0);
-        relay_respond_error(req, 429, NULL, "slow_down", "too many requests from this address; retry later", retry_after);
-        return 0;
-    }
+    relay_t *r = relay_worker_of(req)->relay;
     if (req->entity.len > RLY_SESSION_BODY_MAX) {
         relay_event(RLY_LOG_INFO, "session_create", NULL, "too_large", 0);
         relay_respond_error(req, 413, NULL, "invalid_request", "the request body is larger than 8 KiB", 0);
@@ -106,12 +144,12 @@ int relay_route_create(h2o_req_t *req)
         rly_poll_token_new(c->token, rec.token_hash) != 0)
         goto Error;
     /* without a seal key a callback can write the result at once: the state says so (under its MAC) */
-    if (rly_state_encode_flags(relay_keys(), sid, sreq.has_seal_key ? 0 : RLY_STATE_DIRECT, c->state) != RLY_STATE_LEN)
+    if (rly_state_encode_flags(relay_keys(r), sid, sreq.has_seal_key ? 0 : RLY_STATE_DIRECT, c->state) != RLY_STATE_LEN)
         goto Error;
     rec.sealed = sreq.has_seal_key;
     memcpy(rec.as_host, sreq.as_host, sizeof(rec.as_host));
     memcpy(c->as_host, sreq.as_host, sizeof(c->as_host));
-    if ((metalen = relay_meta_seal(relay_keys(), c->sid_text, &sreq, meta)) < 0)
+    if ((metalen = relay_meta_seal(relay_keys(r), c->sid_text, &sreq, meta)) < 0)
         goto Error;
     rec.meta = meta;
     rec.meta_len = (size_t)metalen;

@@ -1,20 +1,15 @@
-/* router.c: the public listener's one handler: limits, then dispatch by exact path and method */
+/* router.c: the public listener's one handler: limits, admission, then dispatch by exact path and method */
 #include <string.h>
+#include "accept.h"
+#include "metrics.h"
 #include "metrics.h"
 #include "pages.h"
-#include "ratelimit.h"
-#include "relay.h"
+#include "respond.h"
+#include "router.h"
+#include "routes.h"
+#include "worker.h"
 
-#define PATH_CALLBACK "/qorus-oauth2-redirect"
-#define PATH_CALLBACK_ALIAS "/v1/callback"
-#define PATH_DISCOVERY "/.well-known/authrelay"
-#define PATH_SESSIONS "/v1/sessions"
-
-static void on_inflight_dispose(void *p)
-{
-    relay_worker_t *w = *(relay_worker_t **)p;
-    atomic_fetch_sub(&w->inflight, 1);
-}
+#define PATH_SESSIONS RELAY_PATH_SESSIONS
 
 static int method_is(h2o_req_t *req, const char *m)
 {
@@ -34,15 +29,14 @@ static int not_allowed(h2o_req_t *req, const char *allow, int html)
 int relay_on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
-    relay_worker_t *w = relay_worker_of(req);
-    relay_worker_t **guard = h2o_mem_alloc_shared(&req->pool, sizeof(*guard), on_inflight_dispose);
-    *guard = w;
-    atomic_fetch_add(&w->inflight, 1);
+    int retry_after;
+    relay_worker_track(relay_worker_of(req), req);
     relay_metrics_request(req->version >= 0x200);
 
     size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
     const char *path = req->path.base;
-    int is_callback = h2o_memis(path, plen, H2O_STRLIT(PATH_CALLBACK)) || h2o_memis(path, plen, H2O_STRLIT(PATH_CALLBACK_ALIAS));
+    int is_callback =
+        h2o_memis(path, plen, H2O_STRLIT(RELAY_PATH_CALLBACK)) || h2o_memis(path, plen, H2O_STRLIT(RELAY_PATH_CALLBACK_ALIAS));
 
     if (req->query_at != SIZE_MAX && req->path.len - req->query_at - 1 > RLY_QUERY_MAX) {
         relay_event(RLY_LOG_INFO, is_callback ? "callback" : "request", NULL, "uri_too_long", 0);
@@ -54,19 +48,29 @@ int relay_on_req(h2o_handler_t *self, h2o_req_t *req)
     }
 
     if (is_callback) {
-        if (method_is(req, "GET") || method_is(req, "POST"))
-            return relay_route_callback(req);
-        return not_allowed(req, "GET, POST", 1);
+        if (!method_is(req, "GET") && !method_is(req, "POST"))
+            return not_allowed(req, "GET, POST", 1);
+        if (!relay_accept_rate_allowed(req, &retry_after)) {
+            relay_event(RLY_LOG_WARN, "callback", NULL, "rate_limited", 0);
+            relay_respond_page(req, 429, RELAY_PAGE_SLOW_DOWN, NULL, 0, retry_after);
+            return 0;
+        }
+        return relay_route_callback(req);
     }
-    if (h2o_memis(path, plen, H2O_STRLIT(PATH_DISCOVERY))) {
+    if (h2o_memis(path, plen, H2O_STRLIT(RELAY_PATH_DISCOVERY))) {
         if (method_is(req, "GET"))
             return relay_route_discovery(req);
         return not_allowed(req, "GET", 0);
     }
     if (h2o_memis(path, plen, H2O_STRLIT(PATH_SESSIONS))) {
-        if (method_is(req, "POST"))
-            return relay_route_create(req);
-        return not_allowed(req, "POST", 0);
+        if (!method_is(req, "POST"))
+            return not_allowed(req, "POST", 0);
+        if (!relay_accept_rate_allowed(req, &retry_after)) {
+            relay_event(RLY_LOG_WARN, "session_create", NULL, "rate_limited", 0);
+            relay_respond_error(req, 429, NULL, "slow_down", "too many requests from this address; retry later", retry_after);
+            return 0;
+        }
+        return relay_route_create(req);
     }
     if (plen > sizeof(PATH_SESSIONS) && memcmp(path, PATH_SESSIONS "/", sizeof(PATH_SESSIONS)) == 0 &&
         memchr(path + sizeof(PATH_SESSIONS), '/', plen - sizeof(PATH_SESSIONS)) == NULL) {
@@ -80,25 +84,4 @@ int relay_on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     relay_respond_error(req, 404, NULL, "not_found", "no such endpoint", 0);
     return 0;
-}
-
-int relay_rate_allowed(h2o_req_t *req, int *retry_after)
-{
-    relay_ratelimit_t *rl = relay_global.ratelimit;
-    if (rl == NULL)
-        return 1;
-    struct sockaddr_storage ss;
-    socklen_t len = relay_peer_address(req, &ss);
-    if (len == 0)
-        return 1;
-    int ok = relay_ratelimit_take(rl, (struct sockaddr *)&ss, len, (int64_t)h2o_now(req->conn->ctx->loop), retry_after);
-    memset(&ss, 0, sizeof(ss));
-    return ok;
-}
-
-socklen_t relay_peer_address(h2o_req_t *req, struct sockaddr_storage *ss)
-{
-    if (req->conn->callbacks->get_peername == NULL)
-        return 0;
-    return req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)ss);
 }

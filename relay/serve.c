@@ -10,35 +10,20 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#include <json-c/json.h>
 #include <openssl/crypto.h>
-#include "metrics.h"
+#include "accept.h"
+#include "admin.h"
+#include "log.h"
 #include "ratelimit.h"
-#include "relay.h"
+#include "router.h"
+#include "routes.h"
+#include "serve.h"
+#include "tls.h"
 #include "waiters.h"
+#include "worker.h"
 
-relay_t relay_global;
-
-relay_worker_t *relay_worker_of(h2o_req_t *req)
-{
-    return H2O_STRUCT_FROM_MEMBER(relay_worker_t, ctx, req->conn->ctx);
-}
-
-int64_t relay_unix_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-h2o_timeout_t *relay_wait_timeout(relay_worker_t *w, unsigned seconds)
-{
-    if (!w->wait_timeouts_ready[seconds]) {
-        h2o_timeout_init(w->ctx.loop, &w->wait_timeouts[seconds], (uint64_t)seconds * 1000);
-        w->wait_timeouts_ready[seconds] = 1;
-    }
-    return &w->wait_timeouts[seconds];
-}
+/* the one relay of the process: its workers reach it through their relay pointer, nothing else names it */
+static relay_t relay;
 
 static int make_listener(const relay_addr_t *addr, char *err, size_t errlen)
 {
@@ -72,11 +57,6 @@ static void on_accept(h2o_socket_t *listener, const char *error)
             break;
         relay_accept(w, sock);
     }
-}
-
-static void on_store_notify(void *ctx, const uint8_t sid[RLY_SESSION_ID_BYTES])
-{
-    relay_pickup_notify(ctx, sid);
 }
 
 /* what the main thread asks of a worker */
@@ -123,11 +103,6 @@ static int send_control(relay_worker_t *w, int type, SSL_CTX *ssl_ctx)
     m->ssl_ctx = ssl_ctx;
     h2o_multithread_send_message(&w->control, &m->super);
     return 0;
-}
-
-const rly_keyring_t *relay_keys(void)
-{
-    return atomic_load_explicit(&relay_global.keys, memory_order_acquire);
 }
 
 /* every key ring ever loaded: requests in flight may still read an older one, so none is freed before exit */
@@ -203,11 +178,10 @@ static int worker_init(relay_t *r, relay_worker_t *w, int fd)
     w->listener->data = w;
     w->queue = h2o_multithread_create_queue(w->ctx.loop);
     h2o_multithread_register_receiver(w->queue, &w->control, on_control);
-    w->wait_timeouts = calloc(r->config->wait_max + 1, sizeof(*w->wait_timeouts));
-    w->wait_timeouts_ready = calloc(r->config->wait_max + 1, 1);
-    w->waiters = relay_waiters_new();
-    w->store = r->store->open(r->store, w->ctx.loop, on_store_notify, w);
-    if (w->wait_timeouts == NULL || w->wait_timeouts_ready == NULL || w->waiters == NULL || w->store == NULL)
+    if (relay_worker_init_tables(w, r->config->wait_max) != 0 || (w->waiters = relay_waiters_new()) == NULL)
+        return -1;
+    /* completions reported by the store wake this worker's waiters directly */
+    if ((w->store = r->store->open(r->store, w->ctx.loop, relay_waiters_notify, w->waiters)) == NULL)
         return -1;
     h2o_socket_read_start(w->listener, on_accept);
     return 0;
@@ -265,38 +239,6 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static int build_discovery(relay_t *r)
-{
-    const relay_config_t *cfg = r->config;
-    size_t n = strlen(cfg->public_url);
-    r->redirect_uri = malloc(n + sizeof("/qorus-oauth2-redirect"));
-    char *sessions = malloc(n + sizeof("/v1/sessions"));
-    if (r->redirect_uri == NULL || sessions == NULL) {
-        free(sessions);
-        return -1;
-    }
-    snprintf(r->redirect_uri, n + sizeof("/qorus-oauth2-redirect"), "%s/qorus-oauth2-redirect", cfg->public_url);
-    snprintf(sessions, n + sizeof("/v1/sessions"), "%s/v1/sessions", cfg->public_url);
-    json_object *o = json_object_new_object(), *as = json_object_new_array(), *seal = json_object_new_array();
-    for (size_t i = 0; i != cfg->allow_as_count; ++i)
-        json_object_array_add(as, json_object_new_string(cfg->allow_as[i]));
-    json_object_array_add(seal, json_object_new_string("X25519-HKDF-SHA256-A256GCM"));
-    json_object_object_add(o, "version", json_object_new_string(RLY_PROTOCOL_VERSION));
-    json_object_object_add(o, "redirect_uri", json_object_new_string(r->redirect_uri));
-    json_object_object_add(o, "sessions_endpoint", json_object_new_string(sessions));
-    json_object_object_add(o, "session_ttl_max", json_object_new_int((int)cfg->session_ttl_max));
-    json_object_object_add(o, "wait_max", json_object_new_int((int)cfg->wait_max));
-    json_object_object_add(o, "authorization_servers", as);
-    json_object_object_add(o, "seal_algorithms", seal);
-    size_t len;
-    const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    r->discovery_json = strndup(s, len);
-    r->discovery_json_len = len;
-    json_object_put(o);
-    free(sessions);
-    return r->discovery_json != NULL ? 0 : -1;
-}
-
 /* the Redis password: --redis-password-file, else AUTHRELAY_REDIS_PASSWORD, else the URL's; malloc'ed or NULL */
 static char *redis_password(const relay_config_t *cfg, char *err, size_t errlen, int *failed)
 {
@@ -338,14 +280,6 @@ static store_backend_t *open_redis(const relay_config_t *cfg, char *err, size_t 
     return b;
 }
 
-static long inflight(relay_t *r)
-{
-    long n = 0;
-    for (size_t i = 0; i != r->nworkers; ++i)
-        n += atomic_load(&r->workers[i].inflight);
-    return n;
-}
-
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
@@ -355,7 +289,7 @@ static void sleep_ms(long ms)
 
 int relay_serve(relay_config_t *cfg)
 {
-    relay_t *r = &relay_global;
+    relay_t *r = &relay;
     char err[512];
     int *fds = NULL, status = 1;
     sigset_t sigs;
@@ -395,7 +329,7 @@ int relay_serve(relay_config_t *cfg)
     }
     if (cfg->rate_limit != 0 && (r->ratelimit = relay_ratelimit_new(cfg->rate_limit)) == NULL)
         goto Exit;
-    if (build_discovery(r) != 0)
+    if (relay_discovery_init(r) != 0)
         goto Exit;
 
     h2o_config_init(&r->globalconf);
@@ -466,16 +400,16 @@ int relay_serve(relay_config_t *cfg)
     atomic_store(&r->shutting_down, 1);
     for (size_t i = 0; i != r->nworkers; ++i)
         send_control(&r->workers[i], CONTROL_SHUTDOWN, NULL);
-    for (long waited = 0; inflight(r) != 0 && waited < (long)cfg->shutdown_grace * 1000; waited += 20)
+    for (long waited = 0; relay_inflight(r) != 0 && waited < (long)cfg->shutdown_grace * 1000; waited += 20)
         sleep_ms(20);
-    if (inflight(r) != 0)
+    if (relay_inflight(r) != 0)
         rly_log_msg(RLY_LOG_WARN, "shutdown", "grace period over with requests in flight", 0);
     for (size_t i = 0; i != r->nworkers; ++i) {
         atomic_store(&r->workers[i].stop, 1);
         h2o_multithread_send_message(&r->workers[i].control, NULL);
         pthread_join(r->workers[i].tid, NULL);
     }
-    relay_admin_stop(r);
+    relay_admin_stop();
     rly_log_msg(RLY_LOG_INFO, "stop", "stopped", 0);
     status = 0;
 Exit:

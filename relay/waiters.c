@@ -1,4 +1,4 @@
-/* waiters.c: a worker's table of waiting pickups: a hash table of intrusive lists keyed by session id */
+/* waiters.c: a worker's table of waiting pickups: a hash table of intrusive lists keyed by store key */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +11,10 @@ struct st_relay_waiters_t {
     h2o_linklist_t buckets[NBUCKETS];
 };
 
-static h2o_linklist_t *bucket(relay_waiters_t *t, const uint8_t sid[RLY_SESSION_ID_BYTES])
+static h2o_linklist_t *bucket(relay_waiters_t *t, const uint8_t key[RLY_SESSION_ID_BYTES])
 {
     uint64_t h;
-    memcpy(&h, sid, sizeof(h)); /* random ids */
+    memcpy(&h, key, sizeof(h)); /* random ids */
     return &t->buckets[h % NBUCKETS];
 }
 
@@ -40,7 +40,7 @@ void relay_waiters_free(relay_waiters_t *t)
 void relay_waiters_add(relay_waiters_t *t, relay_waiter_t *w)
 {
     assert(!h2o_linklist_is_linked(&w->_link));
-    h2o_linklist_insert(bucket(t, w->sid), &w->_link);
+    h2o_linklist_insert(bucket(t, w->key), &w->_link);
     ++t->count;
 }
 
@@ -52,25 +52,25 @@ void relay_waiters_remove(relay_waiters_t *t, relay_waiter_t *w)
     --t->count;
 }
 
-int relay_waiters_has(relay_waiters_t *t, const uint8_t sid[RLY_SESSION_ID_BYTES])
+int relay_waiters_has(relay_waiters_t *t, const uint8_t key[RLY_SESSION_ID_BYTES])
 {
-    h2o_linklist_t *anchor = bucket(t, sid);
+    h2o_linklist_t *anchor = bucket(t, key);
     for (h2o_linklist_t *l = anchor->next; l != anchor; l = l->next) {
         relay_waiter_t *w = H2O_STRUCT_FROM_MEMBER(relay_waiter_t, _link, l);
-        if (memcmp(w->sid, sid, RLY_SESSION_ID_BYTES) == 0)
+        if (memcmp(w->key, key, RLY_SESSION_ID_BYTES) == 0)
             return 1;
     }
     return 0;
 }
 
-/* moves the matching waiters (all when sid is NULL) of one bucket to out */
-static void take(relay_waiters_t *t, h2o_linklist_t *anchor, const uint8_t *sid, h2o_linklist_t *out)
+/* moves the matching waiters (all when key is NULL) of one bucket to out */
+static void take(relay_waiters_t *t, h2o_linklist_t *anchor, const uint8_t *key, h2o_linklist_t *out)
 {
     h2o_linklist_t *l = anchor->next;
     while (l != anchor) {
         h2o_linklist_t *next = l->next;
         relay_waiter_t *w = H2O_STRUCT_FROM_MEMBER(relay_waiter_t, _link, l);
-        if (sid == NULL || memcmp(w->sid, sid, RLY_SESSION_ID_BYTES) == 0) {
+        if (key == NULL || memcmp(w->key, key, RLY_SESSION_ID_BYTES) == 0) {
             h2o_linklist_unlink(l);
             h2o_linklist_insert(out, l);
             --t->count;
@@ -89,13 +89,13 @@ static void run(h2o_linklist_t *woken)
     }
 }
 
-void relay_waiters_wake(relay_waiters_t *t, const uint8_t sid[RLY_SESSION_ID_BYTES])
+void relay_waiters_wake(relay_waiters_t *t, const uint8_t key[RLY_SESSION_ID_BYTES])
 {
     h2o_linklist_t woken;
     if (t->count == 0) /* most completions are for another worker's or replica's waiter */
         return;
     h2o_linklist_init_anchor(&woken);
-    take(t, bucket(t, sid), sid, &woken);
+    take(t, bucket(t, key), key, &woken);
     run(&woken);
 }
 
@@ -111,4 +111,12 @@ void relay_waiters_wake_all(relay_waiters_t *t)
 size_t relay_waiters_count(relay_waiters_t *t)
 {
     return t->count;
+}
+
+void relay_waiters_notify(void *waiters, const uint8_t key[RLY_SESSION_ID_BYTES])
+{
+    if (key != NULL)
+        relay_waiters_wake(waiters, key);
+    else
+        relay_waiters_wake_all(waiters);
 }

@@ -25,7 +25,7 @@ static void on_wake(relay_waiter_t *w)
 {
     test_waiter_t *t = (test_waiter_t *)w;
     ++t->woken;
-    t->in_table = relay_waiters_has(t->table, w->sid);
+    t->in_table = relay_waiters_has(t->table, w->key);
     t->count_in = relay_waiters_count(t->table);
     if (t->remove_other != NULL)
         relay_waiters_remove(t->table, t->remove_other);
@@ -45,7 +45,7 @@ static void make_sid(uint8_t sid[RLY_SESSION_ID_BYTES], uint64_t prefix, uint64_
 static void waiter_init(test_waiter_t *w, relay_waiters_t *t, uint64_t prefix, uint64_t tail)
 {
     memset(w, 0, sizeof(*w));
-    make_sid(w->super.sid, prefix, tail);
+    make_sid(w->super.key, prefix, tail);
     w->super.on_wake = on_wake;
     w->table = t;
 }
@@ -63,24 +63,24 @@ static void test_add_remove_has_count(void **state)
     make_sid(other, 0x3333, 3);
 
     assert_int_equal(relay_waiters_count(t), 0);
-    assert_false(relay_waiters_has(t, a.super.sid));
+    assert_false(relay_waiters_has(t, a.super.key));
     relay_waiters_add(t, &a.super);
     relay_waiters_add(t, &b.super);
     relay_waiters_add(t, &c.super);
     assert_int_equal(relay_waiters_count(t), 3);
-    assert_true(relay_waiters_has(t, a.super.sid));
-    assert_true(relay_waiters_has(t, c.super.sid));
+    assert_true(relay_waiters_has(t, a.super.key));
+    assert_true(relay_waiters_has(t, c.super.key));
     assert_false(relay_waiters_has(t, other));
 
     relay_waiters_remove(t, &a.super);
     assert_int_equal(relay_waiters_count(t), 2);
-    assert_true(relay_waiters_has(t, a.super.sid)); /* b still waits on it */
+    assert_true(relay_waiters_has(t, a.super.key)); /* b still waits on it */
     relay_waiters_remove(t, &b.super);
-    assert_false(relay_waiters_has(t, a.super.sid));
-    assert_true(relay_waiters_has(t, c.super.sid));
+    assert_false(relay_waiters_has(t, a.super.key));
+    assert_true(relay_waiters_has(t, c.super.key));
     relay_waiters_remove(t, &c.super);
     assert_int_equal(relay_waiters_count(t), 0);
-    assert_false(relay_waiters_has(t, c.super.sid));
+    assert_false(relay_waiters_has(t, c.super.key));
     assert_int_equal(a.woken + b.woken + c.woken, 0);
 
     /* a removed waiter can be added again */
@@ -114,7 +114,7 @@ static void test_wake_one_session(void **state)
     relay_waiters_add(t, &same_bucket2.super);
     assert_int_equal(relay_waiters_count(t), 7);
 
-    relay_waiters_wake(t, mine[0].super.sid);
+    relay_waiters_wake(t, mine[0].super.key);
     for (size_t i = 0; i != 3; ++i) {
         assert_int_equal(mine[i].woken, 1);
         assert_false(mine[i].in_table); /* every waiter of the session left the table before the first on_wake */
@@ -125,14 +125,14 @@ static void test_wake_one_session(void **state)
     assert_int_equal(same_bucket2.woken, 0);
     assert_int_equal(elsewhere.woken, 0);
     assert_int_equal(relay_waiters_count(t), 4);
-    assert_true(relay_waiters_has(t, same_prefix.super.sid));
-    assert_true(relay_waiters_has(t, same_bucket.super.sid));
-    assert_true(relay_waiters_has(t, same_bucket2.super.sid));
-    assert_true(relay_waiters_has(t, elsewhere.super.sid));
-    assert_false(relay_waiters_has(t, mine[0].super.sid));
+    assert_true(relay_waiters_has(t, same_prefix.super.key));
+    assert_true(relay_waiters_has(t, same_bucket.super.key));
+    assert_true(relay_waiters_has(t, same_bucket2.super.key));
+    assert_true(relay_waiters_has(t, elsewhere.super.key));
+    assert_false(relay_waiters_has(t, mine[0].super.key));
 
     /* waking again finds nobody; the woken ones are unlinked, so removing them is a no-op */
-    relay_waiters_wake(t, mine[0].super.sid);
+    relay_waiters_wake(t, mine[0].super.key);
     for (size_t i = 0; i != 3; ++i) {
         assert_int_equal(mine[i].woken, 1);
         relay_waiters_remove(t, &mine[i].super);
@@ -140,7 +140,7 @@ static void test_wake_one_session(void **state)
     assert_int_equal(relay_waiters_count(t), 4);
 
     /* the colliding ones wake one session at a time */
-    relay_waiters_wake(t, same_bucket.super.sid);
+    relay_waiters_wake(t, same_bucket.super.key);
     assert_int_equal(same_bucket.woken, 1);
     assert_int_equal(same_bucket2.woken + same_prefix.woken + elsewhere.woken, 0);
     assert_int_equal(relay_waiters_count(t), 3);
@@ -190,14 +190,14 @@ static void test_readd_in_on_wake(void **state)
     relay_waiters_add(t, &a.super);
     relay_waiters_add(t, &b.super);
 
-    relay_waiters_wake(t, a.super.sid);
+    relay_waiters_wake(t, a.super.key);
     assert_int_equal(a.woken, 1);
     assert_int_equal(b.woken, 1);
     assert_int_equal(relay_waiters_count(t), 2); /* both back in the table */
-    assert_true(relay_waiters_has(t, a.super.sid));
+    assert_true(relay_waiters_has(t, a.super.key));
 
     /* a later call wakes them again */
-    relay_waiters_wake(t, a.super.sid);
+    relay_waiters_wake(t, a.super.key);
     assert_int_equal(a.woken, 2);
     assert_int_equal(b.woken, 2);
     assert_int_equal(relay_waiters_count(t), 0);
@@ -233,11 +233,11 @@ static void test_remove_unlinked(void **state)
     relay_waiters_remove(t, &twice.super);
     relay_waiters_remove(t, &never.super);
     assert_int_equal(relay_waiters_count(t), 1);
-    assert_true(relay_waiters_has(t, other.super.sid));
-    assert_false(relay_waiters_has(t, twice.super.sid));
+    assert_true(relay_waiters_has(t, other.super.key));
+    assert_false(relay_waiters_has(t, twice.super.key));
 
     /* a removed waiter is not woken */
-    relay_waiters_wake(t, twice.super.sid);
+    relay_waiters_wake(t, twice.super.key);
     assert_int_equal(twice.woken, 0);
     relay_waiters_wake_all(t);
     assert_int_equal(twice.woken, 0);
@@ -258,10 +258,10 @@ static void test_remove_other_in_on_wake(void **state)
     a.remove_other = &other.super;
     relay_waiters_add(t, &a.super);
     relay_waiters_add(t, &other.super);
-    relay_waiters_wake(t, a.super.sid);
+    relay_waiters_wake(t, a.super.key);
     assert_int_equal(a.woken, 1);
     assert_int_equal(relay_waiters_count(t), 0);
-    assert_false(relay_waiters_has(t, other.super.sid));
+    assert_false(relay_waiters_has(t, other.super.key));
     relay_waiters_wake_all(t);
     assert_int_equal(other.woken, 0);
     relay_waiters_free(t);
