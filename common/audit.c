@@ -537,12 +537,12 @@ static void count_total(rly_audit_t *a, const char *as, const char *event, const
         }
     }
     if (a->_ntotals == AUDIT_TOTALS_MAX)
-        goto Other;
+        goto Error;
     if (a->_ntotals == a->_cap) {
         size_t cap = a->_cap == 0 ? 16 : a->_cap * 2;
         total_t *grown = realloc(a->_totals, cap * sizeof(*grown));
         if (grown == NULL)
-            goto Other;
+            goto Error;
         a->_totals = grown;
         a->_cap = cap;
     }
@@ -554,7 +554,7 @@ static void count_total(rly_audit_t *a, const char *as, const char *event, const
     a->_index[slot] = (uint16_t)a->_ntotals;
     return;
 
-Other:
+Error: /* no slot left: counted apart */
     a->_other++;
 }
 
@@ -622,38 +622,38 @@ static struct json_object *member(struct json_object *obj, const char *name)
     return json_object_object_get_ex(obj, name, &v) ? v : NULL;
 }
 
-int rly_audit_line(rly_audit_t *a, const char *line, size_t len, const char **why)
+int rly_audit_line(rly_audit_t *a, const char *line, size_t len, const char **errstr)
 {
     struct json_object *obj = NULL;
 
     a->_lines++;
-    *why = NULL;
+    *errstr = NULL;
     if (len > AUDIT_LINE_MAX) {
-        *why = "line too long";
+        *errstr = "line too long";
         goto Exit;
     }
     if (len == 0) {
-        *why = "empty line";
+        *errstr = "empty line";
         goto Exit;
     }
     if (line[0] != '{' || line[len - 1] != '}' || has_raw_control(line, len)) {
-        *why = "not a JSON object";
+        *errstr = "not a JSON object";
         goto Exit;
     }
     json_tokener_reset(a->_tok);
     obj = json_tokener_parse_ex(a->_tok, line, (int)len);
     if (obj == NULL || json_tokener_get_error(a->_tok) != json_tokener_success || json_tokener_get_parse_end(a->_tok) != len ||
         !json_object_is_type(obj, json_type_object)) {
-        *why = "not a JSON object";
+        *errstr = "not a JSON object";
         goto Exit;
     }
-    *why = check_object(line, len, obj);
+    *errstr = check_object(line, len, obj);
     count_total(a, total_label(member(obj, "as"), KEY_AS), total_label(member(obj, "event"), KEY_EVENT),
                 total_label(member(obj, "outcome"), KEY_OUTCOME));
 
 Exit:
     json_object_put(obj);
-    if (*why == NULL)
+    if (*errstr == NULL)
         return 0;
     a->_violations++;
     return -1;

@@ -10,11 +10,11 @@ typedef struct st_rly_audit_t rly_audit_t;
 rly_audit_t *rly_audit_new(void);
 void rly_audit_free(rly_audit_t *a);
 /*
- * Checks one line (without its '\n'). Returns 0 clean, -1 violation with *why a fixed text ("unknown key", "IPv4 address",
+ * Checks one line (without its '\n'). Returns 0 clean, -1 violation with *errstr a fixed text ("unknown key", "IPv4 address",
  * "e-mail address", "JWT-like token", "long random token", "URL with path or query", "bad ts", ...). Counts the line's
  * (as, event, outcome) in the totals either way when it parses.
  */
-int rly_audit_line(rly_audit_t *a, const char *line, size_t len, const char **why);
+int rly_audit_line(rly_audit_t *a, const char *line, size_t len, const char **errstr);
 /* 1 if s[0..n) is a value the schema accepts for key ("event", "outcome" or "as") and that looks identifying to none of
  * the patterns; the log emitter writes only such values */
 int rly_audit_value_ok(const char *key, const char *s, size_t n);

@@ -119,17 +119,14 @@ static ssize_t guarded_read_expect(h2o_http2_conn_t *conn, const uint8_t *src, s
     return ret;
 }
 
-static void install_reset_guard(h2o_socket_t *sock, h2o_context_t *ctx)
+/* puts g (malloc'ed by the caller, taken over here) in front of the connection's frame parser */
+static void install_reset_guard(h2o_socket_t *sock, h2o_context_t *ctx, reset_guard_t *g)
 {
     h2o_http2_conn_t *conn = sock->data;
     if (conn == NULL || conn->sock != sock || conn->super.ctx != ctx || conn->_read_expect == NULL) {
         static int warned;
         if (!warned++)
             rly_log_msg(RLY_LOG_WARN, "http2_guard", "HTTP/2 reset guard not installed: libh2o layout differs", 0);
-        return;
-    }
-    reset_guard_t *g = malloc(sizeof(*g));
-    if (g == NULL) {
         free(g);
         return;
     }
@@ -183,8 +180,14 @@ static void on_handshake_complete(h2o_socket_t *sock, const char *err)
             h2o_socket_close(sock);
             return;
         }
+        /* the guard's memory first: out of memory, the connection is refused rather than served unguarded */
+        reset_guard_t *g = malloc(sizeof(*g));
+        if (g == NULL) {
+            h2o_socket_close(sock);
+            return;
+        }
         h2o_http2_accept(&w->accept_ctx, sock, connected_at);
-        install_reset_guard(sock, &w->ctx);
+        install_reset_guard(sock, &w->ctx, g);
     } else {
         h2o_http1_accept(&w->accept_ctx, sock, connected_at);
     }

@@ -45,11 +45,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
     if (h2o_memis(req->path.base, plen, H2O_STRLIT("/healthz"))) {
         if (!is_get)
-            goto NotAllowed;
+            goto Error;
         respond_text(req, 200, "text/plain; charset=utf-8", H2O_STRLIT("ok\n"));
     } else if (h2o_memis(req->path.base, plen, H2O_STRLIT("/readyz"))) {
         if (!is_get)
-            goto NotAllowed;
+            goto Error;
         if (atomic_load(&r->shutting_down))
             respond_text(req, 503, "text/plain; charset=utf-8", H2O_STRLIT("shutting down\n"));
         else if (!r->store->ready(r->store))
@@ -58,7 +58,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             respond_text(req, 200, "text/plain; charset=utf-8", H2O_STRLIT("ready\n"));
     } else if (h2o_memis(req->path.base, plen, H2O_STRLIT("/metrics"))) {
         if (!is_get)
-            goto NotAllowed;
+            goto Error;
         size_t len;
         char *text = relay_metrics_render(r->store->ready(r->store), atomic_load(&r->shutting_down), &len);
         if (text == NULL) {
@@ -72,7 +72,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         respond_text(req, 404, "text/plain; charset=utf-8", H2O_STRLIT("not found\n"));
     }
     return 0;
-NotAllowed:
+Error: /* the one error: a method other than GET */
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET"));
     respond_text(req, 405, "text/plain; charset=utf-8", H2O_STRLIT("method not allowed\n"));
     return 0;
