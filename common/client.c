@@ -10,7 +10,9 @@
 #include <strings.h>
 #include <time.h>
 
+#include "addr.h"
 #include "b64url.h"
+#include "buf.h"
 #include "client.h"
 #include "ids.h"
 #include "seal.h"
@@ -24,38 +26,7 @@
 
 /* ---- small buffers ---- */
 
-/* a growable string; p is NUL-terminated whenever len > 0 */
-typedef struct st_sbuf_t {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf_t;
-
-static void sb_add(sbuf_t *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap != 0 ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_adds(sbuf_t *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
+#define BUILD_MAX RLY_CLIENT_BODY_MAX /* the most bytes of a URL or a form body this client builds */
 
 static int is_unreserved(unsigned char c)
 {
@@ -87,100 +58,86 @@ int rly_client_pct_encode(char *dst, size_t cap, size_t *len, const char *src, s
     return 0;
 }
 
-/* appends src percent-encoded */
-static void sb_add_enc(sbuf_t *b, const char *src, size_t n)
+/* appends src percent-encoded: room for the worst case, then encoded in place */
+static void add_enc(rly_buf_t *b, const char *src, size_t n)
 {
-    if (b->oom)
+    size_t room, len = 0;
+    char *tail;
+
+    if (n > (BUILD_MAX - 1) / 3 || rly_buf_reserve(b, 3 * n) != 0) {
+        rly_buf_commit(b, -1);
         return;
-    /* make room for the worst case, then encode in place */
-    sb_add(b, "", 0);
-    size_t need = b->len + 3 * n + 1;
-    if (!b->oom && need > b->cap) {
-        char *p = realloc(b->p, need);
-        if (p == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = need;
     }
-    if (!b->oom && rly_client_pct_encode(b->p, b->cap, &b->len, src, n) != 0)
-        b->oom = 1;
+    tail = rly_buf_tail(b, &room);
+    rly_buf_commit(b, rly_client_pct_encode(tail, room + 1, &len, src, n) == 0 ? (ssize_t)len : -1);
 }
 
 /* appends "[&]key=<value percent-encoded>" */
-static void sb_param(sbuf_t *b, int *first, const char *key, const char *value, size_t vlen)
+static void add_param(rly_buf_t *b, int *first, const char *key, const char *value, size_t vlen)
 {
     if (!*first)
-        sb_add(b, "&", 1);
+        rly_buf_addc(b, '&');
     *first = 0;
-    sb_adds(b, key);
-    sb_add(b, "=", 1);
-    sb_add_enc(b, value, vlen);
-}
-
-static void sb_free(sbuf_t *b)
-{
-    if (b->p != NULL) {
-        OPENSSL_cleanse(b->p, b->cap);
-        free(b->p);
-    }
-    memset(b, 0, sizeof(*b));
+    rly_buf_adds(b, key);
+    rly_buf_addc(b, '=');
+    add_enc(b, value, vlen);
 }
 
 /* ---- pure helpers ---- */
 
 char *rly_client_authorize_url(const rly_client_opts_t *o, const char *redirect_uri, const char *state, const char *challenge)
 {
-    sbuf_t b = {0};
+    rly_buf_t b;
     int first = 1;
     const char *q = strchr(o->authorize_url, '?');
     size_t alen = strlen(o->authorize_url);
 
-    sb_add(&b, o->authorize_url, alen);
+    rly_buf_init(&b, BUILD_MAX);
+    rly_buf_add(&b, o->authorize_url, alen);
     if (q == NULL)
-        sb_add(&b, "?", 1);
+        rly_buf_addc(&b, '?');
     else if (alen != 0 && o->authorize_url[alen - 1] != '?' && o->authorize_url[alen - 1] != '&')
-        sb_add(&b, "&", 1);
+        rly_buf_addc(&b, '&');
     if (o->audience != NULL)
-        sb_param(&b, &first, "audience", o->audience, strlen(o->audience));
-    sb_param(&b, &first, "client_id", o->client_id, strlen(o->client_id));
+        add_param(&b, &first, "audience", o->audience, strlen(o->audience));
+    add_param(&b, &first, "client_id", o->client_id, strlen(o->client_id));
     if (o->nscopes != 0) {
-        sbuf_t s = {0};
+        rly_buf_t s;
+        rly_buf_init(&s, BUILD_MAX);
         for (size_t i = 0; i != o->nscopes; i++) {
             if (i != 0)
-                sb_add(&s, " ", 1);
-            sb_adds(&s, o->scopes[i]);
+                rly_buf_addc(&s, ' ');
+            rly_buf_adds(&s, o->scopes[i]);
         }
-        if (s.oom)
-            b.oom = 1;
+        if (s.err != RLY_BUF_OK)
+            rly_buf_commit(&b, -1);
         else
-            sb_param(&b, &first, "scope", s.p, s.len);
-        sb_free(&s);
+            add_param(&b, &first, "scope", s.base, s.len);
+        rly_buf_free_wipe(&s);
     }
-    sb_param(&b, &first, "redirect_uri", redirect_uri, strlen(redirect_uri));
-    sb_param(&b, &first, "state", state, strlen(state));
-    sb_param(&b, &first, "response_type", "code", 4);
+    add_param(&b, &first, "redirect_uri", redirect_uri, strlen(redirect_uri));
+    add_param(&b, &first, "state", state, strlen(state));
+    add_param(&b, &first, "response_type", "code", 4);
     if (o->prompt != NULL)
-        sb_param(&b, &first, "prompt", o->prompt, strlen(o->prompt));
+        add_param(&b, &first, "prompt", o->prompt, strlen(o->prompt));
     for (size_t i = 0; i != o->nparams; i++) {
         const char *eq = strchr(o->params[i], '=');
         if (eq == NULL)
             goto Error;
-        sb_add(&b, "&", 1);
-        sb_add_enc(&b, o->params[i], (size_t)(eq - o->params[i]));
-        sb_add(&b, "=", 1);
-        sb_add_enc(&b, eq + 1, strlen(eq + 1));
+        rly_buf_addc(&b, '&');
+        add_enc(&b, o->params[i], (size_t)(eq - o->params[i]));
+        rly_buf_addc(&b, '=');
+        add_enc(&b, eq + 1, strlen(eq + 1));
     }
     if (challenge != NULL) {
-        sb_param(&b, &first, "code_challenge", challenge, strlen(challenge));
-        sb_param(&b, &first, "code_challenge_method", "S256", 4);
+        add_param(&b, &first, "code_challenge", challenge, strlen(challenge));
+        add_param(&b, &first, "code_challenge_method", "S256", 4);
     }
-    if (b.oom)
+    if (b.err != RLY_BUF_OK)
         goto Error;
-    return b.p;
+    return rly_buf_take(&b, NULL);
 Error:
-    sb_free(&b);
+    rly_buf_free_wipe(&b);
     return NULL;
 }
 
@@ -295,7 +252,7 @@ static int check_url(const char *url, char *host, size_t hostcap, const char **e
         memcpy(tmp + 8, url + 7, len - 7 + 1);
         if (rly_url_check_as(tmp, len + 1, 0, host, hostcap, errstr) != 0)
             return -1;
-        if (!rly_url_host_is_loopback(host, strlen(host))) {
+        if (!rly_host_is_loopback(host, strlen(host))) {
             *errstr = "http:// is accepted only for a loopback host; use https://";
             return -1;
         }
@@ -424,7 +381,7 @@ int rly_client_parse_args(rly_client_opts_t *o, int argc, char *const *argv, cha
         return uerr(err, errcap, "--relay: %s", es);
     if (strchr(o->relay, '?') != NULL)
         return uerr(err, errcap, "--relay: the relay's base URL has no query");
-    if (o->insecure && !rly_url_host_is_loopback(host, strlen(host)))
+    if (o->insecure && !rly_host_is_loopback(host, strlen(host)))
         return uerr(err, errcap, "--insecure is accepted only for a loopback relay (localhost, 127.0.0.0/8, [::1])");
     if (check_url(o->authorize_url, host, sizeof(host), &es) != 0)
         return uerr(err, errcap, "--authorize-url: %s", es);
@@ -459,9 +416,8 @@ typedef struct st_client_t {
 } client_t;
 
 typedef struct st_resp_t {
-    long status; /* 0: no response */
-    sbuf_t body;
-    int overflow;
+    long status;    /* 0: no response */
+    rly_buf_t body; /* at most RLY_CLIENT_BODY_MAX: RLY_BUF_TOO_BIG when the response is larger */
     char retry_after[128];
     char error[CURL_ERROR_SIZE];
 } resp_t;
@@ -471,12 +427,8 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     resp_t *r = ud;
     size_t len = size * n;
 
-    if (r->body.len + len > RLY_CLIENT_BODY_MAX) {
-        r->overflow = 1;
-        return 0;
-    }
-    sb_add(&r->body, p, len);
-    return r->body.oom ? 0 : len;
+    rly_buf_add(&r->body, p, len);
+    return r->body.err != RLY_BUF_OK ? 0 : len;
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
@@ -516,16 +468,18 @@ static int url_is_loopback(const char *url)
     int ret = 0;
 
     if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK && curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
-        ret = rly_url_host_is_loopback(host, strlen(host));
+        ret = rly_host_is_loopback(host, strlen(host));
     curl_free(host);
     curl_url_cleanup(u);
     return ret;
 }
 
+/* empties the response for the next request (the body is wiped: it may be a token) */
 static void resp_free(resp_t *r)
 {
-    sb_free(&r->body);
+    rly_buf_free_wipe(&r->body);
     memset(r, 0, sizeof(*r));
+    rly_buf_init(&r->body, RLY_CLIENT_BODY_MAX);
 }
 
 /*
@@ -587,7 +541,7 @@ static int request(client_t *c, const char *method, const char *url, const char 
     }
 
     cc = curl_easy_perform(c->h);
-    if (r->overflow || cc == CURLE_FILESIZE_EXCEEDED) {
+    if (r->body.err == RLY_BUF_TOO_BIG || cc == CURLE_FILESIZE_EXCEEDED) {
         snprintf(r->error, sizeof(r->error), "the response is larger than %d bytes", RLY_CLIENT_BODY_MAX);
         r->status = 0;
         ret = -2;
@@ -649,7 +603,7 @@ static int jint(json_object *o, const char *key, int64_t *out)
 /* "HTTP 403: authorization_server_not_allowed (text)" from a relay or AS error response, into buf */
 static const char *describe_error(const resp_t *r, char *buf, size_t cap)
 {
-    json_object *o = parse_object(r->body.p, r->body.len);
+    json_object *o = parse_object(r->body.base, r->body.len);
     const char *e = o != NULL ? jstr(o, "error") : NULL, *d = o != NULL ? jstr(o, "error_description") : NULL;
 
     if (e != NULL)
@@ -779,7 +733,7 @@ static rly_client_status_t discover(client_t *c, flow_t *f, char *err, size_t er
 {
     const rly_client_opts_t *o = c->o;
     static const char *const hdrs[] = {"Accept: application/json", NULL};
-    sbuf_t url = {0};
+    rly_buf_t url;
     resp_t r = {0};
     json_object *d = NULL, *algs;
     const char *v;
@@ -788,24 +742,25 @@ static rly_client_status_t discover(client_t *c, flow_t *f, char *err, size_t er
     char buf[700];
     int rc;
 
+    rly_buf_init(&url, BUILD_MAX);
     while (blen != 0 && o->relay[blen - 1] == '/')
         blen--;
-    sb_add(&url, o->relay, blen);
-    sb_adds(&url, "/.well-known/authrelay");
-    if (url.oom) {
+    rly_buf_add(&url, o->relay, blen);
+    rly_buf_adds(&url, "/.well-known/authrelay");
+    if (url.err != RLY_BUF_OK) {
         fail(err, errcap, "out of memory");
         goto Exit;
     }
-    if ((rc = request_busy(c, "GET", url.p, hdrs, NULL, 0, &r)) != 0) {
+    if ((rc = request_busy(c, "GET", url.base, hdrs, NULL, 0, &r)) != 0) {
         fail(err, errcap, rc == -2 ? "relay error: discovery: %s" : "relay unreachable: %s", r.error);
         goto Exit;
     }
     if (r.status != 200) {
-        fail(err, errcap, "relay error: discovery (GET %s): %s", url.p, describe_error(&r, buf, sizeof(buf)));
+        fail(err, errcap, "relay error: discovery (GET %s): %s", url.base, describe_error(&r, buf, sizeof(buf)));
         goto Exit;
     }
-    if ((d = parse_object(r.body.p, r.body.len)) == NULL) {
-        fail(err, errcap, "relay error: discovery (GET %s) did not answer a JSON object: is --relay an authrelay?", url.p);
+    if ((d = parse_object(r.body.base, r.body.len)) == NULL) {
+        fail(err, errcap, "relay error: discovery (GET %s) did not answer a JSON object: is --relay an authrelay?", url.base);
         goto Exit;
     }
     if ((v = jstr(d, "version")) == NULL || strcmp(v, RLY_PROTOCOL_VERSION) != 0) {
@@ -836,7 +791,7 @@ static rly_client_status_t discover(client_t *c, flow_t *f, char *err, size_t er
 Exit:
     json_object_put(d);
     resp_free(&r);
-    sb_free(&url);
+    rly_buf_free_wipe(&url);
     return ret;
 }
 
@@ -852,11 +807,11 @@ static rly_client_status_t create_session(client_t *c, flow_t *f, char *err, siz
     int rc;
 
     if (req == NULL)
-        goto Oom;
+        goto Error;
     if (json_object_object_add(req, "authorization_server", json_object_new_string(o->authorize_url)) != 0)
-        goto Oom;
+        goto Error;
     if (o->return_uri != NULL && json_object_object_add(req, "return_uri", json_object_new_string(o->return_uri)) != 0)
-        goto Oom;
+        goto Error;
     if (o->seal) {
         char pub[RLY_B64URL_ENCODED_LEN(32) + 1];
         if (rly_x25519_keypair(f->seal_priv, f->seal_pub) != 0) {
@@ -865,12 +820,12 @@ static rly_client_status_t create_session(client_t *c, flow_t *f, char *err, siz
         }
         rly_b64url_encode(pub, f->seal_pub, sizeof(f->seal_pub));
         if (json_object_object_add(req, "seal_key", json_object_new_string(pub)) != 0)
-            goto Oom;
+            goto Error;
     }
     if (o->ttl != 0 && json_object_object_add(req, "ttl", json_object_new_int64(o->ttl)) != 0)
-        goto Oom;
+        goto Error;
     if ((body = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) == NULL)
-        goto Oom;
+        goto Error;
 
     if ((rc = request_busy(c, "POST", f->sessions_endpoint, hdrs, body, strlen(body), &r)) != 0) {
         fail(err, errcap, rc == -2 ? "relay error: session creation: %s" : "relay unreachable: %s", r.error);
@@ -880,7 +835,7 @@ static rly_client_status_t create_session(client_t *c, flow_t *f, char *err, siz
         fail(err, errcap, "relay error: session creation: %s", describe_error(&r, buf, sizeof(buf)));
         goto Exit;
     }
-    if ((s = parse_object(r.body.p, r.body.len)) == NULL) {
+    if ((s = parse_object(r.body.base, r.body.len)) == NULL) {
         fail(err, errcap, "relay error: session creation did not answer a JSON object");
         goto Exit;
     }
@@ -906,14 +861,14 @@ static rly_client_status_t create_session(client_t *c, flow_t *f, char *err, siz
         goto Exit;
     }
     if ((f->redirect_uri = strdup(v)) == NULL)
-        goto Oom;
+        goto Error;
     if (jint(s, "expires_in", &f->expires_in) != 0 || f->expires_in <= 0 || f->expires_in > RLY_CLIENT_TTL_MAX) {
         fail(err, errcap, "relay error: the session response has no valid expires_in");
         goto Exit;
     }
     ret = RLY_CLIENT_OK;
     goto Exit;
-Oom:
+Error:
     fail(err, errcap, "out of memory");
 Exit:
     json_object_put(s);
@@ -1011,7 +966,7 @@ static rly_client_status_t poll(client_t *c, flow_t *f, json_object **result, ch
         (void)nap(c, ms);
     }
 
-    if ((*result = parse_object(r.body.p, r.body.len)) == NULL) {
+    if ((*result = parse_object(r.body.base, r.body.len)) == NULL) {
         fail(err, errcap, "relay error: the pickup result is not a JSON object");
         goto Exit;
     }
@@ -1062,25 +1017,26 @@ static rly_client_status_t exchange(client_t *c, flow_t *f, const char *code, js
 {
     const rly_client_opts_t *o = c->o;
     static const char *const hdrs[] = {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json", NULL};
-    sbuf_t body = {0};
+    rly_buf_t body;
     resp_t r = {0};
     int first = 1, rc;
     char buf[700];
     rly_client_status_t ret = RLY_CLIENT_FAILED;
 
-    sb_param(&body, &first, "grant_type", "authorization_code", 18);
-    sb_param(&body, &first, "code", code, strlen(code));
-    sb_param(&body, &first, "redirect_uri", f->redirect_uri, strlen(f->redirect_uri));
-    sb_param(&body, &first, "client_id", o->client_id, strlen(o->client_id));
+    rly_buf_init(&body, BUILD_MAX);
+    add_param(&body, &first, "grant_type", "authorization_code", 18);
+    add_param(&body, &first, "code", code, strlen(code));
+    add_param(&body, &first, "redirect_uri", f->redirect_uri, strlen(f->redirect_uri));
+    add_param(&body, &first, "client_id", o->client_id, strlen(o->client_id));
     if (o->client_secret_file != NULL)
-        sb_param(&body, &first, "client_secret", f->secret, strlen(f->secret));
+        add_param(&body, &first, "client_secret", f->secret, strlen(f->secret));
     if (o->pkce)
-        sb_param(&body, &first, "code_verifier", f->verifier, strlen(f->verifier));
-    if (body.oom) {
+        add_param(&body, &first, "code_verifier", f->verifier, strlen(f->verifier));
+    if (body.err != RLY_BUF_OK) {
         fail(err, errcap, "out of memory");
         goto Exit;
     }
-    if ((rc = request(c, "POST", o->token_url, hdrs, body.p, body.len, 0, &r)) != 0) {
+    if ((rc = request(c, "POST", o->token_url, hdrs, body.base, body.len, 0, &r)) != 0) {
         fail(err, errcap, rc == -2 ? "token endpoint error: %s" : "token endpoint unreachable: %s", r.error);
         goto Exit;
     }
@@ -1088,7 +1044,7 @@ static rly_client_status_t exchange(client_t *c, flow_t *f, const char *code, js
         fail(err, errcap, "token endpoint error: %s", describe_error(&r, buf, sizeof(buf)));
         goto Exit;
     }
-    if ((*token = parse_object(r.body.p, r.body.len)) == NULL || jstr(*token, "access_token") == NULL) {
+    if ((*token = parse_object(r.body.base, r.body.len)) == NULL || jstr(*token, "access_token") == NULL) {
         json_object_put(*token);
         *token = NULL;
         fail(err, errcap, "token endpoint error: the response is not a JSON object with an access_token");
@@ -1097,7 +1053,7 @@ static rly_client_status_t exchange(client_t *c, flow_t *f, const char *code, js
     ret = RLY_CLIENT_OK;
 Exit:
     resp_free(&r);
-    sb_free(&body);
+    rly_buf_free_wipe(&body);
     return ret;
 }
 

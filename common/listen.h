@@ -10,8 +10,8 @@
 
 /*
  * A non-blocking, close-on-exec TCP socket listening on the address: SO_REUSEADDR always, IPV6_V6ONLY for IPv6, the
- * flags above as asked, backlog as given (<= 0: SOMAXCONN). The descriptor, or -1 with a message in err naming the
- * address text and the cause.
+ * flags above as asked, backlog as given (<= 0: SOMAXCONN). The descriptor, or -1 (errno kept) with "cannot listen on
+ * <text>: <cause>" in err (text NULL: the address is written out, e.g. "[::1]:8443"). The caller closes the descriptor.
  */
 int rly_listen(const struct sockaddr *sa, socklen_t salen, const char *text, int flags, int backlog, char *err, size_t errlen);
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include "rly.h"
 #include "audit.h"
+#include "buf.h"
 #include "jsonstr.h"
 #include "log.h"
 
@@ -18,13 +19,6 @@ static atomic_int min_level = RLY_LOG_INFO;
 static atomic_int out_fd = 1;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
-
-typedef struct st_out_t {
-    char *buf;
-    size_t cap;
-    size_t len;
-    int overflow;
-} out_t;
 
 int rly_log_level_parse(const char *s, rly_log_level_t *level)
 {
@@ -101,87 +95,71 @@ static int is_msg(const char *s)
     return 1;
 }
 
-static void put(out_t *o, const char *s, size_t n)
+/* writes value as width decimal digits, zero padded (width 0: as many as needed), ending at end; returns the start */
+static char *digits(char *end, unsigned long long value, int width)
 {
-    if (o->overflow || o->cap - o->len < n) {
-        o->overflow = 1;
-        return;
-    }
-    memcpy(o->buf + o->len, s, n);
-    o->len += n;
-}
-
-static void put_str(out_t *o, const char *s)
-{
-    put(o, s, strlen(s));
-}
-
-/* writes value as width decimal digits, zero padded (width 0: as many as needed) */
-static void put_uint(out_t *o, unsigned long long value, int width)
-{
-    char digits[24];
-    int n = 0;
+    char *p = end;
     do {
-        digits[sizeof(digits) - 1 - n++] = (char)('0' + value % 10);
+        *--p = (char)('0' + value % 10);
         value /= 10;
-    } while (value != 0 && n < (int)sizeof(digits));
-    while (n < width && n < (int)sizeof(digits))
-        digits[sizeof(digits) - 1 - n++] = '0';
-    put(o, digits + sizeof(digits) - n, (size_t)n);
+    } while (value != 0);
+    while (end - p < width)
+        *--p = '0';
+    return p;
 }
 
-static void put_json_string(out_t *o, const char *s)
+static void put_uint(rly_buf_t *o, unsigned long long value)
 {
-    ssize_t n = o->overflow ? -1 : rly_json_quote(o->buf + o->len, o->cap - o->len, s, strlen(s));
-    if (n < 0)
-        o->overflow = 1;
-    else
-        o->len += (size_t)n;
+    char buf[20], *p = digits(buf + sizeof(buf), value, 0);
+    rly_buf_add(o, p, (size_t)(buf + sizeof(buf) - p));
 }
 
-static void put_member(out_t *o, const char *key, const char *value)
+static void put_json_string(rly_buf_t *o, const char *s)
 {
-    put(o, ",\"", 2);
-    put_str(o, key);
-    put(o, "\":", 2);
+    size_t room;
+    char *tail = rly_buf_tail(o, &room);
+    rly_buf_commit(o, tail != NULL ? rly_json_quote(tail, room, s, strlen(s)) : -1);
+}
+
+static void put_member(rly_buf_t *o, const char *key, const char *value)
+{
+    rly_buf_add(o, ",\"", 2);
+    rly_buf_adds(o, key);
+    rly_buf_add(o, "\":", 2);
     put_json_string(o, value);
 }
 
-static void put_ts(out_t *o, long long unix_ms)
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ", quoted, written in one append */
+static void put_ts(rly_buf_t *o, long long unix_ms)
 {
+    char ts[] = "\"0000-00-00T00:00:00.000Z\"";
     struct tm tm;
     time_t secs;
     if (unix_ms < 0)
         unix_ms = 0;
     secs = (time_t)(unix_ms / 1000);
     if (gmtime_r(&secs, &tm) == NULL || tm.tm_year + 1900 > 9999) {
-        put_str(o, "\"9999-12-31T23:59:59.999Z\"");
+        rly_buf_adds(o, "\"9999-12-31T23:59:59.999Z\"");
         return;
     }
-    put(o, "\"", 1);
-    put_uint(o, (unsigned long long)(tm.tm_year + 1900), 4);
-    put(o, "-", 1);
-    put_uint(o, (unsigned long long)(tm.tm_mon + 1), 2);
-    put(o, "-", 1);
-    put_uint(o, (unsigned long long)tm.tm_mday, 2);
-    put(o, "T", 1);
-    put_uint(o, (unsigned long long)tm.tm_hour, 2);
-    put(o, ":", 1);
-    put_uint(o, (unsigned long long)tm.tm_min, 2);
-    put(o, ":", 1);
-    put_uint(o, (unsigned long long)tm.tm_sec, 2);
-    put(o, ".", 1);
-    put_uint(o, (unsigned long long)(unix_ms % 1000), 3);
-    put(o, "Z\"", 2);
+    digits(ts + 5, (unsigned long long)(tm.tm_year + 1900), 4);
+    digits(ts + 8, (unsigned long long)(tm.tm_mon + 1), 2);
+    digits(ts + 11, (unsigned long long)tm.tm_mday, 2);
+    digits(ts + 14, (unsigned long long)tm.tm_hour, 2);
+    digits(ts + 17, (unsigned long long)tm.tm_min, 2);
+    digits(ts + 20, (unsigned long long)tm.tm_sec, 2);
+    digits(ts + 24, (unsigned long long)(unix_ms % 1000), 3);
+    rly_buf_add(o, ts, sizeof(ts) - 1);
 }
 
 int rly_log_format(char *buf, size_t cap, rly_log_level_t level, const char *event, const char *as, const char *outcome, long ms,
                    const char *msg, int with_version, long long unix_ms)
 {
-    out_t o = {buf, cap, 0, 0};
+    rly_buf_t o;
     const char *level_name = rly_log_level_name(level);
 
-    put_str(&o, "{\"ts\":");
+    rly_buf_init_raw(&o, buf, cap); /* no NUL: the line goes to write(2) with its length */
+    rly_buf_add(&o, "{\"ts\":", 6);
     put_ts(&o, unix_ms);
     /* an out-of-range level is never dropped by the filter; call it an error */
     put_member(&o, "level", level_name != NULL ? level_name : "error");
@@ -191,16 +169,16 @@ int rly_log_format(char *buf, size_t cap, rly_log_level_t level, const char *eve
     if (outcome != NULL)
         put_member(&o, "outcome", value_ok("outcome", outcome) ? outcome : LOG_INVALID);
     if (ms >= 0) {
-        put_str(&o, ",\"ms\":");
-        put_uint(&o, (unsigned long long)ms, 0);
+        rly_buf_add(&o, ",\"ms\":", 6);
+        put_uint(&o, (unsigned long long)ms);
     }
     if (msg != NULL)
         put_member(&o, "msg", is_msg(msg) ? msg : LOG_INVALID);
     if (with_version)
         put_member(&o, "version", RLY_VERSION);
-    put(&o, "}\n", 2);
+    rly_buf_add(&o, "}\n", 2);
 
-    if (o.overflow)
+    if (o.err != RLY_BUF_OK)
         return -1;
     return (int)o.len;
 }

@@ -1,10 +1,9 @@
 /* url.c: strict checks of the URLs an instance gives the relay (authorization_server, return_uri) */
-#include <arpa/inet.h>
 #include <curl/curl.h>
-#include <netinet/in.h>
 #include <string.h>
 #include <strings.h>
 
+#include "addr.h"
 #include "url.h"
 
 #define AS_URL_MAX 2048
@@ -14,55 +13,6 @@ typedef struct st_url_parts_t {
     const char *host;
     size_t hostlen; /* brackets included for IPv6 */
 } url_parts_t;
-
-static int is_digit(unsigned char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static int is_ipv6_loopback(const char *s, size_t len)
-{
-    char tmp[INET6_ADDRSTRLEN];
-    struct in6_addr a;
-
-    if (len >= sizeof(tmp))
-        return 0;
-    memcpy(tmp, s, len);
-    tmp[len] = '\0';
-    return inet_pton(AF_INET6, tmp, &a) == 1 && IN6_IS_ADDR_LOOPBACK(&a);
-}
-
-/* exactly four decimal parts 0-255 without leading zeros, the first 127 */
-static int is_ipv4_loopback(const char *s, size_t len)
-{
-    size_t i = 0, part;
-
-    for (part = 0; part != 4; part++) {
-        unsigned v = 0;
-        size_t start = i;
-        if (part != 0) {
-            if (i >= len || s[i] != '.')
-                return 0;
-            start = ++i;
-        }
-        while (i < len && is_digit((unsigned char)s[i]) && i - start < 3)
-            v = v * 10 + (unsigned)(s[i++] - '0');
-        if (i == start || v > 255 || (s[start] == '0' && i - start > 1))
-            return 0;
-        if (part == 0 && v != 127)
-            return 0;
-    }
-    return i == len;
-}
-
-int rly_url_host_is_loopback(const char *host, size_t len)
-{
-    if (len == 9 && strncasecmp(host, "localhost", 9) == 0)
-        return 1;
-    if (len >= 2 && host[0] == '[' && host[len - 1] == ']')
-        return is_ipv6_loopback(host + 1, len - 2);
-    return is_ipv4_loopback(host, len);
-}
 
 /* a DNS name or dotted quad: [A-Za-z0-9._-], no empty label */
 static int is_reg_name(const char *s, size_t len)
@@ -76,27 +26,11 @@ static int is_reg_name(const char *s, size_t len)
         if (c == '.') {
             if (s[i + 1] == '.')
                 return 0;
-        } else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '-' || c == '_')) {
+        } else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_')) {
             return 0;
         }
     }
     return 1;
-}
-
-/* ":port", 1-65535 */
-static int is_port(const char *s, size_t len)
-{
-    unsigned v = 0;
-    size_t i;
-
-    if (len < 2 || len > 6 || s[0] != ':')
-        return 0;
-    for (i = 1; i != len; i++) {
-        if (!is_digit((unsigned char)s[i]))
-            return 0;
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    return v >= 1 && v <= 65535;
 }
 
 /*
@@ -141,8 +75,10 @@ Exit:
 /* the checks common to both kinds of URL; 0 and *parts, or -1 and *errstr */
 static int parse_strict(const char *url, size_t len, size_t maxlen, url_parts_t *parts, const char **errstr)
 {
-    const char *auth;
+    const char *auth, *es;
+    rly_hostport_t hp;
     size_t i, p, authlen, hostlen;
+    int r;
 
     if (url == NULL || len == 0) {
         *errstr = "the URL is empty";
@@ -181,45 +117,26 @@ static int parse_strict(const char *url, size_t len, size_t maxlen, url_parts_t 
         *errstr = "the URL has userinfo";
         return -1;
     }
-    if (authlen != 0 && auth[0] == '[') {
-        const char *close = memchr(auth, ']', authlen);
-        if (close == NULL) {
-            *errstr = "the URL has a malformed IPv6 host";
-            return -1;
-        }
-        hostlen = (size_t)(close - auth) + 1;
-        /* inet_pton accepts only hex digits, ':' and a trailing dotted quad: no zone id, no percent sign */
-        {
-            char tmp[INET6_ADDRSTRLEN];
-            struct in6_addr a;
-            if (hostlen - 2 >= sizeof(tmp)) {
-                *errstr = "the URL has a malformed IPv6 host";
-                return -1;
-            }
-            memcpy(tmp, auth + 1, hostlen - 2);
-            tmp[hostlen - 2] = '\0';
-            if (inet_pton(AF_INET6, tmp, &a) != 1) {
-                *errstr = "the URL has a malformed IPv6 host";
-                return -1;
-            }
-        }
-    } else {
-        const char *colon = memchr(auth, ':', authlen);
-        hostlen = colon != NULL ? (size_t)(colon - auth) : authlen;
-        if (hostlen == 0) {
-            *errstr = "the URL has no host";
-            return -1;
-        }
-        if (!is_reg_name(auth, hostlen)) {
-            *errstr = "the URL host has invalid characters";
-            return -1;
-        }
+    /* the one host:port split (common/addr.c), with the URL's own name rule; the host is judged before the port */
+    if ((r = rly_hostport_split(auth, authlen, 0, &hp, &es)) == -1) {
+        *errstr = authlen != 0 && auth[0] == '[' ? "the URL has a malformed IPv6 host" : "the URL has no host";
+        return -1;
+    }
+    if (r == 0)
+        hostlen = hp.host_len + (hp.is_ipv6 ? 2 : 0); /* with the brackets */
+    else if (auth[0] == '[')
+        hostlen = (size_t)((const char *)memchr(auth, ']', authlen) - auth) + 1;
+    else
+        hostlen = (size_t)((const char *)memchr(auth, ':', authlen) - auth);
+    if (auth[0] != '[' && !is_reg_name(auth, hostlen)) {
+        *errstr = "the URL host has invalid characters";
+        return -1;
     }
     if (hostlen > RLY_AS_HOST_MAX) {
         *errstr = "the URL host is too long";
         return -1;
     }
-    if (hostlen != authlen && !is_port(auth + hostlen, authlen - hostlen)) {
+    if (r != 0) {
         *errstr = "the URL has an invalid port";
         return -1;
     }
@@ -239,7 +156,7 @@ int rly_url_check_as(const char *url, size_t len, int allow_http_loopback, char 
 
     if (parse_strict(url, len, AS_URL_MAX, &parts, errstr) != 0)
         return -1;
-    if (parts.is_http && !(allow_http_loopback && rly_url_host_is_loopback(parts.host, parts.hostlen))) {
+    if (parts.is_http && !(allow_http_loopback && rly_host_is_loopback(parts.host, parts.hostlen))) {
         *errstr = "the authorization server URL is not https";
         return -1;
     }
@@ -263,7 +180,7 @@ int rly_url_check_return(const char *url, size_t len, const char **errstr)
 
     if (parse_strict(url, len, RLY_RETURN_URI_MAX, &parts, errstr) != 0)
         return -1;
-    if (parts.is_http && !rly_url_host_is_loopback(parts.host, parts.hostlen)) {
+    if (parts.is_http && !rly_host_is_loopback(parts.host, parts.hostlen)) {
         *errstr = "the return URI is not https and not to a loopback host";
         return -1;
     }

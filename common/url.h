@@ -6,7 +6,7 @@
 
 /*
  * authorization_server: absolute https URL with a host, no userinfo, no fragment, at most 2048 bytes, no whitespace or
- * control bytes; http only when allow_http_loopback and the host is loopback (localhost, 127.0.0.0/8, [::1]).
+ * control bytes; http only when allow_http_loopback and the host is loopback (rly_host_is_loopback of addr.h).
  * Writes the host, lower-cased, NUL-terminated, without port or brackets' contents altered, into host (hostcap >=
  * RLY_AS_HOST_MAX + 1). 0 ok, -1 invalid with *errstr a fixed text.
  */
@@ -16,7 +16,5 @@ int rly_url_check_as(const char *url, size_t len, int allow_http_loopback, char 
  * RLY_RETURN_URI_MAX bytes; no whitespace or control bytes. 0 / -1 with *errstr.
  */
 int rly_url_check_return(const char *url, size_t len, const char **errstr);
-/* 1 if host (as in a URL, IPv6 with brackets) is localhost, 127.0.0.0/8 or [::1] */
-int rly_url_host_is_loopback(const char *host, size_t len);
 
 #endif

@@ -9,12 +9,11 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include <json-c/json.h>
 #include "rly.h"
+#include "addr.h"
 #include "config.h"
 
 #define ENV_PREFIX "AUTHRELAY_"
@@ -319,36 +318,6 @@ __attribute__((format(printf, 4, 5))) static void report_opt(struct st_loader_t 
     ++l->errors;
 }
 
-/* strtoul with every check: only decimal digits, no sign, no blank, no overflow; 0 / -1 */
-static int parse_ulong(const char *s, size_t len, unsigned long *out)
-{
-    char buf[24], *end;
-    size_t i;
-
-    if (len == 0 || len >= sizeof(buf))
-        return -1;
-    for (i = 0; i != len; ++i)
-        if (!isdigit((unsigned char)s[i]))
-            return -1;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    errno = 0;
-    *out = strtoul(buf, &end, 10);
-    if (errno != 0 || *end != '\0')
-        return -1;
-    return 0;
-}
-
-static int parse_port(const char *s, size_t len, unsigned short *port)
-{
-    unsigned long n;
-
-    if (len > 5 || parse_ulong(s, len, &n) != 0 || n < 1 || n > 65535)
-        return -1;
-    *port = (unsigned short)n;
-    return 0;
-}
-
 static int parse_bool(const char *s, int *out)
 {
     if (strcmp(s, "1") == 0 || strcmp(s, "true") == 0) {
@@ -361,174 +330,33 @@ static int parse_bool(const char *s, int *out)
     return 0;
 }
 
-static int ipv4_ok(const char *s, size_t len, struct in_addr *out)
-{
-    char buf[INET_ADDRSTRLEN];
-    struct in_addr dummy;
-
-    if (len == 0 || len >= sizeof(buf))
-        return 0;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    return inet_pton(AF_INET, buf, out != NULL ? out : &dummy) == 1;
-}
-
-/* s is the text between the brackets; no zone index */
-static int ipv6_ok(const char *s, size_t len, struct in6_addr *out)
-{
-    char buf[INET6_ADDRSTRLEN];
-    struct in6_addr dummy;
-
-    if (len == 0 || len >= sizeof(buf))
-        return 0;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    return inet_pton(AF_INET6, buf, out != NULL ? out : &dummy) == 1;
-}
-
-/* a DNS name (letters of either case, digits, '-', dots between labels of 1..63) or a dotted IPv4 address */
-static int hostname_ok(const char *s, size_t len)
-{
-    size_t i, label = 0;
-    int digits_only = 1;
-
-    if (len == 0 || len > RLY_AS_HOST_MAX)
-        return 0;
-    for (i = 0; i != len; ++i) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '.') {
-            if (label == 0 || s[i - 1] == '-')
-                return 0;
-            label = 0;
-            continue;
-        }
-        if (!(isalnum(c) || c == '-') || c >= 0x80)
-            return 0;
-        if (c == '-' && label == 0)
-            return 0;
-        if (!isdigit(c))
-            digits_only = 0;
-        if (++label > 63)
-            return 0;
-    }
-    if (label == 0 || s[len - 1] == '-')
-        return 0;
-    /* all digits and dots: must be a real IPv4 address, not "1.2.3" or "999.0.0.1" */
-    return digits_only ? ipv4_ok(s, len, NULL) : 1;
-}
-
-/* a host name, an IPv4 address or an IPv6 address in brackets */
+/* a host alone, without port: a name, an IPv4 address or an IPv6 address in brackets */
 static int host_ok(const char *s, size_t len)
 {
-    if (len != 0 && s[0] == '[')
-        return len >= 2 && s[len - 1] == ']' && ipv6_ok(s + 1, len - 2, NULL);
-    return hostname_ok(s, len);
-}
+    rly_hostport_t hp;
+    const char *why;
 
-static int host_is_loopback(const char *s, size_t len)
-{
-    struct in_addr a4;
-    struct in6_addr a6;
-
-    if (len == 9 && strncasecmp(s, "localhost", 9) == 0)
-        return 1;
-    if (ipv4_ok(s, len, &a4))
-        return (ntohl(a4.s_addr) >> 24) == 127;
-    if (len >= 2 && s[0] == '[' && s[len - 1] == ']' && ipv6_ok(s + 1, len - 2, &a6))
-        return IN6_IS_ADDR_LOOPBACK(&a6);
-    return 0;
-}
-
-/*
- * host[:port] where host is a name, IPv4 or [IPv6]; the port is required when need_port, else *port is 0 when absent.
- * NULL, or why it is wrong (fixed text, never the value: it may sit next to a password).
- */
-static const char *parse_hostport(const char *s, size_t len, int need_port, const char **host, size_t *host_len,
-                                  unsigned short *port)
-{
-    const char *rest, *end = s + len;
-
-    if (len == 0)
-        return "has no host";
-    if (s[0] == '[') {
-        const char *close = memchr(s, ']', len);
-        if (close == NULL || !ipv6_ok(s + 1, (size_t)(close - s - 1), NULL))
-            return "has an invalid [IPv6] address";
-        rest = close + 1;
-    } else {
-        const char *colon = memchr(s, ':', len);
-        rest = colon != NULL ? colon : end;
-        if (colon != NULL && memchr(colon + 1, ':', (size_t)(end - colon - 1)) != NULL)
-            return "has an IPv6 address outside brackets: write [v6]:port";
-        if (!hostname_ok(s, (size_t)(rest - s)))
-            return "has an invalid host name";
-    }
-    *host = s;
-    *host_len = (size_t)(rest - s);
-    *port = 0;
-    if (rest == end)
-        return need_port ? "needs a port: host:port" : NULL;
-    if (*rest != ':')
-        return "has junk after the host";
-    if (parse_port(rest + 1, (size_t)(end - rest - 1), port) != 0)
-        return "has an invalid port (1..65535)";
-    return NULL;
+    return rly_hostport_parse(s, len, 0, &hp, &why) == 0 && hp.port == 0 && hp.host_len + (hp.is_ipv6 ? 2 : 0) == len;
 }
 
 /* "a.b.c.d:port", "[v6]:port" or "localhost:port" (127.0.0.1; no other name is resolved); NULL or why not */
 static const char *parse_addr(const char *s, relay_addr_t *addr)
 {
     size_t len = strlen(s);
-    const char *colon;
-    unsigned short port;
+    const char *why;
 
     memset(addr, 0, sizeof(*addr));
     if (len >= sizeof(addr->text))
         return "too long";
-    if (s[0] == '[') {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&addr->ss;
-        const char *close = strchr(s, ']');
-        if (close == NULL || !ipv6_ok(s + 1, (size_t)(close - s - 1), &sin6->sin6_addr))
-            return "invalid IPv6 address: expected [v6]:port, e.g. [::1]:8443";
-        if (close[1] != ':' || parse_port(close + 2, strlen(close + 2), &port) != 0)
-            return "invalid port: expected [v6]:port with a port in 1..65535";
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(port);
-        addr->len = sizeof(*sin6);
-    } else {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&addr->ss;
-        if ((colon = strrchr(s, ':')) == NULL)
-            return "expected ADDR:PORT, e.g. 127.0.0.1:8443, [::1]:8443 or localhost:8443";
-        if (memchr(s, ':', (size_t)(colon - s)) != NULL)
-            return "IPv6 addresses go in brackets: [v6]:port";
-        if (colon - s == 9 && strncasecmp(s, "localhost", 9) == 0) {
-            sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        } else if (!ipv4_ok(s, (size_t)(colon - s), &sin->sin_addr)) {
-            return "the address must be IPv4 a.b.c.d, [IPv6] or localhost (no DNS lookups)";
-        }
-        if (parse_port(colon + 1, strlen(colon + 1), &port) != 0)
-            return "invalid port: expected a port in 1..65535";
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(port);
-        addr->len = sizeof(*sin);
-    }
+    if (rly_sockaddr_parse(s, len, &addr->ss, &addr->len, &why) != 0)
+        return why;
     memcpy(addr->text, s, len + 1);
     return NULL;
 }
 
 int relay_addr_is_loopback(const relay_addr_t *addr)
 {
-    if (addr->ss.ss_family == AF_INET) {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)&addr->ss;
-        return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
-    }
-    if (addr->ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&addr->ss;
-        if (IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr))
-            return 1;
-        return IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) && sin6->sin6_addr.s6_addr[12] == 127;
-    }
-    return 0;
+    return rly_sockaddr_is_loopback((const struct sockaddr *)&addr->ss);
 }
 
 static int addr_is_wildcard(const relay_addr_t *addr)
@@ -566,8 +394,7 @@ static int addr_overlap(const relay_addr_t *a, const relay_addr_t *b)
 
 struct st_http_url_t {
     int https;
-    const char *host; /* with brackets for IPv6 */
-    size_t host_len;
+    rly_hostport_t hp;
     size_t path_off; /* offset of the path ('/' or the end) */
 };
 
@@ -575,7 +402,6 @@ struct st_http_url_t {
 static const char *parse_http_url(const char *s, struct st_http_url_t *u)
 {
     const char *p, *auth_end, *why;
-    unsigned short port;
 
     if (strncmp(s, "https://", 8) == 0) {
         u->https = 1;
@@ -591,7 +417,7 @@ static const char *parse_http_url(const char *s, struct st_http_url_t *u)
     auth_end = p + strcspn(p, "/");
     if (memchr(p, '@', (size_t)(auth_end - p)) != NULL)
         return "must have no user name or password";
-    if ((why = parse_hostport(p, (size_t)(auth_end - p), 0, &u->host, &u->host_len, &port)) != NULL)
+    if (rly_hostport_parse(p, (size_t)(auth_end - p), 0, &u->hp, &why) != 0)
         return why;
     for (p = auth_end; *p != '\0'; ++p) {
         unsigned char c = (unsigned char)*p;
@@ -624,61 +450,28 @@ static const char *check_public_url(char *value)
 
 static const char *check_redis(char *value)
 {
-    const char *p, *at, *slash, *host, *why;
-    size_t host_len;
-    unsigned short port;
-    unsigned long db;
+    rly_redis_url_t u;
+    const char *why;
 
-    if (strncmp(value, "unix://", 7) == 0) {
-        if (value[7] != '/')
-            return "unix:// needs an absolute path: unix:///run/redis/redis.sock";
-        if (strlen(value + 7) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
-            return "the unix socket path is too long";
-        return NULL;
-    }
-    if (strncmp(value, "rediss://", 9) == 0)
-        return "rediss:// (TLS) is not supported: hiredis 0.14 speaks plain TCP only";
-    if (strncmp(value, "redis://", 8) != 0)
-        return "must be redis://[:password@]host:port[/db] or unix:///path";
-    p = value + 8;
-    if ((at = strrchr(p, '@')) != NULL) {
-        const char *c;
-        if (p[0] != ':')
-            return "a user name is not supported, only a password: redis://:password@host:port";
-        if (at == p + 1)
-            return "has an empty password";
-        for (c = p + 1; c != at; ++c)
-            if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f)
-                return "the password must be printable ASCII without blanks";
-        p = at + 1;
-    }
-    slash = strchr(p, '/');
-    if ((why = parse_hostport(p, slash != NULL ? (size_t)(slash - p) : strlen(p), 1, &host, &host_len, &port)) != NULL)
+    if (rly_redis_url_parse(value, strlen(value), &u, &why) != 0)
         return why;
-    if (slash != NULL && (parse_ulong(slash + 1, strlen(slash + 1), &db) != 0 || db > INT_MAX))
-        return "the database after '/' must be a number";
+    /* the parser takes ACL user names; the store does not use them yet */
+    if (u.username != NULL)
+        return "a user name is not supported, only a password: redis://:password@host:port";
     return NULL;
 }
 
 static const char *check_sentinels(char *value)
 {
-    const char *p = value, *host, *why;
-    size_t n = 0, host_len;
-    unsigned short port;
+    rly_hostport_t hp;
+    size_t len = strlen(value), pos = 0, n = 0;
+    const char *why;
+    int r;
 
-    for (;;) {
-        size_t len = strcspn(p, ",");
-        if (len == 0)
-            return "has an empty address: expected host:port,host:port";
-        if ((why = parse_hostport(p, len, 1, &host, &host_len, &port)) != NULL)
-            return why;
+    while ((r = rly_hostport_list_next(value, len, &pos, &hp, &why)) == 1)
         if (++n > SENTINELS_MAX)
             return "has too many addresses (at most " STR(SENTINELS_MAX) ")";
-        if (p[len] == '\0')
-            break;
-        p += len + 1;
-    }
-    return NULL;
+    return r < 0 ? why : NULL;
 }
 
 static const char *check_redis_master(char *value)
@@ -760,7 +553,7 @@ static void list_add(struct st_loader_t *l, size_t i, const char *s, size_t len,
     list[(*count)++] = host;
 }
 
-static void set_uint(struct st_loader_t *l, size_t i, unsigned long n, enum en_layer_t layer)
+static void set_uint(struct st_loader_t *l, size_t i, unsigned long long n, enum en_layer_t layer)
 {
     if (n < options[i].min || n > options[i].max) {
         report_opt(l, i, layer, "must be between %lu and %lu", options[i].min, options[i].max);
@@ -819,8 +612,8 @@ static void set_text(struct st_loader_t *l, size_t i, const char *v, enum en_lay
         }
     } break;
     case T_UINT: {
-        unsigned long n;
-        if (parse_ulong(v, strlen(v), &n) != 0) {
+        unsigned long long n;
+        if (rly_parse_uint(v, strlen(v), ULLONG_MAX, &n) != 0) {
             if (v[0] != '\0' && strspn(v, "0123456789") == strlen(v)) {
                 report_opt(l, i, layer, "must be between %lu and %lu", o->min, o->max);
             } else {
@@ -880,7 +673,7 @@ static void set_json(struct st_loader_t *l, size_t i, json_object *v)
             if (n < 0 || n > (int64_t)o->max) {
                 report_opt(l, i, L_FILE, "must be between %lu and %lu", o->min, o->max);
             } else {
-                set_uint(l, i, (unsigned long)n, L_FILE);
+                set_uint(l, i, (unsigned long long)n, L_FILE);
             }
         }
         break;
@@ -1202,7 +995,8 @@ static void validate(struct st_loader_t *l)
         default_public_url(l);
     if (cfg->public_url != NULL) {
         struct st_http_url_t u;
-        if (parse_http_url(cfg->public_url, &u) == NULL && !u.https && !cfg->plain && !host_is_loopback(u.host, u.host_len))
+        if (parse_http_url(cfg->public_url, &u) == NULL && !u.https && !cfg->plain &&
+            !rly_host_is_loopback(u.hp.host, u.hp.host_len))
             report(l, "--public-url: http:// only with --plain or a loopback host; use https://");
     }
 

@@ -1,15 +1,15 @@
 /* metrics.c: counters, the wake-latency histogram and gauges, rendered in the Prometheus text format */
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include "audit.h"
+#include "buf.h"
 #include "metrics.h"
 #include "rly.h"
 
 #define COUNTERS_MAX 1024
+#define RENDER_FIRST 8192        /* the first allocation of the rendered text */
+#define RENDER_MAX (1024 * 1024) /* its limit: 1,024 counters of at most ~400 bytes and the fixed series fit */
 
 typedef struct st_counter_t {
     char event[33], outcome[33], as[RLY_AS_HOST_MAX + 1];
@@ -64,9 +64,8 @@ static const char *as_label(const char *as)
     return m.as_seen[m.nas++];
 }
 
-void relay_event(rly_log_level_t level, const char *event, const char *as, const char *outcome, long ms)
+void relay_metrics_count(const char *event, const char *outcome, const char *as)
 {
-    rly_log_event(level, event, as, outcome, ms);
     event = checked("event", event);
     outcome = checked("outcome", outcome);
     pthread_mutex_lock(&m.mutex);
@@ -117,88 +116,54 @@ void relay_metrics_request(int http2)
     atomic_fetch_add_explicit(&m.requests[http2 != 0], 1, memory_order_relaxed);
 }
 
-typedef struct st_out_t {
-    char *buf;
-    size_t len, cap;
-    int failed;
-} out_t;
-
-__attribute__((format(printf, 2, 3))) static void out(out_t *o, const char *fmt, ...)
-{
-    if (o->failed)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            o->failed = 1;
-            return;
-        }
-        if ((size_t)n < o->cap - o->len) {
-            o->len += (size_t)n;
-            return;
-        }
-        size_t cap = o->cap * 2 + (size_t)n;
-        char *p = realloc(o->buf, cap);
-        if (p == NULL) {
-            o->failed = 1;
-            return;
-        }
-        o->buf = p;
-        o->cap = cap;
-    }
-}
-
 char *relay_metrics_render(int store_up, int shutting_down, size_t *len)
 {
-    out_t o = {malloc(8192), 0, 8192, 0};
-    if (o.buf == NULL)
+    rly_buf_t o;
+
+    rly_buf_init(&o, RENDER_MAX);
+    if (rly_buf_reserve(&o, RENDER_FIRST) != 0)
         return NULL;
-    out(&o, "# HELP authrelay_events_total Flow events by event, outcome and authorization server host.\n"
-            "# TYPE authrelay_events_total counter\n");
+    rly_buf_addf(&o, "# HELP authrelay_events_total Flow events by event, outcome and authorization server host.\n"
+                     "# TYPE authrelay_events_total counter\n");
     pthread_mutex_lock(&m.mutex);
     for (size_t i = 0; i != m.ncounters; ++i) {
         const counter_t *c = &m.counters[i];
         /* label values are identifiers and host names: nothing to escape */
-        out(&o, "authrelay_events_total{event=\"%s\",outcome=\"%s\",as=\"%s\"} %llu\n", c->event, c->outcome, c->as, c->value);
+        rly_buf_addf(&o, "authrelay_events_total{event=\"%s\",outcome=\"%s\",as=\"%s\"} %llu\n", c->event, c->outcome, c->as,
+                     c->value);
     }
-    out(&o, "# HELP authrelay_wake_latency_seconds Time from a callback's write to the woken pickup's answer.\n"
-            "# TYPE authrelay_wake_latency_seconds histogram\n");
+    rly_buf_addf(&o, "# HELP authrelay_wake_latency_seconds Time from a callback's write to the woken pickup's answer.\n"
+                     "# TYPE authrelay_wake_latency_seconds histogram\n");
     unsigned long long cumulative = 0;
     for (size_t i = 0; i != NBOUNDS; ++i) {
         cumulative += m.wake_buckets[i];
-        out(&o, "authrelay_wake_latency_seconds_bucket{le=\"%g\"} %llu\n", wake_bounds[i], cumulative);
+        rly_buf_addf(&o, "authrelay_wake_latency_seconds_bucket{le=\"%g\"} %llu\n", wake_bounds[i], cumulative);
     }
     cumulative += m.wake_buckets[NBOUNDS];
-    out(&o, "authrelay_wake_latency_seconds_bucket{le=\"+Inf\"} %llu\n", cumulative);
-    out(&o, "authrelay_wake_latency_seconds_sum %.6f\nauthrelay_wake_latency_seconds_count %llu\n", m.wake_sum, m.wake_count);
+    rly_buf_addf(&o, "authrelay_wake_latency_seconds_bucket{le=\"+Inf\"} %llu\n", cumulative);
+    rly_buf_addf(&o, "authrelay_wake_latency_seconds_sum %.6f\nauthrelay_wake_latency_seconds_count %llu\n", m.wake_sum,
+                 m.wake_count);
     pthread_mutex_unlock(&m.mutex);
-    out(&o,
-        "# HELP authrelay_http_requests_total Requests on the public listener by HTTP major version.\n"
-        "# TYPE authrelay_http_requests_total counter\n"
-        "authrelay_http_requests_total{version=\"1\"} %llu\nauthrelay_http_requests_total{version=\"2\"} %llu\n",
-        (unsigned long long)atomic_load(&m.requests[0]), (unsigned long long)atomic_load(&m.requests[1]));
-    out(&o,
-        "# HELP authrelay_waiting_pickups Pickups waiting for a callback now.\n# TYPE authrelay_waiting_pickups gauge\n"
-        "authrelay_waiting_pickups %ld\n",
-        relay_metrics_waiting_now());
-    out(&o,
+    rly_buf_addf(&o,
+                 "# HELP authrelay_http_requests_total Requests on the public listener by HTTP major version.\n"
+                 "# TYPE authrelay_http_requests_total counter\n"
+                 "authrelay_http_requests_total{version=\"1\"} %llu\nauthrelay_http_requests_total{version=\"2\"} %llu\n",
+                 (unsigned long long)atomic_load(&m.requests[0]), (unsigned long long)atomic_load(&m.requests[1]));
+    rly_buf_addf(&o,
+                 "# HELP authrelay_waiting_pickups Pickups waiting for a callback now.\n# TYPE authrelay_waiting_pickups gauge\n"
+                 "authrelay_waiting_pickups %ld\n",
+                 relay_metrics_waiting_now());
+    rly_buf_addf(
+        &o,
         "# HELP authrelay_store_up 1 if the rendezvous store answers.\n# TYPE authrelay_store_up gauge\nauthrelay_store_up %d\n",
         store_up ? 1 : 0);
-    out(&o,
-        "# HELP authrelay_shutting_down 1 while draining for shutdown.\n# TYPE authrelay_shutting_down gauge\n"
-        "authrelay_shutting_down %d\n",
-        shutting_down ? 1 : 0);
-    out(&o,
-        "# HELP authrelay_build_info Build information.\n# TYPE authrelay_build_info gauge\n"
-        "authrelay_build_info{version=\"%s\"} 1\n",
-        RLY_VERSION);
-    if (o.failed) {
-        free(o.buf);
-        return NULL;
-    }
-    *len = o.len;
-    return o.buf;
+    rly_buf_addf(&o,
+                 "# HELP authrelay_shutting_down 1 while draining for shutdown.\n# TYPE authrelay_shutting_down gauge\n"
+                 "authrelay_shutting_down %d\n",
+                 shutting_down ? 1 : 0);
+    rly_buf_addf(&o,
+                 "# HELP authrelay_build_info Build information.\n# TYPE authrelay_build_info gauge\n"
+                 "authrelay_build_info{version=\"%s\"} 1\n",
+                 RLY_VERSION);
+    return rly_buf_take(&o, len); /* NULL if it failed */
 }

@@ -1,27 +1,34 @@
 /* result_json.c: the JSON result a pickup returns, written directly (byte for byte what json-c writes) */
-#include <stdlib.h>
 #include <string.h>
+#include "buf.h"
 #include "jsonstr.h"
 #include "result_json.h"
 
 /*
  * The result JSON, written directly: building json-c objects for four members cost a tenth of the callback path. The
  * values are the callback's parameters, which rly_callback_parse admits only as printable ASCII; rly_json_quote escapes
- * them as json-c would (tests/unit/relay/test_result_json.c checks the bytes against json-c's).
+ * them as json-c would (tests/unit/relay/test_result_json.c checks the bytes against json-c's). The buffer is reserved
+ * for the worst case once and the document is written in place into it, then committed at once.
  */
-typedef struct st_jbuf_t {
-    char *p;
-    size_t len, cap;
-} jbuf_t;
 
-/* ,"name":"value" (without the comma for the first member); the buffer is sized for the worst case */
-static void jmember(jbuf_t *b, const char *name, const char *v, size_t len)
+/* writes ,"name":"value" (without the comma for the first member) into dst, at most cap bytes, as rly_json_quote does:
+ * the bytes written, or -1 if they do not fit */
+static ssize_t jmember(char *dst, size_t cap, int first, const char *name, const char *v, size_t len)
 {
-    if (b->len > 1)
-        b->p[b->len++] = ',';
-    b->len += (size_t)rly_json_quote(b->p + b->len, b->cap - b->len, name, strlen(name));
-    b->p[b->len++] = ':';
-    b->len += (size_t)rly_json_quote(b->p + b->len, b->cap - b->len, v, len);
+    size_t n = 0;
+    ssize_t q;
+
+    if (cap < 2) /* a comma and a colon at least */
+        return -1;
+    if (!first)
+        dst[n++] = ',';
+    if ((q = rly_json_quote(dst + n, cap - n - 1, name, strlen(name))) < 0)
+        return -1;
+    n += (size_t)q;
+    dst[n++] = ':';
+    if ((q = rly_json_quote(dst + n, cap - n, v, len)) < 0)
+        return -1;
+    return (ssize_t)(n + (size_t)q);
 }
 
 /* the bytes one member can take: its name (at most 17) and value quoted, a comma and a colon */
@@ -35,27 +42,40 @@ char *relay_result_json(const char *state, size_t state_len, const rly_str_t *co
 {
     rly_str_t st = {state, state_len};
     size_t cap = 64 + jcap(&st) + jcap(code) + jcap(iss) + jcap(error) + jcap(error_description) + jcap(error_uri);
-    jbuf_t b = {malloc(cap), 0, cap};
-    if (b.p == NULL)
-        return NULL;
-    b.p[b.len++] = '{';
-    if (code != NULL && code->base != NULL) {
-        jmember(&b, "status", "authorized", 10);
-        jmember(&b, "code", code->base, code->len);
-        jmember(&b, "state", state, state_len);
-        if (iss != NULL && iss->base != NULL)
-            jmember(&b, "iss", iss->base, iss->len);
-    } else {
-        jmember(&b, "status", "denied", 6);
-        const rly_str_t *opt[] = {error, error_description, error_uri};
-        const char *names[] = {"error", "error_description", "error_uri"};
-        for (size_t i = 0; i != 3; ++i)
-            if (opt[i] != NULL && opt[i]->base != NULL)
-                jmember(&b, names[i], opt[i]->base, opt[i]->len);
-    }
-    b.p[b.len++] = '}';
-    b.p[b.len] = '\0';
-    *len = b.len;
-    return b.p;
-}
+    const rly_str_t *opt[] = {error, error_description, error_uri};
+    const char *names[] = {"error", "error_description", "error_uri"};
+    rly_buf_t b;
+    size_t room, n = 0;
+    ssize_t m = 0;
+    char *p;
 
+    rly_buf_init(&b, cap);
+    if (rly_buf_reserve(&b, cap) != 0) /* the one allocation */
+        return NULL;
+    /* the whole document written in place into the room reserved, then committed at once */
+    p = rly_buf_tail(&b, &room);
+    p[n++] = '{';
+    if (code != NULL && code->base != NULL) {
+        if (m >= 0 && (m = jmember(p + n, room - n, 1, "status", "authorized", 10)) >= 0)
+            n += (size_t)m;
+        if (m >= 0 && (m = jmember(p + n, room - n, 0, "code", code->base, code->len)) >= 0)
+            n += (size_t)m;
+        if (m >= 0 && (m = jmember(p + n, room - n, 0, "state", state, state_len)) >= 0)
+            n += (size_t)m;
+        if (m >= 0 && iss != NULL && iss->base != NULL && (m = jmember(p + n, room - n, 0, "iss", iss->base, iss->len)) >= 0)
+            n += (size_t)m;
+    } else {
+        if ((m = jmember(p + n, room - n, 1, "status", "denied", 6)) >= 0)
+            n += (size_t)m;
+        for (size_t i = 0; i != 3 && m >= 0; ++i)
+            if (opt[i] != NULL && opt[i]->base != NULL &&
+                (m = jmember(p + n, room - n, 0, names[i], opt[i]->base, opt[i]->len)) >= 0)
+                n += (size_t)m;
+    }
+    if (m >= 0 && n < room)
+        p[n++] = '}';
+    else
+        m = -1; /* cannot happen: the room is the worst case */
+    rly_buf_commit(&b, m >= 0 ? (ssize_t)n : -1);
+    return rly_buf_take(&b, len); /* hands the reserved storage over: no copy; NULL after an error */
+}
