@@ -900,6 +900,8 @@ static void test_redis(void **state)
         {"redis://localhost", "needs a port: host:port"},
         {"redis://localhost:0", "has an invalid port"},
         {"redis://user:s3cret@localhost:6379", "a user name is not supported"},
+        {"redis://user:s3cret@[::1]:6379/1", "a user name is not supported, only a password: redis://:password@host:port"},
+        {"redis://user@localhost:6379", "has a user name but no password"},
         {"redis://:@localhost:6379", "has an empty password"},
         {"redis://:a b@localhost:6379", "the password must be printable ASCII"},
         {"redis://localhost:6379/x", "the database after '/' must be a number"},
@@ -967,6 +969,16 @@ static void test_sentinel(void **state)
     assert_err("--redis-sentinel: needs a port");
     assert_int_equal(LOAD(&cfg, "--dev", "--redis-sentinel", "s1:26379,", "--redis-master", "m"), 1);
     assert_err("--redis-sentinel: has an empty address");
+    {
+        char many[17 * 9 + 1], *p = many;
+        for (int i = 0; i != 17; ++i)
+            p += snprintf(p, sizeof(many) - (size_t)(p - many), "%ss%c:26379", i != 0 ? "," : "", 'a' + i);
+        assert_int_equal(LOAD(&cfg, "--dev", "--redis-sentinel", many, "--redis-master", "m"), 1);
+        assert_err("--redis-sentinel: has too many addresses (at most 16)");
+        many[16 * 9 - 1] = '\0'; /* 16 of them */
+        assert_int_equal(LOAD(&cfg, "--dev", "--redis-sentinel", many, "--redis-master", "m"), 0);
+        relay_config_free(&cfg);
+    }
     assert_int_equal(LOAD(&cfg, "--dev", "--redis-sentinel", "s1:26379", "--redis-master", "my master"), 1);
     assert_err("--redis-master: may hold only");
 
