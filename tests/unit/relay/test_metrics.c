@@ -1,4 +1,5 @@
-/* test_metrics.c: unit tests of relay/metrics.c: event counters, AS label cap, wake histogram, gauges, label hygiene */
+/* test_metrics.c: unit tests of relay/metrics.c (and relay_event of relay/event.c): event counters, AS label cap, wake histogram,
+ * gauges, label hygiene */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -93,6 +94,42 @@ static void test_event_counts(void **state)
     relay_event(RLY_LOG_INFO, "tc_counts", "auth.example.com", "ok", 5);
     text = render(1, 0);
     assert_int_equal(counter(text, "tc_counts", "ok", "auth.example.com"), 4);
+    free(text);
+}
+
+/* relay_event (event.c) writes one log line and counts once; relay_metrics_count counts alone, with the log's rules */
+static void test_event_and_count(void **state)
+{
+    int p[2], devnull;
+    char line[512];
+    ssize_t n;
+
+    (void)state;
+    assert_int_equal(pipe(p), 0);
+    rly_log_init(RLY_LOG_INFO, p[1]);
+    relay_event(RLY_LOG_INFO, "tc_event", "auth.example.com", "ok", 7);
+    relay_event(RLY_LOG_DEBUG, "tc_event", "auth.example.com", "ok", 7); /* below the level: counted, not written */
+    assert_true((devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) >= 0);
+    rly_log_init(RLY_LOG_ERROR, devnull);
+    close(p[1]);
+    n = read(p[0], line, sizeof(line) - 1);
+    assert_true(n > 0);
+    line[n] = '\0';
+    close(p[0]);
+    assert_non_null(strstr(line, "\"event\":\"tc_event\",\"as\":\"auth.example.com\",\"outcome\":\"ok\",\"ms\":7}\n"));
+    assert_int_equal(strchr(line, '\n') - line, n - 1); /* one line */
+
+    relay_metrics_count("tc_count", "ok", "auth.example.com");
+    relay_metrics_count("tc_count", "ok", NULL);
+    relay_metrics_count("tc_count", "not ok", "auth.example.com");
+    relay_metrics_count("tc count", "ok", "auth.example.com");
+
+    char *text = render(1, 0);
+    assert_int_equal(counter(text, "tc_event", "ok", "auth.example.com"), 2);
+    assert_int_equal(counter(text, "tc_count", "ok", "auth.example.com"), 1);
+    assert_int_equal(counter(text, "tc_count", "ok", ""), 1);
+    assert_int_equal(counter(text, "tc_count", "invalid", "auth.example.com"), 1);
+    assert_true(counter(text, "invalid", "ok", "auth.example.com") >= 1);
     free(text);
 }
 
@@ -381,6 +418,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         /* the label tests run before the AS cap fills the table: a bad host must not take a slot of its own */
         cmocka_unit_test(test_event_counts),
+        cmocka_unit_test(test_event_and_count),
         cmocka_unit_test(test_histogram),
         cmocka_unit_test(test_gauges),
         cmocka_unit_test(test_requests_by_version),
