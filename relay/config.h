@@ -54,7 +54,7 @@ int relay_config_load(relay_config_t *cfg, int argc, char **argv, FILE *err);
 /* prints the option reference (used by --help of serve and check-config) */
 void relay_config_usage(FILE *out, const char *subcommand);
 void relay_config_free(relay_config_t *cfg);
-/* 1 if the address is a loopback one */
+/* 1 if the address is a loopback one: 127.0.0.0/8, ::1 or IPv4-mapped 127.0.0.0/8 (rly_sockaddr_is_loopback of addr.h) */
 int relay_addr_is_loopback(const relay_addr_t *addr);
 
 #endif
