@@ -140,7 +140,7 @@ int relay_route_create(h2o_req_t *req)
     uint8_t meta[RELAY_META_MAX], sid[RLY_SESSION_ID_BYTES];
     store_record_t rec = {0};
     long metalen;
-    if (rly_session_new(sid, c->sid_text) != 0 || rly_store_key(sid, rec.sid) != 0 ||
+    if (rly_session_new(sid, c->sid_text) != 0 || rly_store_key(sid, rec.key) != 0 ||
         rly_poll_token_new(c->token, rec.token_hash) != 0)
         goto Error;
     /* without a seal key a callback can write the result at once: the state says so (under its MAC) */

@@ -12,7 +12,7 @@
  * seal key) and result are ciphertexts the store never opens, the AS host is the anonymous identifier protocol.md allows.
  */
 typedef struct st_store_record_t {
-    uint8_t sid[RLY_SESSION_ID_BYTES];
+    uint8_t key[RLY_SESSION_ID_BYTES]; /* the store key: rly_store_key of the session id, never the id itself */
     uint8_t token_hash[32];
     char as_host[RLY_AS_HOST_MAX + 1];
     const uint8_t *meta; /* encrypted under the data key; borrowed */
@@ -39,9 +39,9 @@ typedef struct st_store_backend_t store_backend_t;
 /* rec and everything it points to are borrowed for the duration of the callback only; rec is NULL unless STORE_OK (or
  * STORE_CONFLICT / STORE_SEAL_REQUIRED from complete) */
 typedef void (*store_cb)(void *ctx, store_status_t status, const store_record_t *rec);
-/* a session completed somewhere (this worker, another thread, another replica): runs on the worker's loop; sid NULL
+/* a session completed somewhere (this worker, another thread, another replica): runs on the worker's loop; key NULL
  * means "anything may have completed" (after the store reconnected): re-check every waiter */
-typedef void (*store_notify_cb)(void *ctx, const uint8_t sid[RLY_SESSION_ID_BYTES]);
+typedef void (*store_notify_cb)(void *ctx, const uint8_t key[RLY_SESSION_ID_BYTES]);
 
 struct st_store_backend_t {
     const char *name;
@@ -54,6 +54,7 @@ struct st_store_backend_t {
 
 /*
  * Per-thread operations. Each callback runs exactly once, on the handle's loop; it may run before the call returns.
+ * A session is named by its store key (key, rec->key: rly_store_key of the session id; the store never sees the id).
  * create:   stores rec (result ignored) with a TTL of ttl seconds; STORE_OK or STORE_UNAVAILABLE.
  * get:      the record; STORE_NOT_FOUND when unknown or expired.
  * complete: sets the result if the session is pending (first writer wins) and wakes watchers everywhere; rec is then
@@ -69,13 +70,13 @@ struct st_store_backend_t {
  */
 struct st_store_t {
     void (*create)(store_t *self, const store_record_t *rec, unsigned ttl, store_cb cb, void *ctx);
-    void (*get)(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx);
-    void (*complete)(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], const uint8_t *result, size_t len,
+    void (*get)(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx);
+    void (*complete)(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], const uint8_t *result, size_t len,
                      int64_t completed_at, int sealed, store_cb cb, void *ctx);
-    void (*mark_read)(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx);
-    void (*remove)(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx);
-    void (*watch)(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx);
-    void (*unwatch)(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES]);
+    void (*mark_read)(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx);
+    void (*remove)(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx);
+    void (*watch)(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx);
+    void (*unwatch)(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES]);
     void (*close)(store_t *self);
 };
 

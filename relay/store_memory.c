@@ -11,7 +11,7 @@
 
 typedef struct st_entry_t {
     struct st_entry_t *next;
-    uint8_t sid[RLY_SESSION_ID_BYTES];
+    uint8_t key[RLY_SESSION_ID_BYTES];
     uint8_t token_hash[32];
     char as_host[RLY_AS_HOST_MAX + 1];
     uint8_t *meta;
@@ -48,7 +48,7 @@ struct st_memory_handle_t {
 
 typedef struct st_notify_message_t {
     h2o_multithread_message_t super;
-    uint8_t sid[RLY_SESSION_ID_BYTES];
+    uint8_t key[RLY_SESSION_ID_BYTES];
 } notify_message_t;
 
 static int64_t now_ms(void)
@@ -58,10 +58,10 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static size_t bucket_of(const memory_backend_t *b, const uint8_t sid[RLY_SESSION_ID_BYTES])
+static size_t bucket_of(const memory_backend_t *b, const uint8_t key[RLY_SESSION_ID_BYTES])
 {
     uint64_t h;
-    memcpy(&h, sid, sizeof(h)); /* session ids come from the CSPRNG: any 8 bytes hash well */
+    memcpy(&h, key, sizeof(h)); /* store keys are hashes: any 8 bytes hash well */
     return (size_t)(h & (b->nbuckets - 1));
 }
 
@@ -105,7 +105,7 @@ static void grow(memory_backend_t *b)
         entry_t *e = old[i];
         while (e != NULL) {
             entry_t *next = e->next;
-            size_t j = bucket_of(b, e->sid);
+            size_t j = bucket_of(b, e->key);
             e->next = b->buckets[j];
             b->buckets[j] = e;
             e = next;
@@ -115,12 +115,12 @@ static void grow(memory_backend_t *b)
 }
 
 /* the live entry of a session, or NULL; unlinks it when expired; with the mutex held */
-static entry_t **find(memory_backend_t *b, const uint8_t sid[RLY_SESSION_ID_BYTES], int64_t now)
+static entry_t **find(memory_backend_t *b, const uint8_t key[RLY_SESSION_ID_BYTES], int64_t now)
 {
-    entry_t **slot = &b->buckets[bucket_of(b, sid)];
+    entry_t **slot = &b->buckets[bucket_of(b, key)];
     for (; *slot != NULL; slot = &(*slot)->next) {
         entry_t *e = *slot;
-        if (memcmp(e->sid, sid, RLY_SESSION_ID_BYTES) != 0)
+        if (memcmp(e->key, key, RLY_SESSION_ID_BYTES) != 0)
             continue;
         if (e->expires_at <= now) {
             *slot = e->next;
@@ -145,7 +145,7 @@ static int snapshot(snapshot_t *s, const entry_t *e, int64_t now)
     s->buf = malloc(e->meta_len + e->result_len + 1);
     if (s->buf == NULL)
         return -1;
-    memcpy(s->rec.sid, e->sid, sizeof(e->sid));
+    memcpy(s->rec.key, e->key, sizeof(e->key));
     memcpy(s->rec.token_hash, e->token_hash, sizeof(e->token_hash));
     memcpy(s->rec.as_host, e->as_host, sizeof(e->as_host));
     if (e->meta_len != 0)
@@ -164,7 +164,7 @@ static int snapshot(snapshot_t *s, const entry_t *e, int64_t now)
     return 0;
 }
 
-static void notify_all(memory_backend_t *b, const uint8_t sid[RLY_SESSION_ID_BYTES])
+static void notify_all(memory_backend_t *b, const uint8_t key[RLY_SESSION_ID_BYTES])
 {
     /* with the mutex held: the handle list cannot change under us */
     for (memory_handle_t *h = b->handles; h != NULL; h = h->next) {
@@ -172,7 +172,7 @@ static void notify_all(memory_backend_t *b, const uint8_t sid[RLY_SESSION_ID_BYT
         if (m == NULL)
             continue; /* the waiter still gets its answer when its wait times out */
         memset(m, 0, sizeof(*m));
-        memcpy(m->sid, sid, RLY_SESSION_ID_BYTES);
+        memcpy(m->key, key, RLY_SESSION_ID_BYTES);
         h2o_multithread_send_message(&h->receiver, &m->super);
     }
 }
@@ -183,7 +183,7 @@ static void on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *me
     while (!h2o_linklist_is_empty(messages)) {
         notify_message_t *m = H2O_STRUCT_FROM_MEMBER(notify_message_t, super.link, messages->next);
         h2o_linklist_unlink(&m->super.link);
-        h->on_notify(h->notify_ctx, m->sid);
+        h->on_notify(h->notify_ctx, m->key);
         free(m);
     }
 }
@@ -212,7 +212,7 @@ static void op_create(store_t *self, const store_record_t *rec, unsigned ttl, st
         cb(ctx, STORE_UNAVAILABLE, NULL);
         return;
     }
-    memcpy(e->sid, rec->sid, sizeof(e->sid));
+    memcpy(e->key, rec->key, sizeof(e->key));
     memcpy(e->token_hash, rec->token_hash, sizeof(e->token_hash));
     memcpy(e->as_host, rec->as_host, sizeof(e->as_host));
     if (rec->meta_len != 0)
@@ -227,23 +227,23 @@ static void op_create(store_t *self, const store_record_t *rec, unsigned ttl, st
         sweep(b, now);
     if (b->count >= b->nbuckets)
         grow(b);
-    size_t i = bucket_of(b, e->sid);
+    size_t i = bucket_of(b, e->key);
     e->next = b->buckets[i];
     b->buckets[i] = e;
     ++b->count;
     finish(b, e, now, STORE_OK, cb, ctx);
 }
 
-static void op_get(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx)
+static void op_get(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx)
 {
     memory_backend_t *b = ((memory_handle_t *)self)->backend;
     int64_t now = now_ms();
     pthread_mutex_lock(&b->mutex);
-    entry_t **slot = find(b, sid, now);
+    entry_t **slot = find(b, key, now);
     finish(b, slot != NULL ? *slot : NULL, now, slot != NULL ? STORE_OK : STORE_NOT_FOUND, cb, ctx);
 }
 
-static void op_complete(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], const uint8_t *result, size_t len,
+static void op_complete(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], const uint8_t *result, size_t len,
                         int64_t completed_at, int sealed, store_cb cb, void *ctx)
 {
     memory_backend_t *b = ((memory_handle_t *)self)->backend;
@@ -255,7 +255,7 @@ static void op_complete(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], 
     memcpy(copy, result, len);
     int64_t now = now_ms();
     pthread_mutex_lock(&b->mutex);
-    entry_t **slot = find(b, sid, now);
+    entry_t **slot = find(b, key, now);
     if (slot == NULL) {
         free(copy);
         finish(b, NULL, now, STORE_NOT_FOUND, cb, ctx);
@@ -275,16 +275,16 @@ static void op_complete(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], 
     e->result = copy;
     e->result_len = len;
     e->completed_at = completed_at;
-    notify_all(b, sid);
+    notify_all(b, key);
     finish(b, e, now, STORE_OK, cb, ctx);
 }
 
-static void op_mark_read(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx)
+static void op_mark_read(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx)
 {
     memory_backend_t *b = ((memory_handle_t *)self)->backend;
     int64_t now = now_ms();
     pthread_mutex_lock(&b->mutex);
-    entry_t **slot = find(b, sid, now);
+    entry_t **slot = find(b, key, now);
     if (slot == NULL) {
         finish(b, NULL, now, STORE_NOT_FOUND, cb, ctx);
         return;
@@ -298,12 +298,12 @@ static void op_mark_read(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES],
     finish(b, e, now, STORE_OK, cb, ctx);
 }
 
-static void op_remove(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx)
+static void op_remove(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx)
 {
     memory_backend_t *b = ((memory_handle_t *)self)->backend;
     int64_t now = now_ms();
     pthread_mutex_lock(&b->mutex);
-    entry_t **slot = find(b, sid, now);
+    entry_t **slot = find(b, key, now);
     if (slot == NULL) {
         finish(b, NULL, now, STORE_NOT_FOUND, cb, ctx);
         return;
@@ -315,18 +315,18 @@ static void op_remove(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], st
     finish(b, NULL, now, STORE_OK, cb, ctx);
 }
 
-static void op_watch(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx)
+static void op_watch(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx)
 {
     (void)self;
-    (void)sid;
+    (void)key;
     /* every completion is broadcast to every handle: watching is implicit */
     cb(ctx, STORE_OK, NULL);
 }
 
-static void op_unwatch(store_t *self, const uint8_t sid[RLY_SESSION_ID_BYTES])
+static void op_unwatch(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES])
 {
     (void)self;
-    (void)sid;
+    (void)key;
 }
 
 static void op_close(store_t *self)

@@ -17,7 +17,8 @@
  * answers (conf_wait_up: a network back-end connects after open; a factory returning NULL fails the test). Teardown
  * closes the handle and destroys the loop, so a back-end must unlink everything it put on the loop. The store is driven only
  * through store_t ops with callbacks: the loop runs until each callback has fired, within a bound (a test fails, it
- * never hangs). Session ids are fresh random ids, so tests do not see each other's sessions in a shared server.
+ * never hangs). Store keys (what the store names a session by) are fresh random bytes, so tests do not see each other's
+ * sessions in a shared server.
  * Worker threads never call cmocka asserts (they longjmp): they record what they saw and the main thread asserts.
  */
 
@@ -134,33 +135,33 @@ static void conf_op_free(conf_op_t *op)
 
 /* what a handle's on_notify saw */
 typedef struct st_conf_notes_t {
-    int count;     /* with a session id */
+    int count;     /* with a store key */
     int count_any; /* with NULL: "anything may have completed" */
     int off_thread;
     pthread_t thread;
-    uint8_t sids[CONF_NOTES_MAX][RLY_SESSION_ID_BYTES];
+    uint8_t keys[CONF_NOTES_MAX][RLY_SESSION_ID_BYTES];
 } conf_notes_t;
 
-static void conf_on_notify(void *ctx, const uint8_t sid[RLY_SESSION_ID_BYTES])
+static void conf_on_notify(void *ctx, const uint8_t key[RLY_SESSION_ID_BYTES])
 {
     conf_notes_t *n = ctx;
     if (!pthread_equal(n->thread, pthread_self()))
         ++n->off_thread;
-    if (sid == NULL) {
+    if (key == NULL) {
         ++n->count_any;
         return;
     }
     if (n->count < CONF_NOTES_MAX)
-        memcpy(n->sids[n->count], sid, RLY_SESSION_ID_BYTES);
+        memcpy(n->keys[n->count], key, RLY_SESSION_ID_BYTES);
     ++n->count;
 }
 
-/* how many notifications named sid */
-static int conf_notes_of(const conf_notes_t *n, const uint8_t sid[RLY_SESSION_ID_BYTES])
+/* how many notifications named key */
+static int conf_notes_of(const conf_notes_t *n, const uint8_t key[RLY_SESSION_ID_BYTES])
 {
     int found = 0;
     for (int i = 0; i < n->count && i < CONF_NOTES_MAX; ++i)
-        found += memcmp(n->sids[i], sid, RLY_SESSION_ID_BYTES) == 0;
+        found += memcmp(n->keys[i], key, RLY_SESSION_ID_BYTES) == 0;
     return found;
 }
 
@@ -169,12 +170,12 @@ static int conf_notes_of(const conf_notes_t *n, const uint8_t sid[RLY_SESSION_ID
 static int conf_wait_up(h2o_evloop_t *loop, store_t *store)
 {
     int64_t deadline = conf_now_ms() + CONF_WAIT_MS;
-    uint8_t sid[RLY_SESSION_ID_BYTES];
-    if (rly_random(sid, sizeof(sid)) != 0)
+    uint8_t key[RLY_SESSION_ID_BYTES];
+    if (rly_random(key, sizeof(key)) != 0)
         return -1;
     for (;;) {
         conf_op_t op = {0};
-        store->get(store, sid, conf_op_cb, &op);
+        store->get(store, key, conf_op_cb, &op);
         int timed_out = conf_pump(loop, &op.calls, 1, CONF_WAIT_MS);
         store_status_t st = op.status;
         conf_op_free(&op);
@@ -245,7 +246,7 @@ typedef struct st_conf_session_t {
 static void conf_session_init(conf_session_t *s, const char *as_host)
 {
     memset(s, 0, sizeof(*s));
-    assert_int_equal(rly_random(s->rec.sid, sizeof(s->rec.sid)), 0);
+    assert_int_equal(rly_random(s->rec.key, sizeof(s->rec.key)), 0);
     assert_int_equal(rly_random(s->rec.token_hash, sizeof(s->rec.token_hash)), 0);
     assert_int_equal(rly_random(s->meta, sizeof(s->meta)), 0);
     s->meta[0] = 0; /* binary: NULs inside and at both ends */
@@ -280,23 +281,23 @@ static store_status_t conf_create(conf_fixture_t *fx, const conf_session_t *s, u
 }
 
 /* op receives the record; the caller frees it with conf_op_free */
-static store_status_t conf_get(conf_fixture_t *fx, const uint8_t sid[RLY_SESSION_ID_BYTES], conf_op_t *op)
+static store_status_t conf_get(conf_fixture_t *fx, const uint8_t key[RLY_SESSION_ID_BYTES], conf_op_t *op)
 {
     memset(op, 0, sizeof(*op));
-    fx->store->get(fx->store, sid, conf_op_cb, op);
+    fx->store->get(fx->store, key, conf_op_cb, op);
     conf_await(fx, op);
     return op->status;
 }
 
 /* op (NULL: not wanted) receives what the callback got; sealed: whether the result is sealed to the instance */
-static store_status_t conf_complete_as(conf_fixture_t *fx, const uint8_t sid[RLY_SESSION_ID_BYTES], const uint8_t *result,
+static store_status_t conf_complete_as(conf_fixture_t *fx, const uint8_t key[RLY_SESSION_ID_BYTES], const uint8_t *result,
                                        size_t len, int64_t completed_at, int sealed, conf_op_t *op)
 {
     conf_op_t local;
     if (op == NULL)
         op = &local;
     memset(op, 0, sizeof(*op));
-    fx->store->complete(fx->store, sid, result, len, completed_at, sealed, conf_op_cb, op);
+    fx->store->complete(fx->store, key, result, len, completed_at, sealed, conf_op_cb, op);
     conf_await(fx, op);
     store_status_t st = op->status;
     if (op == &local)
@@ -305,20 +306,20 @@ static store_status_t conf_complete_as(conf_fixture_t *fx, const uint8_t sid[RLY
 }
 
 /* an unsealed result */
-static store_status_t conf_complete(conf_fixture_t *fx, const uint8_t sid[RLY_SESSION_ID_BYTES], const uint8_t *result, size_t len,
+static store_status_t conf_complete(conf_fixture_t *fx, const uint8_t key[RLY_SESSION_ID_BYTES], const uint8_t *result, size_t len,
                                     int64_t completed_at, conf_op_t *op)
 {
-    return conf_complete_as(fx, sid, result, len, completed_at, 0, op);
+    return conf_complete_as(fx, key, result, len, completed_at, 0, op);
 }
 
 /* op (NULL: not wanted) receives the record */
-static store_status_t conf_mark_read(conf_fixture_t *fx, const uint8_t sid[RLY_SESSION_ID_BYTES], conf_op_t *op)
+static store_status_t conf_mark_read(conf_fixture_t *fx, const uint8_t key[RLY_SESSION_ID_BYTES], conf_op_t *op)
 {
     conf_op_t local;
     if (op == NULL)
         op = &local;
     memset(op, 0, sizeof(*op));
-    fx->store->mark_read(fx->store, sid, conf_op_cb, op);
+    fx->store->mark_read(fx->store, key, conf_op_cb, op);
     conf_await(fx, op);
     store_status_t st = op->status;
     if (op == &local)
@@ -326,20 +327,20 @@ static store_status_t conf_mark_read(conf_fixture_t *fx, const uint8_t sid[RLY_S
     return st;
 }
 
-static store_status_t conf_remove(conf_fixture_t *fx, const uint8_t sid[RLY_SESSION_ID_BYTES])
+static store_status_t conf_remove(conf_fixture_t *fx, const uint8_t key[RLY_SESSION_ID_BYTES])
 {
     conf_op_t op = {0};
-    fx->store->remove(fx->store, sid, conf_op_cb, &op);
+    fx->store->remove(fx->store, key, conf_op_cb, &op);
     conf_await(fx, &op);
     store_status_t st = op.status;
     conf_op_free(&op);
     return st;
 }
 
-static store_status_t conf_watch(conf_fixture_t *fx, const uint8_t sid[RLY_SESSION_ID_BYTES])
+static store_status_t conf_watch(conf_fixture_t *fx, const uint8_t key[RLY_SESSION_ID_BYTES])
 {
     conf_op_t op = {0};
-    fx->store->watch(fx->store, sid, conf_op_cb, &op);
+    fx->store->watch(fx->store, key, conf_op_cb, &op);
     conf_await(fx, &op);
     store_status_t st = op.status;
     conf_op_free(&op);
@@ -347,10 +348,10 @@ static store_status_t conf_watch(conf_fixture_t *fx, const uint8_t sid[RLY_SESSI
 }
 
 /* remaining life of a live session, read with get */
-static int64_t conf_expires_in(conf_fixture_t *fx, const uint8_t sid[RLY_SESSION_ID_BYTES], int *read)
+static int64_t conf_expires_in(conf_fixture_t *fx, const uint8_t key[RLY_SESSION_ID_BYTES], int *read)
 {
     conf_op_t op;
-    assert_int_equal(conf_get(fx, sid, &op), STORE_OK);
+    assert_int_equal(conf_get(fx, key, &op), STORE_OK);
     assert_true(op.has_rec);
     int64_t ms = op.rec.expires_in_ms;
     if (read != NULL)
@@ -382,9 +383,9 @@ static void conf_test_create_get(void **state)
         assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
 
         conf_op_t op;
-        assert_int_equal(conf_get(fx, s.rec.sid, &op), STORE_OK);
+        assert_int_equal(conf_get(fx, s.rec.key, &op), STORE_OK);
         assert_true(op.has_rec);
-        assert_memory_equal(op.rec.sid, s.rec.sid, RLY_SESSION_ID_BYTES);
+        assert_memory_equal(op.rec.key, s.rec.key, RLY_SESSION_ID_BYTES);
         assert_memory_equal(op.rec.token_hash, s.rec.token_hash, sizeof(s.rec.token_hash));
         assert_string_equal(op.rec.as_host, hosts[h]);
         assert_int_equal(op.rec.meta_len, sizeof(s.meta));
@@ -405,7 +406,7 @@ static void conf_test_get_unknown(void **state)
     conf_session_t s;
     conf_session_init(&s, "auth.example.com"); /* never created */
     conf_op_t op;
-    assert_int_equal(conf_get(fx, s.rec.sid, &op), STORE_NOT_FOUND);
+    assert_int_equal(conf_get(fx, s.rec.key, &op), STORE_NOT_FOUND);
     assert_false(op.has_rec);
     conf_op_free(&op);
 }
@@ -419,10 +420,10 @@ static void conf_test_complete(void **state)
     conf_session_t s;
     conf_session_init(&s, "auth.atlassian.com");
     assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
-    assert_int_equal(conf_complete(fx, s.rec.sid, result, sizeof(result), 1764395000123, NULL), STORE_OK);
+    assert_int_equal(conf_complete(fx, s.rec.key, result, sizeof(result), 1764395000123, NULL), STORE_OK);
 
     conf_op_t op;
-    assert_int_equal(conf_get(fx, s.rec.sid, &op), STORE_OK);
+    assert_int_equal(conf_get(fx, s.rec.key, &op), STORE_OK);
     assert_true(op.has_rec);
     assert_non_null(op.rec.result);
     assert_int_equal(op.rec.result_len, sizeof(result));
@@ -446,9 +447,9 @@ static void conf_test_complete_record(void **state)
     conf_session_init(&s, "auth.atlassian.com");
     assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
     conf_op_t op;
-    assert_int_equal(conf_complete(fx, s.rec.sid, result, sizeof(result), 1764395000777, &op), STORE_OK);
+    assert_int_equal(conf_complete(fx, s.rec.key, result, sizeof(result), 1764395000777, &op), STORE_OK);
     assert_true(op.has_rec);
-    assert_memory_equal(op.rec.sid, s.rec.sid, sizeof(s.rec.sid));
+    assert_memory_equal(op.rec.key, s.rec.key, sizeof(s.rec.key));
     assert_string_equal(op.rec.as_host, "auth.atlassian.com");
     assert_memory_equal(op.rec.token_hash, s.rec.token_hash, sizeof(s.rec.token_hash));
     assert_int_equal(op.rec.meta_len, sizeof(s.meta));
@@ -476,14 +477,14 @@ static void conf_test_complete_sealed(void **state)
     assert_int_equal(conf_create(fx, &open, CONF_TTL), STORE_OK);
 
     conf_op_t op;
-    assert_int_equal(conf_get(fx, s.rec.sid, &op), STORE_OK);
+    assert_int_equal(conf_get(fx, s.rec.key, &op), STORE_OK);
     assert_int_equal(op.rec.sealed, 1);
     conf_op_free(&op);
-    assert_int_equal(conf_get(fx, open.rec.sid, &op), STORE_OK);
+    assert_int_equal(conf_get(fx, open.rec.key, &op), STORE_OK);
     assert_int_equal(op.rec.sealed, 0);
     conf_op_free(&op);
 
-    assert_int_equal(conf_complete_as(fx, s.rec.sid, plain, sizeof(plain), 1000, 0, &op), STORE_SEAL_REQUIRED);
+    assert_int_equal(conf_complete_as(fx, s.rec.key, plain, sizeof(plain), 1000, 0, &op), STORE_SEAL_REQUIRED);
     assert_true(op.has_rec); /* with the record: the caller seals to the key in its meta */
     assert_int_equal(op.rec.sealed, 1);
     assert_null(op.rec.result);
@@ -491,25 +492,25 @@ static void conf_test_complete_sealed(void **state)
     assert_memory_equal(op.rec.meta, s.meta, sizeof(s.meta));
     conf_op_free(&op);
     conf_run_for(fx->loop, 50);
-    assert_int_equal(conf_notes_of(&fx->notes, s.rec.sid), 0);
-    assert_int_equal(conf_get(fx, s.rec.sid, &op), STORE_OK);
+    assert_int_equal(conf_notes_of(&fx->notes, s.rec.key), 0);
+    assert_int_equal(conf_get(fx, s.rec.key, &op), STORE_OK);
     assert_null(op.rec.result);
     assert_int_equal(op.rec.completed_at, 0);
     conf_op_free(&op);
 
-    assert_int_equal(conf_complete_as(fx, s.rec.sid, sealed, sizeof(sealed), 2000, 1, &op), STORE_OK);
+    assert_int_equal(conf_complete_as(fx, s.rec.key, sealed, sizeof(sealed), 2000, 1, &op), STORE_OK);
     assert_int_equal(op.rec.sealed, 1);
     conf_op_free(&op);
-    assert_int_equal(conf_get(fx, s.rec.sid, &op), STORE_OK);
+    assert_int_equal(conf_get(fx, s.rec.key, &op), STORE_OK);
     assert_int_equal(op.rec.result_len, sizeof(sealed));
     assert_memory_equal(op.rec.result, sealed, sizeof(sealed));
     assert_int_equal(op.rec.completed_at, 2000);
     conf_op_free(&op);
     /* first writer still wins, sealed or not */
-    assert_int_equal(conf_complete_as(fx, s.rec.sid, sealed, sizeof(sealed), 3000, 1, NULL), STORE_CONFLICT);
-    assert_int_equal(conf_complete_as(fx, s.rec.sid, plain, sizeof(plain), 3000, 0, NULL), STORE_CONFLICT);
+    assert_int_equal(conf_complete_as(fx, s.rec.key, sealed, sizeof(sealed), 3000, 1, NULL), STORE_CONFLICT);
+    assert_int_equal(conf_complete_as(fx, s.rec.key, plain, sizeof(plain), 3000, 0, NULL), STORE_CONFLICT);
     /* an unsealed session takes a sealed result too (the flag only ever asks for more) */
-    assert_int_equal(conf_complete_as(fx, open.rec.sid, sealed, sizeof(sealed), 4000, 1, NULL), STORE_OK);
+    assert_int_equal(conf_complete_as(fx, open.rec.key, sealed, sizeof(sealed), 4000, 1, NULL), STORE_OK);
 }
 
 /* first writer wins: a second complete is CONFLICT and changes nothing */
@@ -520,10 +521,10 @@ static void conf_test_complete_twice(void **state)
     conf_session_t s;
     conf_session_init(&s, "auth.atlassian.com");
     assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
-    assert_int_equal(conf_complete(fx, s.rec.sid, first, sizeof(first), 1000, NULL), STORE_OK);
+    assert_int_equal(conf_complete(fx, s.rec.key, first, sizeof(first), 1000, NULL), STORE_OK);
 
     conf_op_t op;
-    assert_int_equal(conf_complete(fx, s.rec.sid, second, sizeof(second), 2000, &op), STORE_CONFLICT);
+    assert_int_equal(conf_complete(fx, s.rec.key, second, sizeof(second), 2000, &op), STORE_CONFLICT);
     if (op.has_rec) { /* the stored record */
         assert_int_equal(op.rec.result_len, sizeof(first));
         assert_memory_equal(op.rec.result, first, sizeof(first));
@@ -531,13 +532,13 @@ static void conf_test_complete_twice(void **state)
     }
     conf_op_free(&op);
 
-    assert_int_equal(conf_get(fx, s.rec.sid, &op), STORE_OK);
+    assert_int_equal(conf_get(fx, s.rec.key, &op), STORE_OK);
     assert_int_equal(op.rec.result_len, sizeof(first));
     assert_memory_equal(op.rec.result, first, sizeof(first));
     assert_int_equal(op.rec.completed_at, 1000);
     conf_op_free(&op);
     /* and a third time */
-    assert_int_equal(conf_complete(fx, s.rec.sid, second, sizeof(second), 3000, NULL), STORE_CONFLICT);
+    assert_int_equal(conf_complete(fx, s.rec.key, second, sizeof(second), 3000, NULL), STORE_CONFLICT);
 }
 
 static void conf_test_complete_unknown(void **state)
@@ -546,10 +547,10 @@ static void conf_test_complete_unknown(void **state)
     const uint8_t result[] = "result";
     conf_session_t s;
     conf_session_init(&s, "auth.example.com");
-    assert_int_equal(conf_complete(fx, s.rec.sid, result, sizeof(result), 1000, NULL), STORE_NOT_FOUND);
+    assert_int_equal(conf_complete(fx, s.rec.key, result, sizeof(result), 1000, NULL), STORE_NOT_FOUND);
     /* and it did not create the session */
     conf_op_t op;
-    assert_int_equal(conf_get(fx, s.rec.sid, &op), STORE_NOT_FOUND);
+    assert_int_equal(conf_get(fx, s.rec.key, &op), STORE_NOT_FOUND);
     conf_op_free(&op);
 }
 
@@ -561,12 +562,12 @@ static void conf_test_mark_read(void **state)
     conf_session_t s;
     conf_session_init(&s, "auth.atlassian.com");
     assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
-    assert_int_equal(conf_complete(fx, s.rec.sid, result, sizeof(result), 1000, NULL), STORE_OK);
+    assert_int_equal(conf_complete(fx, s.rec.key, result, sizeof(result), 1000, NULL), STORE_OK);
 
     conf_op_t mr;
-    assert_int_equal(conf_mark_read(fx, s.rec.sid, &mr), STORE_OK); /* the record, like get, in the same round trip */
+    assert_int_equal(conf_mark_read(fx, s.rec.key, &mr), STORE_OK); /* the record, like get, in the same round trip */
     assert_true(mr.has_rec);
-    assert_memory_equal(mr.rec.sid, s.rec.sid, RLY_SESSION_ID_BYTES);
+    assert_memory_equal(mr.rec.key, s.rec.key, RLY_SESSION_ID_BYTES);
     assert_memory_equal(mr.rec.token_hash, s.rec.token_hash, sizeof(s.rec.token_hash));
     assert_int_equal(mr.rec.result_len, sizeof(result));
     assert_memory_equal(mr.rec.result, result, sizeof(result));
@@ -574,27 +575,27 @@ static void conf_test_mark_read(void **state)
     assert_true(mr.rec.expires_in_ms <= (int64_t)RLY_AFTER_READ_TTL * 1000);
     conf_op_free(&mr);
     int read = 0;
-    int64_t first = conf_expires_in(fx, s.rec.sid, &read);
+    int64_t first = conf_expires_in(fx, s.rec.key, &read);
     assert_int_equal(read, 1);
     assert_true(first <= (int64_t)RLY_AFTER_READ_TTL * 1000);
     assert_true(first > (int64_t)RLY_AFTER_READ_TTL * 1000 - 5000);
 
     conf_run_for(fx->loop, 250);
-    assert_int_equal(conf_mark_read(fx, s.rec.sid, NULL), STORE_OK);
-    int64_t second = conf_expires_in(fx, s.rec.sid, &read);
+    assert_int_equal(conf_mark_read(fx, s.rec.key, NULL), STORE_OK);
+    int64_t second = conf_expires_in(fx, s.rec.key, &read);
     assert_int_equal(read, 1);
     assert_true(second <= first - 200); /* idempotent: the clock kept running, not reset to a fresh 60 s */
 
     /* the result is still there for a re-fetch */
     conf_op_t op;
-    assert_int_equal(conf_get(fx, s.rec.sid, &op), STORE_OK);
+    assert_int_equal(conf_get(fx, s.rec.key, &op), STORE_OK);
     assert_int_equal(op.rec.result_len, sizeof(result));
     assert_memory_equal(op.rec.result, result, sizeof(result));
     conf_op_free(&op);
 
     conf_session_t unknown;
     conf_session_init(&unknown, "auth.example.com");
-    assert_int_equal(conf_mark_read(fx, unknown.rec.sid, NULL), STORE_NOT_FOUND);
+    assert_int_equal(conf_mark_read(fx, unknown.rec.key, NULL), STORE_NOT_FOUND);
 }
 
 /* a session with less than RLY_AFTER_READ_TTL left keeps its shorter life */
@@ -605,13 +606,13 @@ static void conf_test_mark_read_short(void **state)
     conf_session_t s;
     conf_session_init(&s, "auth.atlassian.com");
     assert_int_equal(conf_create(fx, &s, 2), STORE_OK);
-    int64_t before = conf_expires_in(fx, s.rec.sid, NULL);
+    int64_t before = conf_expires_in(fx, s.rec.key, NULL);
     assert_true(before <= 2000);
     assert_true(before > 0);
-    assert_int_equal(conf_complete(fx, s.rec.sid, result, sizeof(result), 1000, NULL), STORE_OK);
-    assert_int_equal(conf_mark_read(fx, s.rec.sid, NULL), STORE_OK);
+    assert_int_equal(conf_complete(fx, s.rec.key, result, sizeof(result), 1000, NULL), STORE_OK);
+    assert_int_equal(conf_mark_read(fx, s.rec.key, NULL), STORE_OK);
     int read = 0;
-    int64_t after = conf_expires_in(fx, s.rec.sid, &read);
+    int64_t after = conf_expires_in(fx, s.rec.key, &read);
     assert_int_equal(read, 1);
     assert_true(after <= before); /* not extended to 60 s */
     assert_true(after > 0);
@@ -626,7 +627,7 @@ static void conf_test_mark_read_pending(void **state)
     conf_session_init(&s, "auth.atlassian.com");
     assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
     conf_op_t mr;
-    assert_int_equal(conf_mark_read(fx, s.rec.sid, &mr), STORE_OK);
+    assert_int_equal(conf_mark_read(fx, s.rec.key, &mr), STORE_OK);
     assert_true(mr.has_rec);
     assert_null(mr.rec.result);
     assert_int_equal(mr.rec.read, 0);
@@ -634,13 +635,13 @@ static void conf_test_mark_read_pending(void **state)
     assert_true(mr.rec.expires_in_ms > (int64_t)CONF_TTL * 1000 - 5000);
     conf_op_free(&mr);
     int read = 1;
-    assert_true(conf_expires_in(fx, s.rec.sid, &read) > (int64_t)CONF_TTL * 1000 - 5000); /* not cut */
+    assert_true(conf_expires_in(fx, s.rec.key, &read) > (int64_t)CONF_TTL * 1000 - 5000); /* not cut */
     assert_int_equal(read, 0);
 
     /* the delivery after the completion is the first one: it cuts */
-    assert_int_equal(conf_complete(fx, s.rec.sid, result, sizeof(result), 1000, NULL), STORE_OK);
-    assert_int_equal(conf_mark_read(fx, s.rec.sid, NULL), STORE_OK);
-    assert_true(conf_expires_in(fx, s.rec.sid, &read) <= (int64_t)RLY_AFTER_READ_TTL * 1000);
+    assert_int_equal(conf_complete(fx, s.rec.key, result, sizeof(result), 1000, NULL), STORE_OK);
+    assert_int_equal(conf_mark_read(fx, s.rec.key, NULL), STORE_OK);
+    assert_true(conf_expires_in(fx, s.rec.key, &read) <= (int64_t)RLY_AFTER_READ_TTL * 1000);
     assert_int_equal(read, 1);
 }
 
@@ -654,20 +655,20 @@ static void conf_test_expiry(void **state)
     conf_session_init(&done, "auth.atlassian.com");
     assert_int_equal(conf_create(fx, &pending, 1), STORE_OK);
     assert_int_equal(conf_create(fx, &done, 1), STORE_OK);
-    assert_int_equal(conf_complete(fx, done.rec.sid, result, sizeof(result), 1000, NULL), STORE_OK);
-    assert_true(conf_expires_in(fx, pending.rec.sid, NULL) <= 1000);
+    assert_int_equal(conf_complete(fx, done.rec.key, result, sizeof(result), 1000, NULL), STORE_OK);
+    assert_true(conf_expires_in(fx, pending.rec.key, NULL) <= 1000);
 
     conf_run_for(fx->loop, 1150);
 
     conf_op_t op;
-    assert_int_equal(conf_get(fx, pending.rec.sid, &op), STORE_NOT_FOUND);
+    assert_int_equal(conf_get(fx, pending.rec.key, &op), STORE_NOT_FOUND);
     conf_op_free(&op);
-    assert_int_equal(conf_get(fx, done.rec.sid, &op), STORE_NOT_FOUND);
+    assert_int_equal(conf_get(fx, done.rec.key, &op), STORE_NOT_FOUND);
     conf_op_free(&op);
-    assert_int_equal(conf_complete(fx, pending.rec.sid, result, sizeof(result), 2000, NULL), STORE_NOT_FOUND);
-    assert_int_equal(conf_mark_read(fx, done.rec.sid, NULL), STORE_NOT_FOUND);
-    assert_int_equal(conf_remove(fx, pending.rec.sid), STORE_NOT_FOUND);
-    assert_int_equal(conf_remove(fx, done.rec.sid), STORE_NOT_FOUND);
+    assert_int_equal(conf_complete(fx, pending.rec.key, result, sizeof(result), 2000, NULL), STORE_NOT_FOUND);
+    assert_int_equal(conf_mark_read(fx, done.rec.key, NULL), STORE_NOT_FOUND);
+    assert_int_equal(conf_remove(fx, pending.rec.key), STORE_NOT_FOUND);
+    assert_int_equal(conf_remove(fx, done.rec.key), STORE_NOT_FOUND);
 }
 
 /* remove deletes; a later callback (complete) finds nothing */
@@ -680,21 +681,21 @@ static void conf_test_remove(void **state)
     conf_session_init(&other, "auth.atlassian.com");
     assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
     assert_int_equal(conf_create(fx, &other, CONF_TTL), STORE_OK);
-    assert_int_equal(conf_remove(fx, s.rec.sid), STORE_OK);
+    assert_int_equal(conf_remove(fx, s.rec.key), STORE_OK);
 
     conf_op_t op;
-    assert_int_equal(conf_get(fx, s.rec.sid, &op), STORE_NOT_FOUND);
+    assert_int_equal(conf_get(fx, s.rec.key, &op), STORE_NOT_FOUND);
     conf_op_free(&op);
-    assert_int_equal(conf_remove(fx, s.rec.sid), STORE_NOT_FOUND);
-    assert_int_equal(conf_complete(fx, s.rec.sid, result, sizeof(result), 1000, NULL), STORE_NOT_FOUND);
+    assert_int_equal(conf_remove(fx, s.rec.key), STORE_NOT_FOUND);
+    assert_int_equal(conf_complete(fx, s.rec.key, result, sizeof(result), 1000, NULL), STORE_NOT_FOUND);
     /* the other session is untouched */
-    assert_int_equal(conf_get(fx, other.rec.sid, &op), STORE_OK);
+    assert_int_equal(conf_get(fx, other.rec.key, &op), STORE_OK);
     assert_memory_equal(op.rec.token_hash, other.rec.token_hash, sizeof(other.rec.token_hash));
     conf_op_free(&op);
     /* a completed session can be removed too (the instance's acknowledgement) */
-    assert_int_equal(conf_complete(fx, other.rec.sid, result, sizeof(result), 1000, NULL), STORE_OK);
-    assert_int_equal(conf_remove(fx, other.rec.sid), STORE_OK);
-    assert_int_equal(conf_get(fx, other.rec.sid, &op), STORE_NOT_FOUND);
+    assert_int_equal(conf_complete(fx, other.rec.key, result, sizeof(result), 1000, NULL), STORE_OK);
+    assert_int_equal(conf_remove(fx, other.rec.key), STORE_OK);
+    assert_int_equal(conf_get(fx, other.rec.key, &op), STORE_NOT_FOUND);
     conf_op_free(&op);
 }
 
@@ -703,7 +704,7 @@ static void conf_test_remove_unknown(void **state)
     conf_fixture_t *fx = *state;
     conf_session_t s;
     conf_session_init(&s, "auth.example.com");
-    assert_int_equal(conf_remove(fx, s.rec.sid), STORE_NOT_FOUND);
+    assert_int_equal(conf_remove(fx, s.rec.key), STORE_NOT_FOUND);
 }
 
 static void conf_test_watch(void **state)
@@ -712,16 +713,16 @@ static void conf_test_watch(void **state)
     conf_session_t s;
     conf_session_init(&s, "auth.atlassian.com");
     assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
-    assert_int_equal(conf_watch(fx, s.rec.sid), STORE_OK);
-    fx->store->unwatch(fx->store, s.rec.sid); /* immediate: no callback */
-    assert_int_equal(conf_watch(fx, s.rec.sid), STORE_OK);
-    fx->store->unwatch(fx->store, s.rec.sid);
+    assert_int_equal(conf_watch(fx, s.rec.key), STORE_OK);
+    fx->store->unwatch(fx->store, s.rec.key); /* immediate: no callback */
+    assert_int_equal(conf_watch(fx, s.rec.key), STORE_OK);
+    fx->store->unwatch(fx->store, s.rec.key);
     conf_run_for(fx->loop, 20);
     assert_int_equal(fx->notes.count, 0); /* nothing completed */
     assert_int_equal(fx->notes.off_thread, 0);
 }
 
-/* a completion on the watching handle itself notifies it, on its loop, with the session id */
+/* a completion on the watching handle itself notifies it, on its loop, with the session's store key */
 static void conf_test_notify_same_handle(void **state)
 {
     conf_fixture_t *fx = *state;
@@ -729,21 +730,21 @@ static void conf_test_notify_same_handle(void **state)
     conf_session_t s;
     conf_session_init(&s, "auth.atlassian.com");
     assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
-    assert_int_equal(conf_watch(fx, s.rec.sid), STORE_OK);
-    assert_int_equal(conf_complete(fx, s.rec.sid, result, sizeof(result), 1000, NULL), STORE_OK);
+    assert_int_equal(conf_watch(fx, s.rec.key), STORE_OK);
+    assert_int_equal(conf_complete(fx, s.rec.key, result, sizeof(result), 1000, NULL), STORE_OK);
     if (conf_pump(fx->loop, &fx->notes.count, 1, CONF_WAIT_MS) != 0)
         fail_msg("no notification within %d ms", CONF_WAIT_MS);
     conf_run_for(fx->loop, 20);
-    assert_int_equal(conf_notes_of(&fx->notes, s.rec.sid), fx->notes.count); /* only this session */
+    assert_int_equal(conf_notes_of(&fx->notes, s.rec.key), fx->notes.count); /* only this session */
     assert_true(fx->notes.count >= 1);
     assert_int_equal(fx->notes.off_thread, 0);
-    fx->store->unwatch(fx->store, s.rec.sid);
+    fx->store->unwatch(fx->store, s.rec.key);
 }
 
 /* a handle of another thread, on that thread's loop */
 typedef struct st_conf_remote_t {
     store_backend_t *backend;
-    const uint8_t *sid;
+    const uint8_t *key;
     const uint8_t *result;
     size_t result_len;
     int failed;       /* open or a wait failed */
@@ -766,14 +767,14 @@ static void *conf_remote_complete(void *arg)
         goto Exit;
     }
     conf_op_t op = {0};
-    store->complete(store, r->sid, r->result, r->result_len, 4242, 0, conf_op_cb, &op);
+    store->complete(store, r->key, r->result, r->result_len, 4242, 0, conf_op_cb, &op);
     if (conf_pump(loop, &op.calls, 1, CONF_WAIT_MS) != 0)
         r->failed = 1;
     r->wrong_thread |= !pthread_equal(op.thread, pthread_self());
     r->complete_status = op.status;
     conf_op_free(&op);
 
-    store->get(store, r->sid, conf_op_cb, &op);
+    store->get(store, r->key, conf_op_cb, &op);
     if (conf_pump(loop, &op.calls, 1, CONF_WAIT_MS) != 0)
         r->failed = 1;
     r->wrong_thread |= !pthread_equal(op.thread, pthread_self());
@@ -795,9 +796,9 @@ static void conf_test_notify_other_thread(void **state)
     conf_session_t s;
     conf_session_init(&s, "auth.atlassian.com");
     assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
-    assert_int_equal(conf_watch(fx, s.rec.sid), STORE_OK);
+    assert_int_equal(conf_watch(fx, s.rec.key), STORE_OK);
 
-    conf_remote_t r = {.backend = fx->backend, .sid = s.rec.sid, .result = result, .result_len = sizeof(result)};
+    conf_remote_t r = {.backend = fx->backend, .key = s.rec.key, .result = result, .result_len = sizeof(result)};
     pthread_t tid;
     assert_int_equal(pthread_create(&tid, NULL, conf_remote_complete, &r), 0);
     int timed_out = conf_pump(fx->loop, &fx->notes.count, 1, CONF_WAIT_MS);
@@ -812,18 +813,18 @@ static void conf_test_notify_other_thread(void **state)
     assert_int_equal(r.get_status, STORE_OK);
     assert_true(r.get_saw_result);
     assert_int_equal(r.notes.off_thread, 0);
-    assert_true(conf_notes_of(&fx->notes, s.rec.sid) >= 1);
-    assert_int_equal(conf_notes_of(&fx->notes, s.rec.sid), fx->notes.count);
+    assert_true(conf_notes_of(&fx->notes, s.rec.key) >= 1);
+    assert_int_equal(conf_notes_of(&fx->notes, s.rec.key), fx->notes.count);
     assert_int_equal(fx->notes.off_thread, 0); /* delivered on the main loop */
 
     /* and the main handle reads what the other one wrote */
     conf_op_t op;
-    assert_int_equal(conf_get(fx, s.rec.sid, &op), STORE_OK);
+    assert_int_equal(conf_get(fx, s.rec.key, &op), STORE_OK);
     assert_int_equal(op.rec.result_len, sizeof(result));
     assert_memory_equal(op.rec.result, result, sizeof(result));
     assert_int_equal(op.rec.completed_at, 4242);
     conf_op_free(&op);
-    fx->store->unwatch(fx->store, s.rec.sid);
+    fx->store->unwatch(fx->store, s.rec.key);
 }
 
 /* one of many concurrent operations */
@@ -842,7 +843,7 @@ static void conf_bulk_cb(void *ctx, store_status_t status, const store_record_t 
     ++*b->done;
     ++b->calls;
     b->status = status;
-    b->match = rec != NULL && memcmp(rec->sid, b->rec.sid, RLY_SESSION_ID_BYTES) == 0 &&
+    b->match = rec != NULL && memcmp(rec->key, b->rec.key, RLY_SESSION_ID_BYTES) == 0 &&
                memcmp(rec->token_hash, b->rec.token_hash, sizeof(b->rec.token_hash)) == 0 && rec->meta_len == sizeof(b->meta) &&
                memcmp(rec->meta, b->meta, sizeof(b->meta)) == 0;
 }
@@ -865,7 +866,7 @@ static void conf_test_many(void **state)
     assert_non_null(items);
     for (size_t i = 0; i != CONF_MANY; ++i) {
         conf_bulk_t *b = &items[i];
-        assert_int_equal(rly_random(b->rec.sid, sizeof(b->rec.sid)), 0);
+        assert_int_equal(rly_random(b->rec.key, sizeof(b->rec.key)), 0);
         assert_int_equal(rly_random(b->rec.token_hash, sizeof(b->rec.token_hash)), 0);
         assert_int_equal(rly_random(b->meta, sizeof(b->meta)), 0);
         memcpy(b->rec.as_host, "auth.atlassian.com", sizeof("auth.atlassian.com"));
@@ -887,7 +888,7 @@ static void conf_test_many(void **state)
     done = 0;
     conf_bulk_reset(items, CONF_MANY);
     for (size_t i = 0; i != CONF_MANY; ++i)
-        fx->store->get(fx->store, items[i].rec.sid, conf_bulk_cb, &items[i]);
+        fx->store->get(fx->store, items[i].rec.key, conf_bulk_cb, &items[i]);
     if (conf_pump(fx->loop, &done, CONF_MANY, CONF_BULK_WAIT_MS) != 0)
         fail_msg("%d of %d gets answered", done, CONF_MANY);
     for (size_t i = 0; i != CONF_MANY; ++i) {
@@ -899,7 +900,7 @@ static void conf_test_many(void **state)
     done = 0;
     conf_bulk_reset(items, CONF_MANY);
     for (size_t i = 0; i != CONF_MANY; ++i)
-        fx->store->remove(fx->store, items[i].rec.sid, conf_bulk_cb, &items[i]);
+        fx->store->remove(fx->store, items[i].rec.key, conf_bulk_cb, &items[i]);
     if (conf_pump(fx->loop, &done, CONF_MANY, CONF_BULK_WAIT_MS) != 0)
         fail_msg("%d of %d removes answered", done, CONF_MANY);
     for (size_t i = 0; i != CONF_MANY; ++i) {
@@ -940,7 +941,7 @@ static void *conf_racer_main(void *arg)
         if (store == NULL)
             continue;
         conf_op_t op = {0};
-        store->complete(store, r->sessions[i].rec.sid, r->result, sizeof(r->result), (int64_t)i + 1, 0, conf_op_cb, &op);
+        store->complete(store, r->sessions[i].rec.key, r->result, sizeof(r->result), (int64_t)i + 1, 0, conf_op_cb, &op);
         if (conf_pump(loop, &op.calls, 1, CONF_WAIT_MS) != 0)
             r->failed = 1;
         h2o_evloop_run(loop, 0);
@@ -1003,7 +1004,7 @@ static void conf_test_concurrent_complete(void **state)
         assert_int_not_equal(racers[1 - winner].conflict_rec[i], 0); /* a CONFLICT's record holds the winner's result */
 
         conf_op_t op;
-        assert_int_equal(conf_get(fx, sessions[i].rec.sid, &op), STORE_OK);
+        assert_int_equal(conf_get(fx, sessions[i].rec.key, &op), STORE_OK);
         assert_int_equal(op.rec.result_len, sizeof(racers[winner].result));
         assert_memory_equal(op.rec.result, racers[winner].result, sizeof(racers[winner].result));
         assert_int_equal(op.rec.completed_at, (int64_t)i + 1);
@@ -1034,15 +1035,15 @@ static void conf_test_callbacks_once(void **state)
         conf_session_init(&s[i], "auth.atlassian.com");
         conf_session_init(&unknown, "auth.atlassian.com");
         fx->store->create(fx->store, &s[i].rec, CONF_TTL, conf_bulk_cb, &o[0]);
-        fx->store->get(fx->store, s[i].rec.sid, conf_bulk_cb, &o[1]);
-        fx->store->watch(fx->store, s[i].rec.sid, conf_bulk_cb, &o[2]);
-        fx->store->complete(fx->store, s[i].rec.sid, result, sizeof(result), 1000, 0, conf_bulk_cb, &o[3]);
-        fx->store->complete(fx->store, s[i].rec.sid, result, sizeof(result), 2000, 0, conf_bulk_cb, &o[4]);
-        fx->store->mark_read(fx->store, s[i].rec.sid, conf_bulk_cb, &o[5]);
-        fx->store->get(fx->store, unknown.rec.sid, conf_bulk_cb, &o[6]);
-        fx->store->remove(fx->store, s[i].rec.sid, conf_bulk_cb, &o[7]);
-        fx->store->remove(fx->store, s[i].rec.sid, conf_bulk_cb, &o[8]);
-        fx->store->unwatch(fx->store, s[i].rec.sid);
+        fx->store->get(fx->store, s[i].rec.key, conf_bulk_cb, &o[1]);
+        fx->store->watch(fx->store, s[i].rec.key, conf_bulk_cb, &o[2]);
+        fx->store->complete(fx->store, s[i].rec.key, result, sizeof(result), 1000, 0, conf_bulk_cb, &o[3]);
+        fx->store->complete(fx->store, s[i].rec.key, result, sizeof(result), 2000, 0, conf_bulk_cb, &o[4]);
+        fx->store->mark_read(fx->store, s[i].rec.key, conf_bulk_cb, &o[5]);
+        fx->store->get(fx->store, unknown.rec.key, conf_bulk_cb, &o[6]);
+        fx->store->remove(fx->store, s[i].rec.key, conf_bulk_cb, &o[7]);
+        fx->store->remove(fx->store, s[i].rec.key, conf_bulk_cb, &o[8]);
+        fx->store->unwatch(fx->store, s[i].rec.key);
     }
     if (conf_pump(fx->loop, &done, N * KINDS, CONF_BULK_WAIT_MS) != 0)
         fail_msg("%d of %d callbacks ran", done, N * KINDS);

@@ -28,16 +28,16 @@ static void test_count_and_growth(void **state)
     assert_int_equal(store_memory_count(fx->backend), N);
     for (size_t i = 0; i != N; ++i) {
         conf_op_t op;
-        assert_int_equal(conf_get(fx, s[i].rec.sid, &op), STORE_OK);
+        assert_int_equal(conf_get(fx, s[i].rec.key, &op), STORE_OK);
         assert_memory_equal(op.rec.token_hash, s[i].rec.token_hash, sizeof(s[i].rec.token_hash));
         conf_op_free(&op);
     }
     for (size_t i = 0; i != N; i += 2)
-        assert_int_equal(conf_remove(fx, s[i].rec.sid), STORE_OK);
+        assert_int_equal(conf_remove(fx, s[i].rec.key), STORE_OK);
     assert_int_equal(store_memory_count(fx->backend), N / 2);
     for (size_t i = 0; i != N; ++i) {
         conf_op_t op;
-        assert_int_equal(conf_get(fx, s[i].rec.sid, &op), i % 2 == 0 ? STORE_NOT_FOUND : STORE_OK);
+        assert_int_equal(conf_get(fx, s[i].rec.key, &op), i % 2 == 0 ? STORE_NOT_FOUND : STORE_OK);
         conf_op_free(&op);
     }
     free(s);
@@ -77,7 +77,7 @@ static void test_close_with_pending_notifications(void **state)
         assert_int_equal(op.calls, 1);
         assert_int_equal(op.status, STORE_OK);
         conf_op_free(&op);
-        fx->store->complete(fx->store, s.rec.sid, result, sizeof(result), 1000, 0, conf_op_cb, &op);
+        fx->store->complete(fx->store, s.rec.key, result, sizeof(result), 1000, 0, conf_op_cb, &op);
         assert_int_equal(op.calls, 1);
         assert_int_equal(op.status, STORE_OK);
         conf_op_free(&op);

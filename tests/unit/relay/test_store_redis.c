@@ -120,24 +120,24 @@ static void command(const char *cmd)
     redisFree(c);
 }
 
-/* a session is one hash named with its id in braces (one Cluster slot), with a TTL, holding no plaintext */
+/* a session is one hash named with its store key in braces (one Cluster slot), with a TTL, holding no plaintext */
 static void test_layout(void **state)
 {
     conf_fixture_t *fx = *state;
     conf_session_t s;
     conf_session_init(&s, "auth.atlassian.com");
     assert_int_equal(conf_create(fx, &s, 120), STORE_OK);
-    char key[64], sid_text[RLY_SESSION_ID_LEN + 1];
-    rly_b64url_encode(sid_text, s.rec.sid, sizeof(s.rec.sid));
-    snprintf(key, sizeof(key), "authrelay:{%s}", sid_text);
+    char rkey[64], key_text[RLY_SESSION_ID_LEN + 1];
+    rly_b64url_encode(key_text, s.rec.key, sizeof(s.rec.key));
+    snprintf(rkey, sizeof(rkey), "authrelay:{%s}", key_text);
     redisContext *c = client();
     assert_non_null(c);
-    redisReply *r = redisCommand(c, "PTTL %s", key);
+    redisReply *r = redisCommand(c, "PTTL %s", rkey);
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_INTEGER);
     assert_true(r->integer > 110000 && r->integer <= 120000);
     freeReplyObject(r);
-    r = redisCommand(c, "TYPE %s", key);
+    r = redisCommand(c, "TYPE %s", rkey);
     assert_string_equal(r->str, "hash");
     freeReplyObject(r);
     redisFree(c);
@@ -152,7 +152,7 @@ static void test_noscript(void **state)
     command("SCRIPT FLUSH");
     assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
     conf_op_t op;
-    assert_int_equal(conf_get(fx, s.rec.sid, &op), STORE_OK);
+    assert_int_equal(conf_get(fx, s.rec.key, &op), STORE_OK);
     conf_op_free(&op);
 }
 
@@ -187,7 +187,7 @@ static void test_restart(void **state)
     assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_UNAVAILABLE);
     assert_true(conf_now_ms() - t0 < 100);
     /* a waiter may still wait: it reads again when the subscriber is back (count_any below) or when its wait ends */
-    assert_int_equal(conf_watch(fx, s.rec.sid), STORE_OK);
+    assert_int_equal(conf_watch(fx, s.rec.key), STORE_OK);
     assert_int_equal(fx->backend->ready(fx->backend), 0);
     assert_int_equal(server_start(), 0);
     assert_int_equal(conf_wait_up(fx->loop, fx->store), 0);
@@ -239,24 +239,24 @@ static void test_channels(void **state)
     assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
     assert_int_equal(conf_create(fx, &t, CONF_TTL), STORE_OK);
     assert_int_equal(channels_of_sessions(), 0);
-    assert_int_equal(conf_watch(fx, s.rec.sid), STORE_OK);
-    assert_int_equal(numsub(s.rec.sid), 1); /* confirmed before the watch called back */
-    assert_int_equal(numsub(t.rec.sid), 0);
-    assert_int_equal(conf_watch(fx, s.rec.sid), STORE_OK); /* twice: still one subscription */
-    assert_int_equal(numsub(s.rec.sid), 1);
+    assert_int_equal(conf_watch(fx, s.rec.key), STORE_OK);
+    assert_int_equal(numsub(s.rec.key), 1); /* confirmed before the watch called back */
+    assert_int_equal(numsub(t.rec.key), 0);
+    assert_int_equal(conf_watch(fx, s.rec.key), STORE_OK); /* twice: still one subscription */
+    assert_int_equal(numsub(s.rec.key), 1);
 
-    assert_int_equal(conf_complete(fx, t.rec.sid, result, sizeof(result), 1000, NULL), STORE_OK);
+    assert_int_equal(conf_complete(fx, t.rec.key, result, sizeof(result), 1000, NULL), STORE_OK);
     conf_run_for(fx->loop, 50);
     assert_int_equal(fx->notes.count, 0); /* t is nobody's here */
-    assert_int_equal(conf_complete(fx, s.rec.sid, result, sizeof(result), 1000, NULL), STORE_OK);
+    assert_int_equal(conf_complete(fx, s.rec.key, result, sizeof(result), 1000, NULL), STORE_OK);
     if (conf_pump(fx->loop, &fx->notes.count, 1, CONF_WAIT_MS) != 0)
         fail_msg("no notification within %d ms", CONF_WAIT_MS);
-    assert_int_equal(conf_notes_of(&fx->notes, s.rec.sid), 1);
+    assert_int_equal(conf_notes_of(&fx->notes, s.rec.key), 1);
 
-    fx->store->unwatch(fx->store, s.rec.sid);
-    for (int i = 0; i != 50 && numsub(s.rec.sid) != 0; ++i)
+    fx->store->unwatch(fx->store, s.rec.key);
+    for (int i = 0; i != 50 && numsub(s.rec.key) != 0; ++i)
         conf_run_for(fx->loop, 10);
-    assert_int_equal(numsub(s.rec.sid), 0);
+    assert_int_equal(numsub(s.rec.key), 0);
     assert_int_equal(channels_of_sessions(), 0);
 }
 
@@ -270,21 +270,21 @@ static void test_watch_while_leaving(void **state)
     conf_session_init(&s, "auth.atlassian.com");
     assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
     for (int round = 0; round != 20; ++round) {
-        assert_int_equal(conf_watch(fx, s.rec.sid), STORE_OK);
-        fx->store->unwatch(fx->store, s.rec.sid); /* UNSUBSCRIBE sent, not answered yet */
+        assert_int_equal(conf_watch(fx, s.rec.key), STORE_OK);
+        fx->store->unwatch(fx->store, s.rec.key); /* UNSUBSCRIBE sent, not answered yet */
     }
     conf_op_t op = {0};
-    fx->store->unwatch(fx->store, s.rec.sid);
-    fx->store->watch(fx->store, s.rec.sid, conf_op_cb, &op);
+    fx->store->unwatch(fx->store, s.rec.key);
+    fx->store->watch(fx->store, s.rec.key, conf_op_cb, &op);
     conf_await(fx, &op);
     assert_int_equal(op.status, STORE_OK);
     conf_op_free(&op);
-    assert_int_equal(numsub(s.rec.sid), 1);
-    assert_int_equal(conf_complete(fx, s.rec.sid, result, sizeof(result), 1000, NULL), STORE_OK);
+    assert_int_equal(numsub(s.rec.key), 1);
+    assert_int_equal(conf_complete(fx, s.rec.key, result, sizeof(result), 1000, NULL), STORE_OK);
     if (conf_pump(fx->loop, &fx->notes.count, 1, CONF_WAIT_MS) != 0)
         fail_msg("no notification after watching again while leaving");
-    assert_int_equal(conf_notes_of(&fx->notes, s.rec.sid), 1);
-    fx->store->unwatch(fx->store, s.rec.sid);
+    assert_int_equal(conf_notes_of(&fx->notes, s.rec.key), 1);
+    fx->store->unwatch(fx->store, s.rec.key);
 }
 
 /* after Redis restarts, the watched sessions are subscribed again and read once more (a completion may have come in
@@ -295,21 +295,21 @@ static void test_restart_resubscribes(void **state)
     const uint8_t result[] = "result";
     conf_session_t s;
     conf_session_init(&s, "auth.atlassian.com");
-    assert_int_equal(conf_watch(fx, s.rec.sid), STORE_OK);
+    assert_int_equal(conf_watch(fx, s.rec.key), STORE_OK);
     server_stop();
     conf_run_for(fx->loop, 100);
     assert_int_equal(server_start(), 0);
     assert_int_equal(conf_wait_up(fx->loop, fx->store), 0);
-    for (int i = 0; i != 100 && conf_notes_of(&fx->notes, s.rec.sid) == 0; ++i)
+    for (int i = 0; i != 100 && conf_notes_of(&fx->notes, s.rec.key) == 0; ++i)
         conf_run_for(fx->loop, 20);
-    assert_int_equal(conf_notes_of(&fx->notes, s.rec.sid), 1); /* the re-read once subscribed again */
-    assert_int_equal(numsub(s.rec.sid), 1);
+    assert_int_equal(conf_notes_of(&fx->notes, s.rec.key), 1); /* the re-read once subscribed again */
+    assert_int_equal(numsub(s.rec.key), 1);
     assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
-    assert_int_equal(conf_complete(fx, s.rec.sid, result, sizeof(result), 1000, NULL), STORE_OK);
-    for (int i = 0; i != 100 && conf_notes_of(&fx->notes, s.rec.sid) < 2; ++i)
+    assert_int_equal(conf_complete(fx, s.rec.key, result, sizeof(result), 1000, NULL), STORE_OK);
+    for (int i = 0; i != 100 && conf_notes_of(&fx->notes, s.rec.key) < 2; ++i)
         conf_run_for(fx->loop, 20);
-    assert_int_equal(conf_notes_of(&fx->notes, s.rec.sid), 2);
-    fx->store->unwatch(fx->store, s.rec.sid);
+    assert_int_equal(conf_notes_of(&fx->notes, s.rec.key), 2);
+    fx->store->unwatch(fx->store, s.rec.key);
 }
 
 /* a Redis that stops answering a SUBSCRIBE: the watch still calls back, in about the command timeout, and the waiter
@@ -321,15 +321,94 @@ static void test_subscribe_timeout(void **state)
     conf_session_init(&s, "auth.atlassian.com");
     command("CLIENT PAUSE 1500 ALL");
     int64_t t0 = conf_now_ms();
-    assert_int_equal(conf_watch(fx, s.rec.sid), STORE_OK);
+    assert_int_equal(conf_watch(fx, s.rec.key), STORE_OK);
     int64_t took = conf_now_ms() - t0;
     assert_true(took >= 400 && took < 1400);
     conf_run_for(fx->loop, 1300);
     assert_int_equal(conf_wait_up(fx->loop, fx->store), 0);
-    for (int i = 0; i != 100 && numsub(s.rec.sid) != 1; ++i)
+    for (int i = 0; i != 100 && numsub(s.rec.key) != 1; ++i)
         conf_run_for(fx->loop, 20);
-    assert_int_equal(numsub(s.rec.sid), 1); /* still wanted: subscribed once the connection is back */
-    fx->store->unwatch(fx->store, s.rec.sid);
+    assert_int_equal(numsub(s.rec.key), 1); /* still wanted: subscribed once the connection is back */
+    fx->store->unwatch(fx->store, s.rec.key);
+}
+
+/* connections of a Redis ACL user, as CLIENT LIST counts them */
+static int clients_of(const char *user)
+{
+    char needle[64];
+    redisContext *c = client();
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, "CLIENT LIST");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    int n = 0;
+    snprintf(needle, sizeof(needle), " user=%s ", user);
+    for (const char *p = r->str; (p = strstr(p, needle)) != NULL; ++p)
+        ++n;
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+/* a user name in the URL logs in with AUTH user password (Redis ACLs; the configuration still refuses user names), on
+ * the handle's connections and on the readiness probe's; a wrong password keeps the store unready */
+static void test_acl_user(void **state)
+{
+    char url[128], err[256];
+    (void)state;
+    command("ACL SETUSER authrelay-acl on >acl-secret ~* &* +@all");
+
+    snprintf(url, sizeof(url), "redis://authrelay-acl:wrong@127.0.0.1:%d/0", server.port);
+    store_redis_options_t bad = {url, NULL, NULL, NULL, 500, 500};
+    store_backend_t *b = store_redis_new(&bad, err, sizeof(err));
+    assert_non_null(b);
+    assert_int_equal(b->ready(b), 0);
+    b->destroy(b);
+
+    snprintf(url, sizeof(url), "redis://authrelay-acl:acl-secret@127.0.0.1:%d/0", server.port);
+    store_redis_options_t opts = {url, NULL, NULL, NULL, 500, 500};
+    assert_non_null(b = store_redis_new(&opts, err, sizeof(err)));
+    h2o_evloop_t *loop = h2o_evloop_create();
+    conf_notes_t notes = {.thread = pthread_self()};
+    store_t *store = b->open(b, loop, conf_on_notify, &notes);
+    assert_non_null(store);
+    assert_int_equal(conf_wait_up(loop, store), 0);
+    for (int i = 0; i != 100 && !b->ready(b); ++i)
+        conf_run_for(loop, 20);
+    assert_int_equal(b->ready(b), 1);
+    assert_int_equal(clients_of("authrelay-acl"), 3); /* command, subscriber, probe */
+
+    store->close(store);
+    h2o_evloop_run(loop, 0);
+    h2o_evloop_destroy(loop);
+    b->destroy(b);
+    command("ACL DELUSER authrelay-acl");
+}
+
+/* Redis on a unix socket that is not there: every attempt fails before it starts (hiredis says so at once, unlike a
+ * refused TCP connection); the store answers UNAVAILABLE, keeps retrying with backoff, is not ready and closes cleanly */
+static void test_unix_socket_absent(void **state)
+{
+    char err[256];
+    (void)state;
+    store_redis_options_t opts = {"unix:///nonexistent/authrelay-test.sock", NULL, NULL, NULL, 200, 200};
+    store_backend_t *b = store_redis_new(&opts, err, sizeof(err));
+    assert_non_null(b);
+    h2o_evloop_t *loop = h2o_evloop_create();
+    conf_notes_t notes = {.thread = pthread_self()};
+    store_t *store = b->open(b, loop, conf_on_notify, &notes);
+    assert_non_null(store);
+    conf_run_for(loop, 1000); /* retries and connect timeouts */
+    conf_op_t op = {0};
+    uint8_t key[RLY_SESSION_ID_BYTES] = {1};
+    store->get(store, key, conf_op_cb, &op);
+    assert_int_equal(op.calls, 1);
+    assert_int_equal(op.status, STORE_UNAVAILABLE);
+    assert_int_equal(b->ready(b), 0);
+    store->close(store);
+    h2o_evloop_run(loop, 0);
+    h2o_evloop_destroy(loop);
+    b->destroy(b);
 }
 
 int main(void)
@@ -344,6 +423,8 @@ int main(void)
         STORE_CONFORMANCE_TEST(test_watch_while_leaving),
         STORE_CONFORMANCE_TEST(test_restart_resubscribes),
         STORE_CONFORMANCE_TEST(test_subscribe_timeout),
+        cmocka_unit_test(test_acl_user),
+        cmocka_unit_test(test_unix_socket_absent),
     };
     signal(SIGPIPE, SIG_IGN);
     rly_log_init(RLY_LOG_ERROR, open("/dev/null", O_WRONLY)); /* store_down / store_up lines are expected here */
