@@ -49,7 +49,7 @@ struct st_relay_redis_target_t {
  *   RESOLVING --(a Sentinel named the primary)--> CONNECTING
  *   CONNECTING --(the handshake's last reply: PING answered, or the hello channel's SUBSCRIBE confirmed)--> UP (on_up)
  *   RESOLVING, CONNECTING, UP --(an error, a refused handshake, the connect timeout, a late reply, a lost connection,
- *                                relay_redis_conn_fail)--> DOWN (on_down if it was UP), a retry scheduled with backoff
+ *                                READONLY or MASTERDOWN)--> DOWN (on_down if it was UP), a retry scheduled with backoff
  *   any --(relay_redis_conn_close)--> CLOSED (nothing is scheduled any more; then freed)
  *
  * Outside DOWN and CLOSED, ac (RESOLVING: sentinel_ac) is the hiredis context in use, and its data points back here;
@@ -397,11 +397,6 @@ static void conn_fail(relay_redis_conn_t *c, const char *why)
     if (was_up)
         c->cb->on_down(c->ctx, why);
     drop(c, CONN_DOWN);
-}
-
-void relay_redis_conn_fail(relay_redis_conn_t *conn, const char *why)
-{
-    conn_fail(conn, why);
 }
 
 static void became_up(relay_redis_conn_t *c)

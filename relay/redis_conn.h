@@ -71,8 +71,6 @@ relay_redis_conn_t *relay_redis_conn_open(relay_redis_target_t *target, h2o_loop
 void relay_redis_conn_close(relay_redis_conn_t *conn);
 /* 1 if the handshake is done and the connection has not failed since; 0 for NULL */
 int relay_redis_conn_is_up(const relay_redis_conn_t *conn);
-/* the user saw the connection is unusable (a reply that says so): drop it and reconnect; why is a fixed text */
-void relay_redis_conn_fail(relay_redis_conn_t *conn, const char *why);
 
 /*
  * A reply the connection waits for, due within the command timeout; if it is late the connection is stuck (replies
