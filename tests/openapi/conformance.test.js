@@ -5,11 +5,16 @@
 // documented operation and status except the 500s (internal failures that cannot be provoked from outside), and fails
 // if one is left undriven.
 //
-// Three relays, all on loopback, sharing one key file so a state issued by one verifies on the others:
+// Four relays, all on loopback, sharing one key file so a state (or a browser cookie) issued by one verifies on the
+// others:
 //   main     --dev, memory store, no rate limit, allow-list auth.atlassian.com and 127.0.0.1 (http loopback AS allowed
-//            by --dev), --wait-max 3 so waits stay short
-//   limited  --rate-limit 5: the 429 cases
-//   down     --redis at a closed loopback port: the 503 cases
+//            by --dev), --wait-max 3 so waits stay short, --allow-unbound: version-1 and 1.1 sessions
+//   bound    the protocol 1.1 default (no --allow-unbound), with --allow-client-id: 1.1 sessions only
+//   limited  --rate-limit 5 (and --allow-unbound): the 429 cases
+//   down     --redis at a closed loopback port (and --allow-unbound): the 503 cases
+//
+// The 1.1 flow needs a browser only for what a browser adds by itself: the test plays it (it keeps the relay's cookie,
+// reads the CSRF token and the release key from the pages, and follows no redirect).
 //
 // usage: tests/openapi/run.sh, or node --test tests/openapi/ (env AUTHRELAY_BIN, default build/authrelay)
 const { test, before, after } = require('node:test');
@@ -30,6 +35,8 @@ const BIN = path.resolve(TOP, process.env.AUTHRELAY_BIN || 'build/authrelay');
 const SPEC_FILE = path.join(TOP, 'docs', 'openapi.yaml');
 const SPEC = YAML.parse(fs.readFileSync(SPEC_FILE, 'utf8'));
 const VECTORS = JSON.parse(fs.readFileSync(path.join(TOP, 'tests', 'vectors', 'seal.json'), 'utf8'));
+const LOCKED_FILE = path.join(TOP, 'tests', 'vectors', 'locked.json');
+const LOCKED_VECTORS = fs.existsSync(LOCKED_FILE) ? JSON.parse(fs.readFileSync(LOCKED_FILE, 'utf8')) : null;
 
 const WAIT_MAX = 3;
 const SECURITY_HEADERS = {
@@ -40,6 +47,7 @@ const SECURITY_HEADERS = {
     'strict-transport-security': 'max-age=31536000', // we talk TLS to the relay: always expected here
 };
 const CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+const CSP_CONFIRM = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
 
 // ---------------------------------------------------------------------------------------------------------------------
 // the OpenAPI document: $ref resolution and schema validation
@@ -122,7 +130,12 @@ function conform(template, method, res) {
     // documented headers: required ones present; any present one matches its schema
     for (const [name, rawHeader] of Object.entries(resp.headers || {})) {
         const { obj: h, ptr: hPtr } = deref(rawHeader, `${respPtr}/headers/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`);
-        const value = res.headers[name.toLowerCase()];
+        let value = res.headers[name.toLowerCase()];
+        if (Array.isArray(value)) {
+            // Node gives Set-Cookie as an array: the relay sets at most one cookie
+            assert.equal(value.length, 1, `${what}: ${name} more than once`);
+            value = value[0];
+        }
         if (h.required) assert.ok(value !== undefined, `${what}: required header ${name} is missing`);
         if (value === undefined || h.schema === undefined) continue;
         let data = value;
@@ -153,7 +166,9 @@ function conform(template, method, res) {
         return body;
     }
     assert.ok(key.startsWith('text/html'), `${what}: unexpected documented type ${key}`);
-    assert.equal(res.headers['content-security-policy'], CSP, `${what}: CSP`);
+    // every page has a CSP (its value is checked against the documented header above) and COOP
+    assert.ok(res.headers['content-security-policy'], `${what}: no CSP`);
+    assert.equal(res.headers['cross-origin-opener-policy'], 'same-origin', `${what}: COOP`);
     assert.ok(res.text.startsWith('<!DOCTYPE html>'), `${what}: not an HTML page`);
     validateAt(schemaPtr, res.text, `${what}: body`);
     return res.text;
@@ -199,6 +214,8 @@ function request(relay, method, target, { headers = {}, body } = {}) {
         req.end();
     });
 }
+
+const CLIENT_ID = 'qorus-test-client';
 
 async function startRelay(name, extra) {
     const port = await freePort();
@@ -254,9 +271,11 @@ before(async () => {
     execFileSync(BIN, ['keygen', path.join(tmpdir, 'keys.json')], { stdio: 'ignore' });
     const closed = await freePort(); // nothing listens there: the store is down for good
     await Promise.all([
-        startRelay('main', ['--rate-limit', '0', '--allow-as', 'auth.atlassian.com', '--allow-as', '127.0.0.1']),
-        startRelay('limited', ['--rate-limit', '5']),
-        startRelay('down', ['--rate-limit', '0', '--redis', `redis://127.0.0.1:${closed}`]),
+        startRelay('main', ['--rate-limit', '0', '--allow-as', 'auth.atlassian.com', '--allow-as', '127.0.0.1', '--allow-unbound']),
+        startRelay('bound', ['--rate-limit', '0', '--allow-as', 'auth.atlassian.com', '--allow-client-id', CLIENT_ID,
+            '--allow-client-id', 'qorus-other-client']),
+        startRelay('limited', ['--rate-limit', '5', '--allow-unbound']),
+        startRelay('down', ['--rate-limit', '0', '--redis', `redis://127.0.0.1:${closed}`, '--allow-unbound']),
     ]);
 });
 
@@ -286,6 +305,11 @@ async function create(relay, req, expect = 201) {
         assert.equal(res.headers.location, out.poll_url);
         assert.equal(out.poll_url, `${relay.base}/v1/sessions/${out.session}`);
         assert.equal(out.redirect_uri, `${relay.base}/qorus-oauth2-redirect`);
+        if (out.start_url !== undefined) {
+            assert.match(out.start_url, new RegExp(`^${relay.base.replace(/[.]/g, '\\.')}/v1/start\\?t=[A-Za-z0-9_-]{43}$`));
+            assert.equal(out.state, undefined);
+            out.token = out.start_url.slice(out.start_url.indexOf('?t=') + 3);
+        }
     }
     return { res, out };
 }
@@ -302,12 +326,96 @@ function del(relay, s, token = s.poll_token) {
     return request(relay, 'DELETE', `/v1/sessions/${s.session}`, { headers: h });
 }
 
-function callback(relay, params, { alias = false, post = false } = {}) {
+function callback(relay, params, { alias = false, post = false, cookie } = {}) {
     const q = new URLSearchParams(params).toString();
     const p = alias ? CALLBACK_ALIAS : CALLBACK;
+    const c = cookie !== undefined ? { Cookie: `__Host-authrelay=${cookie}` } : {};
     return post
-        ? request(relay, 'POST', p, { headers: FORM_CT, body: q })
-        : request(relay, 'GET', `${p}?${q}`);
+        ? request(relay, 'POST', p, { headers: { ...FORM_CT, ...c }, body: q })
+        : request(relay, 'GET', `${p}?${q}`, { headers: c });
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// protocol 1.1: a browser, played
+
+const START = '/v1/start';
+const RETURN = 'https://qorus.example.com:8011/grant';
+const PARAMS = { client_id: CLIENT_ID, scope: 'read:jira-work offline_access', audience: 'api.atlassian.com', prompt: 'consent' };
+
+function bound(extra = {}) {
+    return { authorization_server: AS, authorize_params: PARAMS, return_uri: RETURN, ...extra };
+}
+
+// the value of a hidden form field of a page (the relay writes them as name="..." value="...")
+function field(html, name) {
+    const m = html.match(new RegExp(`name="${name}" value="([^"]*)"`));
+    return m ? m[1] : undefined;
+}
+
+// GET the start page as a browser holding `cookie` (undefined: none); returns the response, the cookie the browser now
+// holds and the CSRF token of the page
+async function startPage(relay, token, cookie) {
+    const res = await request(relay, 'GET', `${START}?t=${token}`, cookie ? { headers: { Cookie: `__Host-authrelay=${cookie}` } } : {});
+    const page = conform(START, 'GET', res);
+    const set = res.headers['set-cookie'];
+    if (set !== undefined) {
+        assert.equal(cookie, undefined, 'a cookie was set again');
+        assert.equal(set.length, 1);
+        cookie = set[0].match(/^__Host-authrelay=([^;]*);/)[1];
+    }
+    return { res, cookie, csrf: res.status === 200 ? field(page, 'csrf') : undefined, page };
+}
+
+function confirm(relay, form, { cookie, origin, type = 'application/x-www-form-urlencoded' } = {}) {
+    const h = {};
+    if (type !== null) h['Content-Type'] = type;
+    if (cookie !== undefined) h.Cookie = `__Host-authrelay=${cookie}`;
+    if (origin !== undefined) h.Origin = origin;
+    const body = typeof form === 'string' ? form : new URLSearchParams(form).toString();
+    return request(relay, 'POST', START, { headers: h, body });
+}
+
+// create, show the page, Continue: the session (with .token), the browser's cookie and the state the AS would get
+async function confirmed(relay, extra = {}) {
+    const { out: s } = await create(relay, bound(extra));
+    const { cookie, csrf } = await startPage(relay, s.token);
+    const res = await confirm(relay, { t: s.token, csrf, action: 'continue' }, { cookie });
+    assert.equal(res.status, 303);
+    conform(START, 'POST', res);
+    const loc = new URL(res.headers.location);
+    return { s, cookie, state: loc.searchParams.get('state'), location: loc };
+}
+
+// the unlocking of docs/integrating.md, step 5, as printed there
+function unlock(locked, release, session) {
+    const key = Buffer.from(release, 'base64url');
+    const blob = Buffer.from(locked, 'base64url');
+    if (key.length !== 32) throw new Error('not a release key');
+    if (blob.length < 1 + 12 + 16 || blob[0] !== 0x01) throw new Error('not a version 1 locked value');
+    const d = crypto.createDecipheriv('aes-256-gcm', key, blob.subarray(1, 13));
+    d.setAAD(Buffer.from(session, 'ascii'));
+    d.setAuthTag(blob.subarray(blob.length - 16));
+    return Buffer.concat([d.update(blob.subarray(13, blob.length - 16)), d.final()]); // final() throws on a bad tag
+}
+
+// the delivery page: a form POSTing session, status, message, release to the return_uri, submitted by the one script
+// the CSP allows by its hash
+function delivery(html, res, s, status, message) {
+    const form = html.match(/<form id="deliver" method="post" action="([^"]*)">/);
+    assert.ok(form, 'no delivery form');
+    assert.equal(form[1], RETURN);
+    assert.equal(field(html, 'session'), s.session);
+    assert.equal(field(html, 'status'), status);
+    assert.equal(field(html, 'message'), message);
+    const release = field(html, 'release');
+    assert.match(release, /^[A-Za-z0-9_-]{43}$/);
+    validateAt('/components/schemas/DeliveryForm', { session: s.session, status, message, release }, 'the delivered form');
+    const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1]);
+    assert.equal(scripts.length, 1, 'one inline script');
+    const hash = crypto.createHash('sha256').update(scripts[0]).digest('base64');
+    assert.equal(res.headers['content-security-policy'],
+        `default-src 'none'; script-src 'sha256-${hash}'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'`);
+    return release;
 }
 
 function b64url(buf) {
@@ -362,8 +470,13 @@ test('discovery', async () => {
     assert.equal(d.session_ttl_max, 600);
     assert.deepEqual(d.authorization_servers, ['auth.atlassian.com', '127.0.0.1']);
     assert.deepEqual(d.seal_algorithms, ['X25519-HKDF-SHA256-A256GCM']);
+    assert.equal(d.version, '1.1');
+    assert.equal(d.unbound_sessions, true);
     const any = conform('/.well-known/authrelay', 'GET', await request(relays.limited, 'GET', '/.well-known/authrelay'));
     assert.deepEqual(any.authorization_servers, []);
+    const b = conform('/.well-known/authrelay', 'GET', await request(relays.bound, 'GET', '/.well-known/authrelay'));
+    assert.equal(b.version, '1.1');
+    assert.equal(b.unbound_sessions, false);
 });
 
 test('session creation: accepted and refused bodies agree with the request schema', async () => {
@@ -550,6 +663,277 @@ test('sealed results: X25519 + HKDF-SHA256 + AES-256-GCM, as documented', async 
     }
 });
 
+test('1.1 session creation: accepted and refused bodies agree with the request schema', async () => {
+    const r = relays.bound;
+    const pair = x25519Pair();
+    const many = {};
+    for (let i = 0; i < 32; ++i) many[`p${i}`] = 'v';
+    many.client_id = CLIENT_ID;
+    // [body, status, what the request schema says: true accepts, false rejects, null cannot tell]
+    const cases = [
+        [bound(), 201, true],
+        [bound({ label: 'Qorus production', seal_key: pair.sealKey, ttl: 60 }), 201, true],
+        [bound({ label: 'Qorus – Zürich 生产' }), 201, true],
+        [bound({ label: null, seal_key: null, ttl: null, unknown_member: [1] }), 201, true],
+        [bound({ return_uri: 'http://localhost:8011/grant' }), 201, true],
+        [bound({ authorize_params: { client_id: CLIENT_ID } }), 201, true],
+        [bound({ authorize_params: { ...PARAMS, response_mode: 'form_post', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' } }), 201, true],
+        [bound({ authorize_params: { ...PARAMS, response_mode: 'query', 'x.y_z-1': 'a b ~' } }), 201, true],
+        [bound({ authorize_params: { client_id: 'qorus-other-client' } }), 201, true],
+        [{ authorization_server: AS, return_uri: RETURN }, 400, null], // version 1: this relay has no --allow-unbound
+        [{ authorization_server: AS, authorize_params: null, return_uri: RETURN }, 400, null],
+        [{ authorization_server: AS, authorize_params: PARAMS }, 400, false],
+        [bound({ return_uri: null }), 400, false],
+        [bound({ return_uri: RETURN + '?tab=oauth' }), 400, false],
+        [bound({ return_uri: 'https://user@qorus.example.com/grant' }), 400, false],
+        [bound({ return_uri: RETURN + '#x' }), 400, false],
+        [bound({ authorize_params: {} }), 400, false],
+        [bound({ authorize_params: 'client_id=x' }), 400, false],
+        [bound({ authorize_params: { scope: 'x' } }), 400, false],
+        [bound({ authorize_params: { ...PARAMS, redirect_uri: RETURN } }), 400, false],
+        [bound({ authorize_params: { ...PARAMS, state: 'mine' } }), 400, false],
+        [bound({ authorize_params: { ...PARAMS, response_type: 'code' } }), 400, false],
+        [bound({ authorize_params: { ...PARAMS, Redirect_URI: RETURN } }), 400, false], // in any letter case
+        [bound({ authorize_params: { ...PARAMS, CLIENT_ID: 'x' } }), 400, false],
+        [bound({ authorize_params: { ...PARAMS, client_id: '' } }), 400, false],
+        [bound({ authorize_params: { ...PARAMS, response_mode: 'fragment' } }), 400, false],
+        [bound({ authorize_params: { ...PARAMS, 'bad name': 'x' } }), 400, false],
+        [bound({ authorize_params: { ...PARAMS, ['n'.repeat(65)]: 'x' } }), 400, false],
+        [bound({ authorize_params: { ...PARAMS, x: 1 } }), 400, false],
+        [bound({ authorize_params: { ...PARAMS, x: 'a\u0001' } }), 400, false],
+        [bound({ authorize_params: { ...PARAMS, x: 'Zürich' } }), 400, false],
+        [bound({ authorize_params: many }), 400, false], // 33 members
+        [bound({ authorize_params: { ...PARAMS, x: 'v'.repeat(4096) } }), 400, null], // over 4 KiB in all
+        [bound({ label: '' }), 400, false],
+        [bound({ label: 'x'.repeat(65) }), 400, false],
+        [bound({ label: 'é'.repeat(33) }), 400, null], // 66 bytes, 33 characters
+        [bound({ label: 42 }), 400, false],
+        [bound({ label: 'a\u0007b' }), 400, false],
+        [bound({ label: 'a\u200bb' }), 400, false], // Cf
+        [bound({ label: 'a\u2028b' }), 400, false], // Zl
+        [bound({ authorize_params: { client_id: 'stranger' } }), 403, true], // not on --allow-client-id
+        [bound({ authorization_server: 'https://auth.example.org/authorize' }), 403, true],
+    ];
+    for (const [body, status, schemaOk] of cases) {
+        const { out } = await create(r, body, status);
+        if (schemaOk !== null)
+            assert.equal(schemaAccepts('SessionRequest', body), schemaOk, `request schema on ${JSON.stringify(body).slice(0, 160)}`);
+        if (status === 201) {
+            assert.ok(out.start_url, 'no start_url');
+            assert.equal(out.expires_in, body.ttl || 600);
+        }
+        if (status === 400) assert.equal(out.error, 'invalid_request');
+        if (status === 403)
+            assert.equal(out.error, body.authorization_server === AS ? 'client_not_allowed' : 'authorization_server_not_allowed');
+    }
+    const { out: v1 } = await create(r, { authorization_server: AS, return_uri: RETURN }, 400);
+    assert.equal(v1.error_description, 'authorize_params is required (protocol 1.1)');
+    // a relay with --allow-unbound takes both shapes, and serves any client id without --allow-client-id
+    const { out: b } = await create(relays.main, bound({ authorize_params: { client_id: 'anyone' } }));
+    assert.ok(b.start_url);
+    const { out: u } = await create(relays.main, { authorization_server: AS });
+    assert.ok(u.state);
+});
+
+test('1.1 start page: 200 with the cookie, 400, 410; a GET never consumes the token', async () => {
+    const r = relays.bound;
+    const { out: s } = await create(r, bound({ label: '<b>Qorus</b> & "prod"' }));
+    const first = await startPage(r, s.token);
+    assert.equal(first.res.status, 200);
+    assert.equal(first.res.headers['content-security-policy'], CSP_CONFIRM);
+    assert.match(first.res.headers['set-cookie'][0], /; Max-Age=600; /);
+    assert.match(first.cookie, /^[A-Za-z0-9_-]{43}$/);
+    assert.match(first.csrf, /^[A-Za-z0-9_-]{43}$/);
+    const page = first.page;
+    assert.equal(field(page, 't'), s.token);
+    assert.ok(page.includes('&lt;b&gt;Qorus&lt;/b&gt; &amp; &quot;prod&quot;') && !page.includes('<b>Qorus'), 'the label is not escaped');
+    const dest = page.indexOf('example.com'), as = page.indexOf('auth.atlassian.com'), label = page.indexOf('&lt;b&gt;Qorus');
+    assert.ok(dest > 0 && dest < as && as < label, 'destination, then AS, then label');
+    assert.ok(page.includes('read:jira-work offline_access') && page.includes('api.atlassian.com'));
+    assert.ok(page.includes('value="continue"') && page.includes('value="cancel"'));
+    // again, with the cookie: 200, no new cookie, the same CSRF token
+    const again = await startPage(r, s.token, first.cookie);
+    assert.equal(again.res.status, 200);
+    assert.equal(again.res.headers['set-cookie'], undefined);
+    assert.equal(again.csrf, first.csrf);
+    // 410: an unknown token (with and without a cookie: the page sets one when absent)
+    const unknown = b64url(crypto.randomBytes(32));
+    let x = await startPage(r, unknown);
+    assert.equal(x.res.status, 410);
+    assert.ok(x.cookie, 'no cookie set by the 410 page');
+    x = await startPage(r, unknown, first.cookie);
+    assert.equal(x.res.status, 410);
+    // 400: no t, a malformed t, t twice
+    for (const q of ['', '?t=', '?t=short', `?t=${s.token}x`, `?t=${s.token}&t=${s.token}`, `?x=${s.token}`]) {
+        const res = await request(r, 'GET', `${START}${q}`);
+        assert.equal(res.status, 400, q);
+        conform(START, 'GET', res);
+    }
+});
+
+test('1.1 confirmation POST: 403, 400, 413, 415 change nothing; Continue 303s to the AS once; then 410', async () => {
+    const r = relays.bound;
+    const { out: s } = await create(r, bound());
+    const { cookie, csrf } = await startPage(r, s.token);
+    const other = (await startPage(r, (await create(r, bound())).out.token)).cookie; // another browser
+    const form = { t: s.token, csrf, action: 'continue' };
+    const refused = [
+        [form, {}], // no cookie
+        [form, { cookie: 'not-a-cookie' }],
+        [form, { cookie: b64url(crypto.randomBytes(32)) }], // a made-up cookie
+        [form, { cookie: other }], // another browser's cookie: the CSRF token is not its
+        [{ ...form, csrf: b64url(crypto.randomBytes(32)) }, { cookie }],
+        [form, { cookie, origin: 'https://evil.example' }],
+        [form, { cookie, origin: 'null' }],
+    ];
+    for (const [f, opts] of refused) {
+        const res = await confirm(r, f, opts);
+        assert.equal(res.status, 403, JSON.stringify(opts));
+        conform(START, 'POST', res);
+    }
+    for (const body of ['', `t=${s.token}&csrf=${csrf}`, `t=${s.token}&csrf=${csrf}&action=maybe`, `csrf=${csrf}&action=continue`,
+        `t=${s.token}&csrf=${csrf}&action=continue&action=continue`, `t=${s.token}&csrf=short&action=continue`]) {
+        const res = await confirm(r, body, { cookie });
+        assert.equal(res.status, 400, body);
+        conform(START, 'POST', res);
+    }
+    let res = await confirm(r, `t=${s.token}&csrf=${csrf}&action=continue&pad=${'p'.repeat(8192)}`, { cookie });
+    assert.equal(res.status, 413);
+    conform(START, 'POST', res);
+    for (const type of [null, 'application/json', 'multipart/form-data; boundary=x']) {
+        res = await confirm(r, form, { cookie, type });
+        assert.equal(res.status, 415, String(type));
+        conform(START, 'POST', res);
+    }
+    // nothing changed: the page is still there, the pickup pending
+    assert.equal((await startPage(r, s.token, cookie)).res.status, 200);
+    assert.equal((await pickup(r, s)).status, 202);
+
+    // Continue, with the relay's own Origin: 303 to the authorize URL the relay builds
+    res = await confirm(r, form, { cookie, origin: r.base });
+    assert.equal(res.status, 303);
+    conform(START, 'POST', res);
+    const loc = new URL(res.headers.location);
+    assert.equal(`${loc.origin}${loc.pathname}`, AS);
+    for (const [k, v] of Object.entries(PARAMS)) assert.equal(loc.searchParams.get(k), v, k);
+    assert.equal(loc.searchParams.get('response_type'), 'code');
+    assert.equal(loc.searchParams.get('redirect_uri'), `${r.base}/qorus-oauth2-redirect`);
+    assert.ok(schemaAccepts('State', loc.searchParams.get('state')));
+    assert.ok(res.headers.location.includes('scope=read%3Ajira-work%20offline_access'), res.headers.location);
+    // used: a second POST (Continue or Cancel) and the page are 410
+    for (const action of ['continue', 'cancel']) {
+        res = await confirm(r, { ...form, action }, { cookie });
+        assert.equal(res.status, 410, action);
+        conform(START, 'POST', res);
+    }
+    assert.equal((await startPage(r, s.token, cookie)).res.status, 410);
+    // unknown token with a valid cookie and a well-formed CSRF token
+    res = await confirm(r, { ...form, t: b64url(crypto.randomBytes(32)) }, { cookie });
+    assert.equal(res.status, 410);
+    conform(START, 'POST', res);
+});
+
+test('1.1 callback: only in the confirming browser; the delivery page; the locked result opens with the release key', async () => {
+    const r = relays.bound;
+    const { s, cookie, state } = await confirmed(r);
+    const other = (await startPage(r, (await create(r, bound())).out.token)).cookie;
+    // another browser, or none: 403 on every callback variant, nothing stored
+    for (const [alias, post] of [[false, false], [true, false], [false, true], [true, true]]) {
+        for (const c of [undefined, other]) {
+            const res = await callback(r, { code: 'attacker code', state }, { alias, post, cookie: c });
+            assert.equal(res.status, 403, `${post ? 'POST' : 'GET'} ${alias ? CALLBACK_ALIAS : CALLBACK}`);
+            const page = conform(alias ? CALLBACK_ALIAS : CALLBACK, post ? 'POST' : 'GET', res);
+            assert.ok(page.includes('another browser'));
+        }
+    }
+    assert.equal((await pickup(r, s)).status, 202);
+
+    // the confirming browser: the delivery page, the waiting pickup woken with the locked result
+    const waiting = pickup(r, s, { wait: 999 });
+    await new Promise((ok) => setTimeout(ok, 300));
+    let res = await callback(r, { code: 'the code', state, iss: 'https://auth.atlassian.com' }, { cookie });
+    assert.equal(res.status, 200);
+    const html = conform(CALLBACK, 'GET', res);
+    assert.ok(!html.includes('the code') && !html.includes(state), 'the page carries the code or the state');
+    assert.equal(res.headers.location, undefined);
+    const release = delivery(html, res, s, 'success', '');
+    res = await waiting;
+    assert.equal(res.status, 200);
+    const locked = conform(SESSION, 'GET', res);
+    assert.deepEqual(Object.keys(locked).sort(), ['locked', 'status']);
+    assert.equal(locked.status, 'locked');
+    assert.ok(!res.text.includes('the code'));
+    const plain = JSON.parse(unlock(locked.locked, release, s.session));
+    assert.deepEqual(plain, { status: 'authorized', code: 'the code', state, iss: 'https://auth.atlassian.com' });
+    validateAt('/components/schemas/Authorized', plain, 'the unlocked plaintext');
+    assert.throws(() => unlock(locked.locked, b64url(crypto.randomBytes(32)), s.session), undefined, 'a wrong key opened it');
+    assert.throws(() => unlock(locked.locked, release, 'AAAAAAAAAAAAAAAAAAAAAA'), undefined, 'another session opened it');
+    // the first result stands
+    res = await callback(r, { code: 'second', state }, { cookie });
+    assert.equal(res.status, 409);
+    conform(CALLBACK, 'GET', res);
+    res = await del(r, s);
+    assert.equal(res.status, 204);
+
+    // the AS's error, through form_post on the alias: status=error, message=<error>, a locked denied result
+    const d = await confirmed(r, { authorize_params: { ...PARAMS, response_mode: 'form_post' } });
+    assert.equal(d.location.searchParams.get('response_mode'), 'form_post');
+    res = await callback(r, { error: 'access_denied', error_description: 'User said no', state: d.state }, { cookie: d.cookie, alias: true, post: true });
+    assert.equal(res.status, 200);
+    const rel = delivery(conform(CALLBACK_ALIAS, 'POST', res), res, d.s, 'error', 'access_denied');
+    const got = conform(SESSION, 'GET', await pickup(r, d.s));
+    assert.equal(got.status, 'locked');
+    assert.deepEqual(JSON.parse(unlock(got.locked, rel, d.s.session)), { status: 'denied', error: 'access_denied', error_description: 'User said no' });
+});
+
+test('1.1 Cancel: the cancelled page; the pickup is the plain denied object', async () => {
+    const r = relays.bound;
+    const { out: s } = await create(r, bound());
+    const { cookie, csrf } = await startPage(r, s.token);
+    let res = await confirm(r, { t: s.token, csrf, action: 'cancel' }, { cookie });
+    assert.equal(res.status, 200);
+    conform(START, 'POST', res);
+    res = await pickup(r, s);
+    assert.equal(res.status, 200);
+    assert.deepEqual(conform(SESSION, 'GET', res), { status: 'denied', error: 'access_denied' });
+    assert.equal((await startPage(r, s.token, cookie)).res.status, 410);
+    res = await confirm(r, { t: s.token, csrf, action: 'continue' }, { cookie });
+    assert.equal(res.status, 410);
+    conform(START, 'POST', res);
+});
+
+test('1.1 with a seal_key: sealed, whose plaintext is the locked object (or the denied object after Cancel)', async () => {
+    const r = relays.bound;
+    const pair = x25519Pair();
+    const { s, cookie, state } = await confirmed(r, { seal_key: pair.sealKey });
+    let res = await callback(r, { code: 'sealed code', state }, { cookie });
+    assert.equal(res.status, 200);
+    const release = delivery(conform(CALLBACK, 'GET', res), res, s, 'success', '');
+    const sealed = conform(SESSION, 'GET', await pickup(r, s));
+    assert.equal(sealed.status, 'sealed');
+    const inner = JSON.parse(unseal(sealed.sealed, pair.priv, pair.pub, s.session));
+    validateAt('/components/schemas/Locked', inner, 'the unsealed plaintext');
+    assert.deepEqual(JSON.parse(unlock(inner.locked, release, s.session)), { status: 'authorized', code: 'sealed code', state });
+
+    const p2 = x25519Pair();
+    const { out: c } = await create(r, bound({ seal_key: p2.sealKey }));
+    const b = await startPage(r, c.token, cookie);
+    res = await confirm(r, { t: c.token, csrf: b.csrf, action: 'cancel' }, { cookie });
+    assert.equal(res.status, 200);
+    const s2 = conform(SESSION, 'GET', await pickup(r, c));
+    assert.equal(s2.status, 'sealed');
+    assert.deepEqual(JSON.parse(unseal(s2.sealed, p2.priv, p2.pub, c.session)), { status: 'denied', error: 'access_denied' });
+});
+
+test('locked results: the documented unlocking opens the shipped vectors', { skip: LOCKED_VECTORS === null && 'no tests/vectors/locked.json' }, () => {
+    assert.ok(Array.isArray(LOCKED_VECTORS) && LOCKED_VECTORS.length > 0);
+    for (const v of LOCKED_VECTORS) {
+        const open = () => unlock(v.locked, v.release, v.aad).toString('utf8');
+        if (v.valid) assert.equal(open(), v.plaintext, v.description);
+        else assert.throws(open, undefined, v.description);
+    }
+});
+
 test('pickup and delete: 401, 404, Prefer handling', async () => {
     const r = relays.main;
     const { out: s } = await create(r, { authorization_server: AS });
@@ -674,6 +1058,8 @@ test('414 for a query string over 16 KiB, on every operation', async () => {
         [CALLBACK_ALIAS, 'GET', CALLBACK_ALIAS, {}],
         [CALLBACK, 'POST', CALLBACK, { headers: FORM_CT, body: `code=x&state=${s.state}` }],
         [CALLBACK_ALIAS, 'POST', CALLBACK_ALIAS, { headers: FORM_CT, body: `code=x&state=${s.state}` }],
+        [START, 'GET', START, {}],
+        [START, 'POST', START, { headers: FORM_CT, body: 't=x&csrf=y&action=continue' }],
     ];
     for (const [template, method, p, opts] of calls) {
         const res = await request(r, method, p + LONG_QUERY, opts);
@@ -705,7 +1091,7 @@ test('405 with Allow for every method an endpoint does not accept', async () => 
 });
 
 test('unknown paths get 404 not_found (documented in info.description)', async () => {
-    for (const p of ['/', '/v1', '/v1/sessions/', '/v1/sessions/a/b', '/qorus-oauth2-redirect/x']) {
+    for (const p of ['/', '/v1', '/v1/sessions/', '/v1/sessions/a/b', '/qorus-oauth2-redirect/x', '/v1/start/', '/v1/start/x']) {
         const res = await request(relays.main, 'GET', p);
         assert.equal(res.status, 404, p);
         for (const [h, v] of Object.entries(SECURITY_HEADERS)) assert.equal(res.headers[h], v);
@@ -714,7 +1100,7 @@ test('unknown paths get 404 not_found (documented in info.description)', async (
     }
 });
 
-test('429 with Retry-After once the rate limit is spent (creations and callbacks share it)', async () => {
+test('429 with Retry-After once the rate limit is spent (creations, the start page and callbacks share it)', async () => {
     const r = relays.limited;
     const made = [];
     for (let i = 0; i < 5; ++i) made.push((await create(r, { authorization_server: AS })).out);
@@ -725,6 +1111,13 @@ test('429 with Retry-After once the rate limit is spent (creations and callbacks
         assert.equal(cb.status, 429, `${post ? 'POST' : 'GET'} ${p}`);
         conform(p, post ? 'POST' : 'GET', cb);
     }
+    const t = b64url(crypto.randomBytes(32));
+    let res2 = await request(r, 'GET', `${START}?t=${t}`);
+    assert.equal(res2.status, 429);
+    conform(START, 'GET', res2);
+    res2 = await confirm(r, { t, csrf: t, action: 'continue' }, { cookie: t });
+    assert.equal(res2.status, 429);
+    conform(START, 'POST', res2);
     // pickups are not rate limited
     const pk = await pickup(r, made[0]);
     assert.equal(pk.status, 202);
@@ -748,6 +1141,16 @@ test('503 with Retry-After while the store is down', async () => {
         assert.equal(cb.status, 503, `${post ? 'POST' : 'GET'} ${p}`);
         conform(p, post ? 'POST' : 'GET', cb);
     }
+    // the start page and its forms (a cookie and a CSRF token of the main relay: the key file is shared)
+    const { out: b } = await create(relays.main, bound());
+    const { cookie, csrf } = await startPage(relays.main, b.token);
+    x = await request(r, 'GET', `${START}?t=${b.token}`);
+    assert.equal(x.status, 503);
+    assert.equal(x.headers['retry-after'], '2');
+    conform(START, 'GET', x);
+    x = await confirm(r, { t: b.token, csrf, action: 'continue' }, { cookie });
+    assert.equal(x.status, 503);
+    conform(START, 'POST', x);
     // discovery does not need the store
     const d = await request(r, 'GET', '/.well-known/authrelay');
     assert.equal(d.status, 200);
