@@ -64,7 +64,9 @@ int rly_key_derive(rly_key_t *key, const char *id, const uint8_t master[32])
     memcpy(key->id, id, idlen);
     key->id[idlen] = '\0';
     if (rly_hkdf_sha256(key->state_key, 32, master, 32, NULL, 0, "authrelay state mac v1") != 0 ||
-        rly_hkdf_sha256(key->data_key, 32, master, 32, NULL, 0, "authrelay data key v1") != 0) {
+        rly_hkdf_sha256(key->data_key, 32, master, 32, NULL, 0, "authrelay data key v1") != 0 ||
+        rly_hkdf_sha256(key->cookie_key, 32, master, 32, NULL, 0, "authrelay flow cookie v1") != 0 ||
+        rly_hkdf_sha256(key->csrf_key, 32, master, 32, NULL, 0, "authrelay csrf token v1") != 0) {
         OPENSSL_cleanse(key, sizeof(*key));
         return -1;
     }

@@ -11,9 +11,12 @@ typedef struct st_rly_key_t {
     char id[RLY_KEY_ID_MAX + 1]; /* [A-Za-z0-9_-], from the file */
     uint8_t state_key[32];       /* HKDF-SHA256(master, info "authrelay state mac v1") */
     uint8_t data_key[32];        /* HKDF-SHA256(master, info "authrelay data key v1") */
+    uint8_t cookie_key[32];      /* HKDF-SHA256(master, info "authrelay flow cookie v1"): the browser cookie's MAC (1.1) */
+    uint8_t csrf_key[32];        /* HKDF-SHA256(master, info "authrelay csrf token v1"): the confirmation page's CSRF token */
 } rly_key_t;
 
-/* keys[0] signs states and encrypts; every key verifies and decrypts. Plain data: copy freely. */
+/* keys[0] signs states, cookies and CSRF tokens and encrypts; every key verifies and decrypts. One derived key per
+ * purpose, never one key for two. Plain data: copy freely. */
 typedef struct st_rly_keyring_t {
     size_t count;
     rly_key_t keys[RLY_KEYS_MAX];

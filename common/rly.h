@@ -26,11 +26,27 @@
 #define RLY_TTL_MIN 60
 #define RLY_TTL_DEFAULT 600
 #define RLY_AFTER_READ_TTL 60 /* the first 200 cuts the remaining life to this */
+#define RLY_URL_MAX 2048      /* authorization_server and other URLs an instance gives */
+
+/* protocol 1.1 session members */
+#define RLY_AUTHORIZE_PARAMS_COUNT_MAX 32 /* members of authorize_params */
+#define RLY_AUTHORIZE_PARAMS_MAX 4096     /* bytes of authorize_params' names and values, in all */
+#define RLY_AUTHORIZE_PARAM_NAME_MAX 64   /* bytes of one name, [A-Za-z0-9._-] */
+#define RLY_LABEL_MAX 64                  /* bytes of label (UTF-8) */
 
 /* a borrowed byte string; not NUL-terminated unless said so */
 typedef struct st_rly_str_t {
     const char *base;
     size_t len;
 } rly_str_t;
+
+/* one parameter of an authorize request (protocol 1.1 authorize_params): name and value, each NUL-terminated at its
+ * length; borrowed from whoever holds the texts (rly_session_req_t's params_buf, the relay's meta) */
+typedef struct st_rly_param_t {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+} rly_param_t;
 
 #endif

@@ -1,6 +1,7 @@
 /* session_req.c: validation of the POST /v1/sessions request body (strict JSON via json-c plus a lexical second pass) */
 #include <json-c/json.h>
 #include <string.h>
+#include <strings.h>
 
 #include "b64url.h"
 #include "session_req.h"
@@ -54,44 +55,112 @@ static int is_bare_token_char(unsigned char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '-' || c == '+' || c == '.';
 }
 
+static int hex_value(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* 1 if the text of a JSON string (s, len: between the quotes, escapes not yet decoded) spells the ASCII text want */
+static int json_string_is(const char *s, size_t len, const char *want)
+{
+    size_t i = 0, k = 0, wantlen = strlen(want);
+
+    while (i < len) {
+        unsigned c = (unsigned char)s[i];
+        if (c != '\\') {
+            i++;
+        } else if (i + 1 < len && s[i + 1] == 'u') {
+            if (len - i < 6)
+                return 0;
+            c = 0;
+            for (size_t j = 2; j != 6; j++) {
+                int d = hex_value((unsigned char)s[i + j]);
+                if (d < 0)
+                    return 0;
+                c = c << 4 | (unsigned)d;
+            }
+            i += 6;
+        } else if (i + 1 < len) {
+            static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+            const char *e = strchr(from, s[i + 1]);
+            if (e == NULL || s[i + 1] == '\0')
+                return 0;
+            c = (unsigned char)to[e - from];
+            i += 2;
+        } else {
+            return 0;
+        }
+        if (k == wantlen || c != (unsigned char)want[k])
+            return 0;
+        k++;
+    }
+    return k == wantlen;
+}
+
 /*
  * Second pass over a body json-c has already accepted as one object (so brackets balance and strings end). It exists
  * because json-c 0.16, even with JSON_TOKENER_STRICT:
  *  - keeps only the last of duplicated keys, so json_object_object_length() cannot see duplicates; we count the
  *    top-level keys here (a key is the string after the top-level '{' or a top-level ','), and the caller compares: fewer
  *    keys in the object than in the text means a duplicate, however it was spelled ("ttl" and "tt\u006c" included, since
- *    json-c unescapes before merging);
- *  - cuts a key at an escaped NUL ("ttl\u0000x" would read as "ttl"), so a top-level key containing \u0000 is rejected;
+ *    json-c unescapes before merging); the same for the keys of the authorize_params object (its names), counted into
+ *    *ap_keys (0 when it is absent or not an object);
+ *  - cuts a key at an escaped NUL ("ttl\u0000x" would read as "ttl"), so a top-level key or an authorize_params name
+ *    containing \u0000 is rejected;
  *  - accepts single-quoted strings, raw control bytes inside strings, Infinity, NaN, "1." and "-01", which RFC 8259 does
  *    not; every bare token must be true, false, null or an RFC 8259 number.
- * Returns 0 and *nkeys, or -1.
+ * Returns 0 and *nkeys, *ap_keys, or -1.
  */
-static int strict_scan(const char *s, size_t len, size_t *nkeys)
+static int strict_scan(const char *s, size_t len, size_t *nkeys, size_t *ap_keys)
 {
-    size_t i = 0, depth = 0, keys = 0;
-    int expect_key = 0;
+    size_t i = 0, depth = 0, keys = 0, apkeys = 0;
+    int expect_key = 0, ap_expect_key = 0;
+    /* where authorize_params is: not seen (or its value was no object), its key was the last top-level key, inside its
+     * object (depth 2 is its level), after it */
+    enum { AP_NONE, AP_KEY, AP_IN, AP_DONE } ap = AP_NONE;
 
     while (i < len) {
         unsigned char c = (unsigned char)s[i];
         if (is_json_ws(c) || c == ':') {
             i++;
         } else if (c == '{' || c == '[') {
+            if (depth == 1 && ap == AP_KEY) {
+                ap = c == '{' ? AP_IN : AP_NONE;
+                ap_expect_key = 1;
+                apkeys = 0;
+            }
             if (++depth == 1)
                 expect_key = c == '{';
             i++;
         } else if (c == '}' || c == ']') {
+            if (depth == 2 && ap == AP_IN)
+                ap = AP_DONE;
             if (depth-- == 0)
                 return -1;
             i++;
         } else if (c == ',') {
             if (depth == 1)
                 expect_key = 1;
+            else if (depth == 2 && ap == AP_IN)
+                ap_expect_key = 1;
             i++;
         } else if (c == '"') {
-            int is_key = depth == 1 && expect_key;
+            int is_key = depth == 1 && expect_key, is_ap_key = depth == 2 && ap == AP_IN && ap_expect_key;
+            size_t start = i + 1;
             if (is_key) {
                 keys++;
                 expect_key = 0;
+            } else if (is_ap_key) {
+                apkeys++;
+                ap_expect_key = 0;
+            } else if (depth == 1 && ap == AP_KEY) {
+                ap = AP_NONE; /* a string value */
             }
             for (i++; i < len && s[i] != '"';) {
                 if ((unsigned char)s[i] < 0x20)
@@ -99,7 +168,7 @@ static int strict_scan(const char *s, size_t len, size_t *nkeys)
                 if (s[i] != '\\') {
                     i++;
                 } else if (i + 1 < len && s[i + 1] == 'u') {
-                    if (len - i < 6 || (is_key && memcmp(s + i + 2, "0000", 4) == 0))
+                    if (len - i < 6 || ((is_key || is_ap_key) && memcmp(s + i + 2, "0000", 4) == 0))
                         return -1;
                     i += 6;
                 } else {
@@ -108,9 +177,13 @@ static int strict_scan(const char *s, size_t len, size_t *nkeys)
             }
             if (i >= len)
                 return -1;
+            if (is_key && json_string_is(s + start, i - start, "authorize_params"))
+                ap = AP_KEY;
             i++;
         } else {
             size_t start = i;
+            if (depth == 1 && ap == AP_KEY)
+                ap = AP_NONE; /* a number, true, false or null */
             while (i < len && is_bare_token_char((unsigned char)s[i]))
                 i++;
             if (i == start) /* e.g. a single quote */
@@ -123,6 +196,7 @@ static int strict_scan(const char *s, size_t len, size_t *nkeys)
     if (depth != 0)
         return -1;
     *nkeys = keys;
+    *ap_keys = ap == AP_IN || ap == AP_DONE ? apkeys : 0;
     return 0;
 }
 
@@ -134,13 +208,254 @@ static int get_member(json_object *root, const char *name, json_type type, json_
     return json_object_is_type(*v, type) ? 1 : -1;
 }
 
+/* an authorize parameter name: [A-Za-z0-9._-]{1,64} */
+static int is_param_name(const char *s, size_t len)
+{
+    if (len == 0 || len > RLY_AUTHORIZE_PARAM_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i != len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* printable ASCII, 0x20..0x7e */
+static int is_printable_ascii(const char *s, size_t len)
+{
+    for (size_t i = 0; i != len; i++)
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+/*
+ * General category Cf (Format) of Unicode 15.0.0, as ranges of code points, sorted: the lines "; Cf" of
+ * https://www.unicode.org/Public/15.0.0/ucd/extracted/DerivedGeneralCategory.txt (170 code points; checked against ICU 72,
+ * which implements Unicode 15.0, with u_charType() == U_FORMAT_CHAR).
+ */
+static const uint32_t format_chars[][2] = {
+    {0x00ad, 0x00ad},   {0x0600, 0x0605},   {0x061c, 0x061c},   {0x06dd, 0x06dd},   {0x070f, 0x070f},   {0x0890, 0x0891},
+    {0x08e2, 0x08e2},   {0x180e, 0x180e},   {0x200b, 0x200f},   {0x202a, 0x202e},   {0x2060, 0x2064},   {0x2066, 0x206f},
+    {0xfeff, 0xfeff},   {0xfff9, 0xfffb},   {0x110bd, 0x110bd}, {0x110cd, 0x110cd}, {0x13430, 0x1343f}, {0x1bca0, 0x1bca3},
+    {0x1d173, 0x1d17a}, {0xe0001, 0xe0001}, {0xe0020, 0xe007f},
+};
+
+static int is_format_char(uint32_t cp)
+{
+    size_t lo = 0, hi = sizeof(format_chars) / sizeof(format_chars[0]);
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cp < format_chars[mid][0])
+            hi = mid;
+        else if (cp > format_chars[mid][1])
+            lo = mid + 1;
+        else
+            return 1;
+    }
+    return 0;
+}
+
+/* a code point a label may hold: none of Cc (U+0000..U+001F, U+007F..U+009F), Cf, Zl (U+2028), Zp (U+2029) */
+static int is_label_char(uint32_t cp)
+{
+    return !(cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 || is_format_char(cp));
+}
+
+/* the next code point of well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF) at s[*i],
+ * advancing *i; -1 if s[*i..len) does not start with one */
+static int64_t utf8_next(const char *s, size_t len, size_t *i)
+{
+    const unsigned char *p = (const unsigned char *)s + *i;
+    size_t left = len - *i, n;
+    uint32_t cp;
+    unsigned char lo = 0x80, hi = 0xbf; /* the range of the second byte */
+
+    if (p[0] < 0x80) {
+        *i += 1;
+        return p[0];
+    } else if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+        n = 2;
+        cp = p[0] & 0x1f;
+    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+        n = 3;
+        cp = p[0] & 0x0f;
+        if (p[0] == 0xe0)
+            lo = 0xa0; /* overlong */
+        else if (p[0] == 0xed)
+            hi = 0x9f; /* surrogates */
+    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+        n = 4;
+        cp = p[0] & 0x07;
+        if (p[0] == 0xf0)
+            lo = 0x90; /* overlong */
+        else if (p[0] == 0xf4)
+            hi = 0x8f; /* beyond U+10FFFF */
+    } else {
+        return -1;
+    }
+    if (left < n || p[1] < lo || p[1] > hi)
+        return -1;
+    for (size_t k = 1; k != n; k++) {
+        if ((p[k] & 0xc0) != 0x80)
+            return -1;
+        cp = cp << 6 | (p[k] & 0x3f);
+    }
+    *i += n;
+    return cp;
+}
+
+/* label: 1..RLY_LABEL_MAX bytes of valid UTF-8 without Cc, Cf, Zl, Zp; 0 / -1 with *errstr */
+static int check_label(const char *s, size_t len, const char **errstr)
+{
+    size_t i = 0;
+
+    if (len == 0 || len > RLY_LABEL_MAX) {
+        *errstr = "label must be 1 to 64 bytes";
+        return -1;
+    }
+    while (i != len) {
+        int64_t cp = utf8_next(s, len, &i);
+        if (cp < 0) {
+            *errstr = "label is not valid UTF-8";
+            return -1;
+        }
+        if (!is_label_char((uint32_t)cp)) {
+            *errstr = "label contains control, format or line separator characters";
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* strcmp for a name that must be lower case: 0 equal; 1 equal but for letter case; -1 different */
+static int name_is(const char *name, const char *want)
+{
+    if (strcmp(name, want) == 0)
+        return 0;
+    return strcasecmp(name, want) == 0 ? 1 : -1;
+}
+
+/*
+ * authorize_params (1.1): each member checked and copied into out->params / params_buf in the order of the body; the
+ * client_id's value into *client_id. text_keys: the names strict_scan counted in the text (more than json-c kept: a
+ * duplicate). 0 / -1 with *errstr.
+ */
+static int parse_params(json_object *ap, size_t text_keys, rly_session_req_t *out, const char **client_id, size_t *client_id_len,
+                        const char **errstr)
+{
+    size_t n = (size_t)json_object_object_length(ap), total = 0, used = 0;
+
+    *client_id = NULL;
+    if (n != text_keys) {
+        *errstr = "authorize_params has a duplicated member";
+        return -1;
+    }
+    if (n > RLY_AUTHORIZE_PARAMS_COUNT_MAX) {
+        *errstr = "authorize_params has more than 32 members";
+        return -1;
+    }
+    json_object_object_foreach(ap, name, val)
+    {
+        size_t nlen = strlen(name), vlen;
+        const char *value;
+        rly_param_t *p;
+        int r;
+
+        if (!is_param_name(name, nlen)) {
+            *errstr = "authorize_params has a name outside [A-Za-z0-9._-]{1,64}";
+            return -1;
+        }
+        if (val == NULL || !json_object_is_type(val, json_type_string)) {
+            *errstr = "authorize_params has a value that is not a string";
+            return -1;
+        }
+        value = json_object_get_string(val);
+        vlen = (size_t)json_object_get_string_len(val);
+        if (!is_printable_ascii(value, vlen)) {
+            *errstr = "authorize_params has a value that is not printable ASCII";
+            return -1;
+        }
+        if (nlen + vlen > RLY_AUTHORIZE_PARAMS_MAX - total) {
+            *errstr = "authorize_params has more than 4096 bytes of names and values";
+            return -1;
+        }
+        total += nlen + vlen;
+        /* the relay sets these three; in any case, since some servers read names case-insensitively */
+        if (name_is(name, "redirect_uri") >= 0 || name_is(name, "state") >= 0 || name_is(name, "response_type") >= 0) {
+            *errstr = "authorize_params must not contain redirect_uri, state or response_type";
+            return -1;
+        }
+        if ((r = name_is(name, "client_id")) == 1 || name_is(name, "response_mode") == 1) {
+            *errstr = "authorize_params has client_id or response_mode in another letter case";
+            return -1;
+        }
+        if (r == 0) {
+            if (vlen == 0) {
+                *errstr = "authorize_params.client_id is empty";
+                return -1;
+            }
+            *client_id = value;
+            *client_id_len = vlen;
+        } else if (name_is(name, "response_mode") == 0 && !(vlen == 5 && memcmp(value, "query", 5) == 0) &&
+                   !(vlen == 9 && memcmp(value, "form_post", 9) == 0)) {
+            *errstr = "authorize_params.response_mode must be query or form_post";
+            return -1;
+        }
+        /* total <= RLY_AUTHORIZE_PARAMS_MAX and at most RLY_AUTHORIZE_PARAMS_COUNT_MAX members: their NULs fit too */
+        p = &out->params[out->nparams++];
+        memcpy(out->params_buf + used, name, nlen + 1);
+        p->name = out->params_buf + used;
+        p->name_len = nlen;
+        used += nlen + 1;
+        memcpy(out->params_buf + used, value, vlen);
+        out->params_buf[used + vlen] = '\0';
+        p->value = out->params_buf + used;
+        p->value_len = vlen;
+        used += vlen + 1;
+    }
+    out->params_buf_len = used;
+    if (*client_id == NULL) {
+        *errstr = "authorize_params.client_id is missing";
+        return -1;
+    }
+    return 0;
+}
+
+/* the extra rules for the return_uri of a bound session (rly_url_check_return has passed): no userinfo, no query */
+static int check_bound_return(const char *url, size_t len, const char **errstr)
+{
+    const char *auth = memchr(url, '/', len);
+    size_t i;
+
+    /* after "scheme://": the authority ends at the first '/', '?' or '#' */
+    if (auth == NULL || (size_t)(auth - url) + 2 > len || auth[1] != '/') {
+        *errstr = "return_uri is not an absolute URL";
+        return -1;
+    }
+    for (i = (size_t)(auth - url) + 2; i != len && url[i] != '/' && url[i] != '?' && url[i] != '#'; i++) {
+        if (url[i] == '@') {
+            *errstr = "return_uri must not have userinfo (protocol 1.1)";
+            return -1;
+        }
+    }
+    if (memchr(url, '?', len) != NULL) {
+        *errstr = "return_uri must not have a query (protocol 1.1)";
+        return -1;
+    }
+    return 0;
+}
+
 rly_session_req_status_t rly_session_req_parse(const char *body, size_t len, const rly_session_policy_t *pol,
                                                rly_session_req_t *out, const char **errstr)
 {
     rly_session_req_status_t ret = RLY_SREQ_INVALID;
     json_tokener *tok = NULL;
-    json_object *root = NULL, *v;
-    size_t nkeys, i;
+    json_object *root = NULL, *v, *ap = NULL;
+    const char *client_id = NULL;
+    size_t nkeys, ap_keys, client_id_len = 0, i;
     int r;
 
     memset(out, 0, sizeof(*out));
@@ -168,7 +483,7 @@ rly_session_req_status_t rly_session_req_parse(const char *body, size_t len, con
         *errstr = "the body is not a JSON object";
         goto Exit;
     }
-    if (strict_scan(body, len, &nkeys) != 0) {
+    if (strict_scan(body, len, &nkeys, &ap_keys) != 0) {
         *errstr = "the body is not valid JSON";
         goto Exit;
     }
@@ -182,9 +497,19 @@ rly_session_req_status_t rly_session_req_parse(const char *body, size_t len, con
         *errstr = r == 0 ? "authorization_server is missing" : "authorization_server is not a string";
         goto Exit;
     }
-    if (rly_url_check_as(json_object_get_string(v), (size_t)json_object_get_string_len(v), pol->allow_http_loopback, out->as_host,
-                         sizeof(out->as_host), errstr) != 0)
-        goto Exit;
+    {
+        const char *s = json_object_get_string(v);
+        size_t slen = (size_t)json_object_get_string_len(v);
+        if (rly_url_check_as(s, slen, pol->allow_http_loopback, out->as_host, sizeof(out->as_host), errstr) != 0)
+            goto Exit;
+        if (slen > RLY_URL_MAX) { /* rly_url_check_as has the same limit */
+            *errstr = "the URL is too long";
+            goto Exit;
+        }
+        memcpy(out->authorization_server, s, slen);
+        out->authorization_server[slen] = '\0';
+        out->authorization_server_len = slen;
+    }
 
     /* return_uri */
     if ((r = get_member(root, "return_uri", json_type_string, &v)) < 0) {
@@ -230,7 +555,41 @@ rly_session_req_status_t rly_session_req_parse(const char *body, size_t len, con
         out->ttl = (unsigned)ttl;
     }
 
-    /* the allow-list last: a malformed request is 400 whatever its authorization server */
+    /* protocol 1.1: authorize_params makes a bound flow; without it, a version-1 session if the relay still takes them */
+    if ((r = get_member(root, "authorize_params", json_type_object, &ap)) < 0) {
+        *errstr = "authorize_params is not an object";
+        goto Exit;
+    }
+    if (r == 0 && !pol->allow_unbound) {
+        *errstr = "authorize_params is required (protocol 1.1)";
+        goto Exit;
+    }
+    if (r == 1) {
+        if (parse_params(ap, ap_keys, out, &client_id, &client_id_len, errstr) != 0)
+            goto Exit;
+        out->bound = 1;
+        if (out->return_uri_len == 0) {
+            *errstr = "return_uri is required (protocol 1.1)";
+            goto Exit;
+        }
+        if (check_bound_return(out->return_uri, out->return_uri_len, errstr) != 0)
+            goto Exit;
+        if ((r = get_member(root, "label", json_type_string, &v)) < 0) {
+            *errstr = "label is not a string";
+            goto Exit;
+        }
+        if (r == 1) {
+            const char *s = json_object_get_string(v);
+            size_t slen = (size_t)json_object_get_string_len(v);
+            if (check_label(s, slen, errstr) != 0)
+                goto Exit;
+            memcpy(out->label, s, slen); /* slen <= RLY_LABEL_MAX, checked above */
+            out->label[slen] = '\0';
+            out->label_len = slen;
+        }
+    }
+
+    /* the allow-lists last: a malformed request is 400 whatever its authorization server or client */
     if (pol->allow_as != NULL && pol->allow_as_count != 0) {
         for (i = 0; i != pol->allow_as_count; i++)
             if (strcmp(pol->allow_as[i], out->as_host) == 0)
@@ -238,6 +597,16 @@ rly_session_req_status_t rly_session_req_parse(const char *body, size_t len, con
         if (i == pol->allow_as_count) {
             *errstr = "the authorization server is not allowed";
             ret = RLY_SREQ_NOT_ALLOWED;
+            goto Exit;
+        }
+    }
+    if (out->bound && pol->allow_client_id != NULL && pol->allow_client_id_count != 0) {
+        for (i = 0; i != pol->allow_client_id_count; i++)
+            if (strlen(pol->allow_client_id[i]) == client_id_len && memcmp(pol->allow_client_id[i], client_id, client_id_len) == 0)
+                break;
+        if (i == pol->allow_client_id_count) {
+            *errstr = "the client_id is not allowed";
+            ret = RLY_SREQ_CLIENT_NOT_ALLOWED;
             goto Exit;
         }
     }

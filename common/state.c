@@ -9,8 +9,11 @@
 #include "b64url.h"
 #include "tcache.h"
 
-#define STATE_VERSION 0x01        /* a callback reads the session first (its result may have to be sealed) */
-#define STATE_VERSION_DIRECT 0x02 /* the session has no seal key: a callback completes it without a read */
+/* the version byte is STATE_VERSION + flags: 0x01 a callback reads the session first (its result may have to be sealed),
+ * 0x02 (RLY_STATE_DIRECT) the session has no seal key: a callback completes it without a read; 0x03 and 0x04 the same for
+ * a 1.1 bound flow (RLY_STATE_BOUND) */
+#define STATE_VERSION 0x01
+#define STATE_VERSION_LAST (STATE_VERSION + RLY_STATE_FLAGS)
 #define STATE_LABEL "authrelay state v1"
 #define MAC_LEN 16
 #define RAW_LEN (1 + RLY_SESSION_ID_BYTES + MAC_LEN)
@@ -43,9 +46,9 @@ size_t rly_state_encode_flags(const rly_keyring_t *kr, const uint8_t sid[RLY_SES
     uint8_t raw[RAW_LEN];
 
     out[0] = '\0';
-    if (kr->count == 0)
+    if (kr->count == 0 || (flags & ~RLY_STATE_FLAGS) != 0)
         return 0;
-    raw[0] = (flags & RLY_STATE_DIRECT) != 0 ? STATE_VERSION_DIRECT : STATE_VERSION;
+    raw[0] = (uint8_t)(STATE_VERSION + flags);
     memcpy(raw + 1, sid, RLY_SESSION_ID_BYTES);
     if (state_mac(kr->keys[0].state_key, raw[0], sid, raw + 1 + RLY_SESSION_ID_BYTES) != 0)
         return 0;
@@ -63,10 +66,10 @@ int rly_state_verify_flags(const rly_keyring_t *kr, const char *state, size_t le
     uint8_t raw[RAW_LEN], mac[MAC_LEN];
     int match = 0;
 
-    if (len != RLY_STATE_LEN || rly_b64url_decode(raw, sizeof(raw), state, len) != RAW_LEN ||
-        (raw[0] != STATE_VERSION && raw[0] != STATE_VERSION_DIRECT))
+    if (len != RLY_STATE_LEN || rly_b64url_decode(raw, sizeof(raw), state, len) != RAW_LEN || raw[0] < STATE_VERSION ||
+        raw[0] > STATE_VERSION_LAST)
         return -1;
-    /* every key is tried, without stopping at the first match; the MAC covers the version byte, so the flag it carries
+    /* every key is tried, without stopping at the first match; the MAC covers the version byte, so the flags it carries
      * cannot be changed either */
     for (size_t i = 0; i != kr->count && i != RLY_KEYS_MAX; ++i) {
         if (state_mac(kr->keys[i].state_key, raw[0], raw + 1, mac) != 0)
@@ -78,7 +81,7 @@ int rly_state_verify_flags(const rly_keyring_t *kr, const char *state, size_t le
         return -1;
     memcpy(sid, raw + 1, RLY_SESSION_ID_BYTES);
     if (flags != NULL)
-        *flags = raw[0] == STATE_VERSION_DIRECT ? RLY_STATE_DIRECT : 0;
+        *flags = (unsigned)(raw[0] - STATE_VERSION);
     return 0;
 }
 

@@ -24,6 +24,8 @@
 #define MASTER0_B64 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
 #define MASTER0_STATE_KEY "36161ad13c57ea95fff82a99d55ca2beb5c1f05a49288bf53679967445db705a"
 #define MASTER0_DATA_KEY "9ae231857878d4e0b80e65095c078c4b064f6ed35841b2eb7532ddd0f7de3c14"
+#define MASTER0_COOKIE_KEY "57efb2f84d8757898c158a83e1ccf1716d8ee5c2c24c0837870dfba57153c799"
+#define MASTER0_CSRF_KEY "13a3d710e1b9eb1e7e7452317b23cbdf58ba9b83524f0259f6f81c424f2461e4"
 #define MASTER1_B64 "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8"
 #define MASTER2_B64 "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8"
 #define MASTER3_B64 "YGFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6e3x9fn8"
@@ -150,6 +152,10 @@ static void test_derive_known_answer(void **unused)
     assert_memory_equal(key.state_key, expect, 32);
     from_hex(expect, MASTER0_DATA_KEY);
     assert_memory_equal(key.data_key, expect, 32);
+    from_hex(expect, MASTER0_COOKIE_KEY);
+    assert_memory_equal(key.cookie_key, expect, 32);
+    from_hex(expect, MASTER0_CSRF_KEY);
+    assert_memory_equal(key.csrf_key, expect, 32);
 
     /* deterministic, and another master gives other keys */
     assert_int_equal(rly_key_derive(&key2, "x", master), 0);
@@ -158,6 +164,34 @@ static void test_derive_known_answer(void **unused)
     assert_int_equal(rly_key_derive(&key2, "x", master), 0);
     assert_memory_not_equal(key2.state_key, key.state_key, 32);
     assert_memory_not_equal(key2.data_key, key.data_key, 32);
+}
+
+/* one key per purpose: the four derived keys differ from each other and from the master, are the same for the same
+ * master whatever the id, and all change with the master */
+static void test_derive_one_key_per_purpose(void **unused)
+{
+    (void)unused;
+    uint8_t master[32];
+    rly_key_t a, b, c;
+
+    for (int start = 0; start < 256; start += 51) {
+        pattern(master, sizeof(master), (uint8_t)start);
+        assert_int_equal(rly_key_derive(&a, "a", master), 0);
+        assert_int_equal(rly_key_derive(&b, "b", master), 0);
+        const uint8_t *ka[] = {a.state_key, a.data_key, a.cookie_key, a.csrf_key};
+        const uint8_t *kb[] = {b.state_key, b.data_key, b.cookie_key, b.csrf_key};
+        for (size_t i = 0; i != 4; ++i) {
+            assert_memory_equal(ka[i], kb[i], 32); /* stable */
+            assert_memory_not_equal(ka[i], master, 32);
+            for (size_t j = i + 1; j != 4; ++j)
+                assert_memory_not_equal(ka[i], ka[j], 32); /* distinct */
+        }
+        master[0] ^= 0x80;
+        assert_int_equal(rly_key_derive(&c, "a", master), 0);
+        const uint8_t *kc[] = {c.state_key, c.data_key, c.cookie_key, c.csrf_key};
+        for (size_t i = 0; i != 4; ++i)
+            assert_memory_not_equal(ka[i], kc[i], 32);
+    }
 }
 
 static void test_ephemeral(void **unused)
@@ -172,6 +206,9 @@ static void test_ephemeral(void **unused)
     assert_memory_not_equal(a.keys[0].state_key, b.keys[0].state_key, 32);
     assert_memory_not_equal(a.keys[0].data_key, b.keys[0].data_key, 32);
     assert_memory_not_equal(a.keys[0].state_key, a.keys[0].data_key, 32);
+    assert_memory_not_equal(a.keys[0].cookie_key, b.keys[0].cookie_key, 32);
+    assert_memory_not_equal(a.keys[0].csrf_key, b.keys[0].csrf_key, 32);
+    assert_memory_not_equal(a.keys[0].cookie_key, a.keys[0].csrf_key, 32);
 }
 
 static void test_load_valid(void **unused)
@@ -562,9 +599,11 @@ static void test_data_tamper(void **unused)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_derive_known_answer),  cmocka_unit_test(test_ephemeral),       cmocka_unit_test(test_load_valid),
-        cmocka_unit_test(test_load_errors),          cmocka_unit_test(test_keygen_new),      cmocka_unit_test(test_keygen_rotate),
-        cmocka_unit_test(test_keygen_rotate_errors), cmocka_unit_test(test_data_round_trip), cmocka_unit_test(test_data_rotation),
+        cmocka_unit_test(test_derive_known_answer), cmocka_unit_test(test_derive_one_key_per_purpose),
+        cmocka_unit_test(test_ephemeral),           cmocka_unit_test(test_load_valid),
+        cmocka_unit_test(test_load_errors),         cmocka_unit_test(test_keygen_new),
+        cmocka_unit_test(test_keygen_rotate),       cmocka_unit_test(test_keygen_rotate_errors),
+        cmocka_unit_test(test_data_round_trip),     cmocka_unit_test(test_data_rotation),
         cmocka_unit_test(test_data_tamper),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -12,9 +12,9 @@
 #define KEY32 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8" /* bytes 0..31 */
 
 static const char *const allow_list[] = {"auth.atlassian.com", "[::1]"};
-static const rly_session_policy_t pol_any = {0, 600, NULL, 0};
-static const rly_session_policy_t pol_list = {0, 600, allow_list, 2};
-static const rly_session_policy_t pol_dev = {1, 3600, NULL, 0};
+static const rly_session_policy_t pol_any = {0, 600, NULL, 0, NULL, 0, 1};
+static const rly_session_policy_t pol_list = {0, 600, allow_list, 2, NULL, 0, 1};
+static const rly_session_policy_t pol_dev = {1, 3600, NULL, 0, NULL, 0, 1};
 
 static rly_session_req_t req;
 static const char *errstr;
@@ -212,7 +212,7 @@ static void test_wrong_types(void **state)
 
 static void test_ttl(void **state)
 {
-    static const rly_session_policy_t pol_short = {0, 300, NULL, 0};
+    static const rly_session_policy_t pol_short = {0, 300, NULL, 0, NULL, 0, 1};
 
     (void)state;
     assert_int_equal(parse("{" AS ",\"ttl\":59}"), RLY_SREQ_INVALID);

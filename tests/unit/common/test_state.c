@@ -58,6 +58,13 @@ static void test_known_answer(void **unused)
     assert_string_equal(state, "ARAREhMUFRYXGBkaGxwdHh8MCKVYz3L8t2QX2ELp2qwE");
     assert_int_equal(rly_state_verify(&kr, state, RLY_STATE_LEN, back), 0);
     assert_memory_equal(back, sid, sizeof(sid));
+    /* the same with the flags (version bytes 0x02, 0x03, 0x04), computed the same way */
+    assert_int_equal(rly_state_encode_flags(&kr, sid, RLY_STATE_DIRECT, state), RLY_STATE_LEN);
+    assert_string_equal(state, "AhAREhMUFRYXGBkaGxwdHh-MboItqaEuMzNY-KQ9DT9F");
+    assert_int_equal(rly_state_encode_flags(&kr, sid, RLY_STATE_BOUND, state), RLY_STATE_LEN);
+    assert_string_equal(state, "AxAREhMUFRYXGBkaGxwdHh8h67YDUgvdphpePTeDwXEV");
+    assert_int_equal(rly_state_encode_flags(&kr, sid, RLY_STATE_BOUND | RLY_STATE_DIRECT, state), RLY_STATE_LEN);
+    assert_string_equal(state, "BBAREhMUFRYXGBkaGxwdHh8A0KRfT1ieo4tItOIXRKjg");
 }
 
 static void test_round_trip(void **unused)
@@ -194,7 +201,7 @@ static void test_other_version_with_valid_mac(void **unused)
     assert_int_equal(rly_keyring_ephemeral(&kr), 0);
     pattern(sid, sizeof(sid), 0x61);
     /* well-formed MACs over unknown versions: still rejected */
-    const uint8_t unknown[] = {0x00, 0x03, 0x04, 0x81, 0xff};
+    const uint8_t unknown[] = {0x00, 0x05, 0x06, 0x07, 0x08, 0x11, 0x81, 0xff};
     for (size_t i = 0; i != sizeof(unknown); ++i) {
         build_state(&kr, unknown[i], sid, state);
         assert_rejected(&kr, state, RLY_STATE_LEN);
@@ -207,6 +214,66 @@ static void test_other_version_with_valid_mac(void **unused)
     build_state(&kr, 0x02, sid, state);
     assert_int_equal(rly_state_verify_flags(&kr, state, RLY_STATE_LEN, back, &flags), 0);
     assert_int_equal(flags, RLY_STATE_DIRECT);
+    /* and 0x03, 0x04: the bound flag (protocol 1.1), without and with the direct one */
+    build_state(&kr, 0x03, sid, state);
+    assert_int_equal(rly_state_verify_flags(&kr, state, RLY_STATE_LEN, back, &flags), 0);
+    assert_int_equal(flags, RLY_STATE_BOUND);
+    build_state(&kr, 0x04, sid, state);
+    assert_int_equal(rly_state_verify_flags(&kr, state, RLY_STATE_LEN, back, &flags), 0);
+    assert_int_equal(flags, RLY_STATE_BOUND | RLY_STATE_DIRECT);
+    assert_memory_equal(back, sid, sizeof(sid));
+}
+
+/* the four flag combinations: version bytes 0x01 to 0x04, each round-trips, and no state verifies with its version byte
+ * switched to any other (every flag is under the MAC); a flag bit outside RLY_STATE_FLAGS is refused */
+static void test_bound_flag(void **unused)
+{
+    (void)unused;
+    rly_keyring_t kr;
+    uint8_t sid[RLY_SESSION_ID_BYTES], back[RLY_SESSION_ID_BYTES], raw[33];
+    char states[4][RLY_STATE_LEN + 1], forged[RLY_STATE_LEN + 1];
+    unsigned flags;
+
+    assert_int_equal(rly_keyring_ephemeral(&kr), 0);
+    pattern(sid, sizeof(sid), 0x44);
+    for (unsigned f = 0; f != 4; ++f) {
+        assert_int_equal(rly_state_encode_flags(&kr, sid, f, states[f]), RLY_STATE_LEN);
+        assert_int_equal(rly_b64url_decode(raw, sizeof(raw), states[f], RLY_STATE_LEN), 33);
+        assert_int_equal(raw[0], 0x01 + f);
+        flags = 99;
+        memset(back, 0, sizeof(back));
+        assert_int_equal(rly_state_verify_flags(&kr, states[f], RLY_STATE_LEN, back, &flags), 0);
+        assert_int_equal(flags, f);
+        assert_memory_equal(back, sid, sizeof(sid));
+        assert_int_equal(rly_state_verify(&kr, states[f], RLY_STATE_LEN, back), 0);
+        for (unsigned g = 0; g != f; ++g)
+            assert_string_not_equal(states[f], states[g]);
+    }
+    for (unsigned f = 0; f != 4; ++f) {
+        for (unsigned v = 0; v != 256; ++v) {
+            assert_int_equal(rly_b64url_decode(raw, sizeof(raw), states[f], RLY_STATE_LEN), 33);
+            if (v == raw[0])
+                continue;
+            raw[0] = (uint8_t)v;
+            rly_b64url_encode(forged, raw, sizeof(raw));
+            assert_rejected(&kr, forged, RLY_STATE_LEN);
+        }
+    }
+    /* the bound flag switched off (or on) under the same MAC: rejected (0x03 <-> 0x01, 0x04 <-> 0x02) */
+    assert_int_equal(rly_b64url_decode(raw, sizeof(raw), states[RLY_STATE_BOUND], RLY_STATE_LEN), 33);
+    raw[0] = 0x01;
+    rly_b64url_encode(forged, raw, sizeof(raw));
+    assert_rejected(&kr, forged, RLY_STATE_LEN);
+    assert_int_equal(rly_b64url_decode(raw, sizeof(raw), states[0], RLY_STATE_LEN), 33);
+    raw[0] = 0x03;
+    rly_b64url_encode(forged, raw, sizeof(raw));
+    assert_rejected(&kr, forged, RLY_STATE_LEN);
+    /* unknown flags */
+    memset(forged, 'x', sizeof(forged));
+    assert_int_equal(rly_state_encode_flags(&kr, sid, 4u, forged), 0);
+    assert_int_equal(forged[0], '\0');
+    assert_int_equal(rly_state_encode_flags(&kr, sid, RLY_STATE_BOUND | 8u, forged), 0);
+    assert_int_equal(rly_state_encode_flags(&kr, sid, ~0u, forged), 0);
 }
 
 /* the direct flag round-trips, is covered by the MAC (a state cannot be switched between the two), and the plain verify
@@ -306,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_wrong_charset),
         cmocka_unit_test(test_other_version_with_valid_mac),
         cmocka_unit_test(test_direct_flag),
+        cmocka_unit_test(test_bound_flag),
         cmocka_unit_test(test_key_rotation),
         cmocka_unit_test(test_empty_ring),
     };
