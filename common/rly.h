@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #define RLY_VERSION "1.0.0"
-#define RLY_PROTOCOL_VERSION "1"
+#define RLY_PROTOCOL_VERSION "1.1"
 
 #define RLY_SESSION_ID_BYTES 16
 #define RLY_SESSION_ID_LEN 22 /* base64url of 16 bytes, no padding */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "metrics.h"
 #include "admin.h"
+#include "listen.h"
 #include "respond.h"
 
 static struct {
@@ -123,14 +124,9 @@ int relay_admin_start(relay_t *r, char *err, size_t errlen)
 {
     const relay_addr_t *addr = &r->config->admin_listen;
     admin.relay = r;
-    int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), on = 1;
-    if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
-        bind(fd, (const struct sockaddr *)&addr->ss, addr->len) != 0 || listen(fd, 64) != 0) {
-        snprintf(err, errlen, "cannot listen on %s (admin): %s", addr->text, strerror(errno));
-        if (fd != -1)
-            close(fd);
+    int fd = rly_listen((const struct sockaddr *)&addr->ss, addr->len, addr->text, 0, 64, err, errlen);
+    if (fd == -1)
         return -1;
-    }
     if (pthread_create(&admin.tid, NULL, admin_main, (void *)(intptr_t)fd) != 0) {
         snprintf(err, errlen, "cannot start the admin thread");
         return -1;

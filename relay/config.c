@@ -40,6 +40,7 @@ enum {
     F_NOENV = 1,  /* no AUTHRELAY_* twin */
     F_NOFILE = 2, /* not a key of the JSON file */
     F_CPUS = 4,   /* default: the number of online CPUs, clamped to [min, max] */
+    F_IDENT = 8,  /* T_LIST of identifiers taken as written (printable ASCII, no blank or comma), not host names */
 };
 
 /* where a value came from, in increasing precedence */
@@ -164,6 +165,22 @@ static const struct st_option_t options[] = {
      .max = RELAY_ALLOW_AS_MAX,
      .help = "allow-listed authorization server host; repeatable, or comma-separated;\n"
              "at most " STR(RELAY_ALLOW_AS_MAX) ", lower-cased"},
+    {.name = "allow-client-id",
+     .type = T_LIST,
+     .flags = F_IDENT,
+     .off = FIELD(allow_client_id),
+     .count_off = FIELD(allow_client_id_count),
+     .metavar = "ID",
+     .def_text = "any client",
+     .max = RELAY_ALLOW_CLIENT_ID_MAX,
+     .help = "(1.1) OAuth client id the relay serves (authorize_params.client_id);\n"
+             "repeatable, or comma-separated; at most " STR(RELAY_ALLOW_CLIENT_ID_MAX) ", as written"},
+    {.name = "allow-unbound",
+     .type = T_BOOL,
+     .off = FIELD(allow_unbound),
+     .def = "false",
+     .help = "also accept version-1 sessions (no authorize_params, no confirmation page):\n"
+             "they are open to consent phishing; only while instances move to 1.1"},
     {.name = "session-ttl-max",
      .type = T_UINT,
      .off = FIELD(session_ttl_max),
@@ -524,10 +541,18 @@ static void list_add(struct st_loader_t *l, size_t i, const char *s, size_t len,
     size_t *count = count_of(l, i), j;
 
     if (len == 0) {
-        report_opt(l, i, layer, "empty host name");
+        report_opt(l, i, layer, (options[i].flags & F_IDENT) != 0 ? "empty value" : "empty host name");
         return;
     }
-    if (len > RLY_AS_HOST_MAX || !host_ok(s, len)) {
+    if ((options[i].flags & F_IDENT) != 0) {
+        for (j = 0; j != len && s[j] > 0x20 && s[j] < 0x7f && s[j] != ','; ++j)
+            ;
+        if (j != len || len > RELAY_CLIENT_ID_MAX) {
+            report_opt(l, i, layer, "invalid value %s: printable ASCII without blanks or commas, at most %d bytes",
+                       shown(sb, s, len), RELAY_CLIENT_ID_MAX);
+            return;
+        }
+    } else if (len > RLY_AS_HOST_MAX || !host_ok(s, len)) {
         report_opt(l, i, layer, "invalid host %s: expected a name, an IPv4 address or [IPv6], without port", shown(sb, s, len));
         return;
     }
@@ -535,7 +560,7 @@ static void list_add(struct st_loader_t *l, size_t i, const char *s, size_t len,
         report_opt(l, i, layer, "out of memory");
         return;
     }
-    for (j = 0; j != len; ++j)
+    for (j = 0; j != len && (options[i].flags & F_IDENT) == 0; ++j)
         host[j] = (char)tolower((unsigned char)host[j]);
     for (j = 0; j != *count; ++j) {
         if (strcmp(list[j], host) == 0) {
@@ -545,7 +570,7 @@ static void list_add(struct st_loader_t *l, size_t i, const char *s, size_t len,
     }
     if (*count == options[i].max) {
         if (!l->list_full_reported)
-            report_opt(l, i, layer, "more than %lu hosts", options[i].max);
+            report_opt(l, i, layer, "more than %lu %s", options[i].max, (options[i].flags & F_IDENT) != 0 ? "values" : "hosts");
         l->list_full_reported = 1;
         free(host);
         return;
@@ -1016,31 +1041,32 @@ static void validate(struct st_loader_t *l)
     }
 }
 
-int relay_config_load(relay_config_t *cfg, int argc, char **argv, FILE *err)
+relay_config_status_t relay_config_load(relay_config_t *cfg, int argc, char **argv, FILE *err)
 {
     struct st_loader_t l = {.cfg = cfg, .err = err != NULL ? err : stderr};
     struct st_flag_t *flags = NULL;
     size_t nflags = 0, j;
     json_object *root = NULL;
     const char *file = NULL;
-    int help = 0, ret;
+    int help = 0;
+    relay_config_status_t ret;
 
     memset(cfg, 0, sizeof(*cfg));
     if ((flags = calloc(argc > 0 ? (size_t)argc : 1, sizeof(*flags))) == NULL) {
         report(&l, "out of memory");
-        ret = 1;
+        ret = RELAY_CONFIG_INVALID;
         goto Exit;
     }
 
     /* the command line first: usage errors and --help end here */
     if (parse_flags(&l, argc, argv, flags, &nflags, &help) != 0 && !help) {
         fprintf(l.err, "authrelay: try `authrelay %s --help`\n", argc > 0 ? argv[0] : "serve");
-        ret = 2;
+        ret = RELAY_CONFIG_USAGE;
         goto Exit;
     }
     if (help) {
         relay_config_usage(stdout, argc > 0 ? argv[0] : "serve");
-        ret = 3;
+        ret = RELAY_CONFIG_HELP;
         goto Exit;
     }
 
@@ -1066,7 +1092,7 @@ int relay_config_load(relay_config_t *cfg, int argc, char **argv, FILE *err)
     }
     fill_defaults(&l);
     validate(&l);
-    ret = l.errors != 0 ? 1 : 0;
+    ret = l.errors != 0 ? RELAY_CONFIG_INVALID : RELAY_CONFIG_OK;
 
 Exit:
     if (root != NULL)
@@ -1149,5 +1175,6 @@ void relay_config_free(relay_config_t *cfg)
     free(cfg->redis_password_file);
     free(cfg->keys);
     list_clear(cfg->allow_as, &cfg->allow_as_count);
+    list_clear(cfg->allow_client_id, &cfg->allow_client_id_count);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -7,6 +7,8 @@
 #include "log.h"
 
 #define RELAY_ALLOW_AS_MAX 64
+#define RELAY_ALLOW_CLIENT_ID_MAX 64
+#define RELAY_CLIENT_ID_MAX 255
 
 typedef struct st_relay_addr_t {
     char text[280]; /* as given, e.g. "127.0.0.1:8443" or "[::1]:8443" */
@@ -29,6 +31,9 @@ typedef struct st_relay_config_t {
     char *keys;                         /* key file; NULL only with --dev (ephemeral keys) */
     char *allow_as[RELAY_ALLOW_AS_MAX]; /* lower-cased hosts */
     size_t allow_as_count;
+    char *allow_client_id[RELAY_ALLOW_CLIENT_ID_MAX]; /* 1.1: OAuth client ids served, as written; none: any */
+    size_t allow_client_id_count;
+    int allow_unbound;         /* also accept version-1 sessions (no authorize_params) */
     unsigned session_ttl_max;  /* default 600, 60..86400 */
     unsigned wait_max;         /* default 30, 0..300 */
     unsigned threads;          /* default: number of CPUs, 1..256 */
@@ -44,13 +49,19 @@ typedef struct st_relay_config_t {
  * 1/0/true/false; AUTHRELAY_ALLOW_AS is comma-separated), then flags (argv[0] is the subcommand name). Then checks the
  * whole configuration (address syntax, bounds, files readable, cert/key pairs, public URL shape, redis URL shape...).
  * Every problem is written to err as one line "authrelay: <what>" and all are reported, not just the first.
- * Returns 0 ok, 1 the configuration is invalid, 2 usage error (unknown flag, missing value); with --help prints usage to
- * stdout and returns 3.
- * cfg is overwritten, not freed first. After 0 the caller owns its strings and frees them with relay_config_free; after
- * any other return cfg holds nothing (relay_config_free on it is harmless). An empty AUTHRELAY_* variable counts as
- * unset. argv is borrowed.
+ * Returns RELAY_CONFIG_OK, or why not (below); with --help prints usage to stdout and returns RELAY_CONFIG_HELP. The
+ * values are the exit statuses of check-config (HELP: 0).
+ * cfg is overwritten, not freed first. After RELAY_CONFIG_OK the caller owns its strings and frees them with relay_config_free;
+ * after any other return cfg holds nothing (relay_config_free on it is harmless). An empty AUTHRELAY_* variable counts as unset.
+ * argv is borrowed.
  */
-int relay_config_load(relay_config_t *cfg, int argc, char **argv, FILE *err);
+typedef enum en_relay_config_status_t {
+    RELAY_CONFIG_OK = 0,      /* cfg is filled */
+    RELAY_CONFIG_INVALID = 1, /* the configuration is invalid (each problem reported): exit status 1 */
+    RELAY_CONFIG_USAGE = 2,   /* an unknown flag, a missing value: exit status 2 */
+    RELAY_CONFIG_HELP = 3,    /* --help was printed: exit status 0 */
+} relay_config_status_t;
+relay_config_status_t relay_config_load(relay_config_t *cfg, int argc, char **argv, FILE *err);
 /* prints the option reference (used by --help of serve and check-config) */
 void relay_config_usage(FILE *out, const char *subcommand);
 void relay_config_free(relay_config_t *cfg);

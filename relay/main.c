@@ -31,12 +31,9 @@ static void usage(FILE *out)
 static int cmd_serve(int argc, char **argv)
 {
     relay_config_t cfg;
-    int rc = relay_config_load(&cfg, argc, argv, stderr);
-    if (rc == 3) {
-        rc = 0;
-        goto Exit;
-    }
-    if (rc != 0)
+    relay_config_status_t st = relay_config_load(&cfg, argc, argv, stderr);
+    int rc = st == RELAY_CONFIG_HELP ? 0 : (int)st;
+    if (st != RELAY_CONFIG_OK)
         goto Exit;
     rc = relay_serve(&cfg);
 Exit:
@@ -47,8 +44,9 @@ Exit:
 static int cmd_check_config(int argc, char **argv)
 {
     relay_config_t cfg;
-    int rc = relay_config_load(&cfg, argc, argv, stderr);
-    if (rc == 0 && cfg.keys != NULL) {
+    relay_config_status_t st = relay_config_load(&cfg, argc, argv, stderr);
+    int rc = st == RELAY_CONFIG_HELP ? 0 : (int)st;
+    if (st == RELAY_CONFIG_OK && cfg.keys != NULL) {
         /* the key file is read here too: a config that names an unreadable or malformed one is not OK */
         rly_keyring_t kr;
         char err[256];
@@ -58,7 +56,7 @@ static int cmd_check_config(int argc, char **argv)
         }
         OPENSSL_cleanse(&kr, sizeof(kr));
     }
-    if (rc == 0 && !cfg.plain && cfg.tls_cert != NULL) {
+    if (st == RELAY_CONFIG_OK && rc == 0 && !cfg.plain && cfg.tls_cert != NULL) {
         /* load the certificate and key as serve would: unparsable or mismatched files are not OK either */
         char err[512];
         SSL_CTX *ctx = relay_tls_new(&cfg, err, sizeof(err));
@@ -68,10 +66,8 @@ static int cmd_check_config(int argc, char **argv)
         }
         SSL_CTX_free(ctx);
     }
-    if (rc == 0)
+    if (st == RELAY_CONFIG_OK && rc == 0)
         puts("configuration OK");
-    else if (rc == 3)
-        rc = 0;
     relay_config_free(&cfg);
     return rc;
 }

@@ -5,6 +5,13 @@
 
 #define CSP "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
+static void add_page_headers(h2o_req_t *req, const char *csp, size_t csplen)
+{
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("content-security-policy"), 0, NULL, csp, csplen);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("cross-origin-opener-policy"), 0, NULL,
+                          H2O_STRLIT("same-origin"));
+}
+
 const char *relay_status_reason(int status)
 {
     switch (status) {
@@ -71,7 +78,7 @@ void relay_add_security_headers(h2o_req_t *req, int is_html)
     if (req->scheme == &H2O_URL_SCHEME_HTTPS)
         h2o_add_header(&req->pool, h, H2O_TOKEN_STRICT_TRANSPORT_SECURITY, NULL, H2O_STRLIT("max-age=31536000"));
     if (is_html)
-        h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("content-security-policy"), 0, NULL, H2O_STRLIT(CSP));
+        add_page_headers(req, H2O_STRLIT(CSP));
 }
 
 static void send_body(h2o_req_t *req, int status, const char *reason, const char *type, size_t typelen, const char *body,
@@ -115,6 +122,13 @@ void relay_respond_html(h2o_req_t *req, int status, const char *reason, const ch
 {
     relay_add_security_headers(req, 1);
     send_body(req, status, reason, H2O_STRLIT("text/html; charset=utf-8"), html, len);
+}
+
+void relay_respond_html_csp(h2o_req_t *req, int status, const char *html, size_t len, const char *csp)
+{
+    relay_add_security_headers(req, 0);
+    add_page_headers(req, csp, strlen(csp));
+    send_body(req, status, NULL, H2O_STRLIT("text/html; charset=utf-8"), html, len);
 }
 
 void relay_respond_redirect(h2o_req_t *req, const char *location, size_t len)

@@ -79,3 +79,15 @@ char *relay_result_json(const char *state, size_t state_len, const rly_str_t *co
     rly_buf_commit(&b, m >= 0 ? (ssize_t)n : -1);
     return rly_buf_take(&b, len); /* hands the reserved storage over: no copy; NULL after an error */
 }
+
+char *relay_locked_json(const char *locked, size_t locked_len, size_t *len)
+{
+    static const char head[] = "{\"status\":\"locked\",\"locked\":\"";
+    rly_buf_t b;
+    /* locked is base64url: nothing in it needs escaping */
+    rly_buf_init(&b, sizeof(head) + locked_len + 2);
+    rly_buf_add(&b, head, sizeof(head) - 1);
+    rly_buf_add(&b, locked, locked_len);
+    rly_buf_add(&b, "\"}", 2);
+    return rly_buf_take(&b, len);
+}

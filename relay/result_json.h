@@ -10,4 +10,8 @@
 char *relay_result_json(const char *state, size_t state_len, const rly_str_t *code, const rly_str_t *iss, const rly_str_t *error,
                         const rly_str_t *error_description, const rly_str_t *error_uri, size_t *len);
 
+/* 1.1: {"status":"locked","locked":"<locked>"} for a locked text (base64url, borrowed); malloc'ed as above, NULL when
+ * out of memory */
+char *relay_locked_json(const char *locked, size_t locked_len, size_t *len);
+
 #endif

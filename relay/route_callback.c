@@ -2,10 +2,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include "b64url.h"
+#include "bind.h"
+#include "browser.h"
 #include "callback.h"
 #include "ids.h"
+#include "lock.h"
 #include "meta.h"
-#include "metrics.h"
+#include "event.h"
 #include "op.h"
 #include "pages.h"
 #include "respond.h"
@@ -23,6 +26,9 @@ typedef struct st_callback_t {
     char error[RLY_ERROR_MAX + 1]; /* the AS's error code, for the redirect */
     char *result_json;             /* plaintext result, wiped and freed when the store has answered */
     size_t result_json_len;
+    int bound;                             /* a 1.1 flow: the result is locked, the store checks the cookie */
+    uint8_t cookie_hash[32];               /* bound: the browser cookie's hash */
+    char release[RLY_RELEASE_KEY_LEN + 1]; /* bound: the key of the locked result, for the delivery page only */
     relay_meta_t meta;
 } callback_t;
 
@@ -32,6 +38,7 @@ static void finish(callback_t *c)
         OPENSSL_cleanse(c->result_json, c->result_json_len);
         free(c->result_json);
     }
+    OPENSSL_cleanse(c->release, sizeof(c->release));
     relay_meta_wipe(&c->meta);
     relay_op_free(&c->super);
 }
@@ -75,6 +82,36 @@ static void redirect_back(callback_t *c, h2o_req_t *req)
 
 static void on_completed(void *ctx, store_status_t status, const store_record_t *rec);
 
+/* 1.1: a callback without the browser that confirmed the flow (or before confirmation); nothing is stored */
+static void respond_other_browser(callback_t *c, h2o_req_t *req)
+{
+    relay_event(RLY_LOG_INFO, "callback", c->as_host[0] ? c->as_host : NULL, "forbidden", relay_op_elapsed(&c->super));
+    relay_respond_page(req, 403, RELAY_PAGE_OTHER_BROWSER, NULL, 0, 0);
+}
+
+/* 1.1: the page that POSTs the release key to the confirmed return_uri */
+static void deliver(callback_t *c, h2o_req_t *req)
+{
+    relay_delivery_t d = {
+        c->meta.return_uri, c->meta.return_uri_len, c->sid_text, c->denied ? "error" : "success", c->denied ? c->error : "",
+        c->release};
+    relay_respond_delivery(req, &d);
+}
+
+/* 1.1: replaces the result by its locked object {"status":"locked","locked":...} under a fresh release key; 0 / -1 */
+static int lock_result(callback_t *c)
+{
+    size_t len;
+    char *locked = rly_lock(c->sid_text, c->result_json, c->result_json_len, c->release, &len);
+    if (locked == NULL)
+        return -1;
+    OPENSSL_cleanse(c->result_json, c->result_json_len);
+    free(c->result_json);
+    c->result_json = relay_locked_json(locked, len, &c->result_json_len);
+    free(locked);
+    return c->result_json != NULL ? 0 : -1;
+}
+
 /* opens the session's meta (return_uri, seal key) from its record once; 0, or -1 with the 410 answered */
 static int open_meta(callback_t *c, h2o_req_t *req, const store_record_t *rec)
 {
@@ -102,7 +139,7 @@ static int write_result(callback_t *c, h2o_req_t *req)
         return -1;
     }
     c->super.worker->store->complete(c->super.worker->store, c->key, blob, bloblen, relay_unix_ms(), c->meta.has_seal_key,
-                                     on_completed, c);
+                                     c->bound ? c->cookie_hash : NULL, on_completed, c);
     free(blob);
     return 0;
 }
@@ -126,6 +163,9 @@ static void on_completed(void *ctx, store_status_t status, const store_record_t 
         relay_event(RLY_LOG_INFO, "callback", c->as_host[0] ? c->as_host : NULL, "expired", relay_op_elapsed(&c->super));
         relay_respond_page(req, 410, RELAY_PAGE_EXPIRED, NULL, 0, 0);
         goto Exit;
+    case STORE_FORBIDDEN:
+        respond_other_browser(c, req);
+        goto Exit;
     case STORE_SEAL_REQUIRED:
         /* an unsealed write for a session that wants sealing (a direct state minted before a change of its flag): the
          * store kept nothing; seal to the key in the meta and write once more (a sealed write is never refused so) */
@@ -146,7 +186,9 @@ static void on_completed(void *ctx, store_status_t status, const store_record_t 
     if (open_meta(c, req, rec) != 0)
         goto Exit;
     relay_event(RLY_LOG_INFO, "callback", c->as_host, c->denied ? "denied" : "authorized", relay_op_elapsed(&c->super));
-    if (c->meta.return_uri_len != 0)
+    if (c->bound)
+        deliver(c, req);
+    else if (c->meta.return_uri_len != 0)
         redirect_back(c, req);
     else if (c->denied)
         relay_respond_page(req, 200, RELAY_PAGE_DENIED, c->error, strlen(c->error), 0);
@@ -176,6 +218,10 @@ static void on_session(void *ctx, store_status_t status, const store_record_t *r
     if (rec->result != NULL) {
         relay_event(RLY_LOG_INFO, "callback", c->as_host, "replay", relay_op_elapsed(&c->super));
         relay_respond_page(req, 409, RELAY_PAGE_USED, NULL, 0, 0);
+        goto Exit;
+    }
+    if (rec->bound && (!c->bound || !rec->confirmed || !rly_hash_equal(rec->cookie_hash, c->cookie_hash))) {
+        respond_other_browser(c, req); /* the store would refuse the write too */
         goto Exit;
     }
     if (open_meta(c, req, rec) != 0 || write_result(c, req) != 0)
@@ -224,9 +270,23 @@ int relay_route_callback(h2o_req_t *req)
         return 0;
     }
 
+    char cookie[RLY_COOKIE_LEN + 1];
+    int bound = (flags & RLY_STATE_BOUND) != 0;
+    if (bound && !relay_browser_cookie(req, relay_keys(r), cookie)) {
+        /* 1.1 without the browser's cookie: refused before the store is asked */
+        rly_callback_wipe(cb, len);
+        relay_event(RLY_LOG_INFO, "callback", NULL, "forbidden", 0);
+        relay_respond_page(req, 403, RELAY_PAGE_OTHER_BROWSER, NULL, 0, 0);
+        return 0;
+    }
     if ((c = relay_op_new(req, sizeof(*c))) == NULL || rly_store_key(sid, c->key) != 0) {
         rly_callback_wipe(cb, len);
         goto Error;
+    }
+    if (bound) {
+        c->bound = 1;
+        rly_cookie_hash(cookie, RLY_COOKIE_LEN, c->cookie_hash);
+        OPENSSL_cleanse(cookie, sizeof(cookie));
     }
     rly_b64url_encode(c->sid_text, sid, sizeof(sid));
     if (cb->error.base != NULL) {
@@ -237,7 +297,7 @@ int relay_route_callback(h2o_req_t *req)
                                        &cb->error_uri, &c->result_json_len);
     /* the decoded parameters are in req->pool: wipe them now that the result is built */
     rly_callback_wipe(cb, len);
-    if (c->result_json == NULL)
+    if (c->result_json == NULL || (c->bound && lock_result(c) != 0))
         goto Error;
     if ((flags & RLY_STATE_DIRECT) != 0) {
         /* no seal key (the state says so under its MAC): encrypt under the data key and write, one round trip; the

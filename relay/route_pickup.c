@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "metrics.h"
+#include "event.h"
 #include "ids.h"
 #include "meta.h"
 #include "metrics.h"

@@ -4,10 +4,11 @@
 #include <json-c/json.h>
 #include "ids.h"
 #include "meta.h"
-#include "metrics.h"
+#include "event.h"
 #include "op.h"
 #include "respond.h"
 #include "routes.h"
+#include "bind.h"
 #include "session_req.h"
 #include "state.h"
 
@@ -42,6 +43,7 @@ int relay_discovery_init(relay_t *r)
     json_object_object_add(o, "wait_max", json_object_new_int((int)cfg->wait_max));
     json_object_object_add(o, "authorization_servers", as);
     json_object_object_add(o, "seal_algorithms", seal);
+    json_object_object_add(o, "unbound_sessions", json_object_new_boolean(cfg->allow_unbound));
     size_t len;
     const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     r->discovery_json = strndup(s, len);
@@ -61,8 +63,9 @@ int relay_route_discovery(h2o_req_t *req)
 typedef struct st_create_t {
     relay_op_t super;
     char sid_text[RLY_SESSION_ID_LEN + 1];
-    char state[RLY_STATE_LEN + 1];
+    char state[RLY_STATE_LEN + 1]; /* version 1 only: a 1.1 state is minted when the user confirms */
     char token[RLY_POLL_TOKEN_LEN + 1];
+    char start_token[RLY_START_TOKEN_LEN + 1]; /* 1.1: the start link's token; "" for version 1 */
     char as_host[RLY_AS_HOST_MAX + 1];
     unsigned ttl;
 } create_t;
@@ -81,11 +84,16 @@ static void on_created(void *ctx, store_status_t status, const store_record_t *r
     }
     relay_t *r = c->super.worker->relay;
     const char *base = r->config->public_url;
-    char poll_url[1024];
-    snprintf(poll_url, sizeof(poll_url), "%s/v1/sessions/%s", base, c->sid_text);
+    char poll_url[1024], start_url[1024];
+    snprintf(poll_url, sizeof(poll_url), "%s" RELAY_PATH_SESSIONS "/%s", base, c->sid_text);
     json_object *o = json_object_new_object();
     json_object_object_add(o, "session", json_object_new_string(c->sid_text));
-    json_object_object_add(o, "state", json_object_new_string(c->state));
+    if (c->start_token[0] != '\0') {
+        snprintf(start_url, sizeof(start_url), "%s" RELAY_PATH_START "?t=%s", base, c->start_token);
+        json_object_object_add(o, "start_url", json_object_new_string(start_url));
+    } else {
+        json_object_object_add(o, "state", json_object_new_string(c->state));
+    }
     json_object_object_add(o, "redirect_uri", json_object_new_string(r->redirect_uri));
     json_object_object_add(o, "poll_url", json_object_new_string(poll_url));
     json_object_object_add(o, "poll_token", json_object_new_string(c->token));
@@ -100,6 +108,7 @@ static void on_created(void *ctx, store_status_t status, const store_record_t *r
     relay_respond_json(req, 201, NULL, body.base, body.len);
 Exit:
     OPENSSL_cleanse(c->token, sizeof(c->token));
+    OPENSSL_cleanse(c->start_token, sizeof(c->start_token));
     relay_op_free(&c->super);
 }
 
@@ -117,8 +126,14 @@ int relay_route_create(h2o_req_t *req)
         return 0;
     }
 
-    rly_session_policy_t pol = {r->config->dev, r->config->session_ttl_max, (const char *const *)r->config->allow_as,
-                                r->config->allow_as_count};
+    const relay_config_t *cfg = r->config;
+    rly_session_policy_t pol = {cfg->dev,
+                                cfg->session_ttl_max,
+                                (const char *const *)cfg->allow_as,
+                                cfg->allow_as_count,
+                                (const char *const *)cfg->allow_client_id,
+                                cfg->allow_client_id_count,
+                                cfg->allow_unbound};
     rly_session_req_t sreq;
     const char *errstr = "invalid request";
     switch (rly_session_req_parse(req->entity.base, req->entity.len, &pol, &sreq, &errstr)) {
@@ -127,6 +142,10 @@ int relay_route_create(h2o_req_t *req)
     case RLY_SREQ_NOT_ALLOWED:
         relay_event(RLY_LOG_INFO, "session_create", NULL, "not_allowed", 0);
         relay_respond_error(req, 403, NULL, "authorization_server_not_allowed", errstr, 0);
+        return 0;
+    case RLY_SREQ_CLIENT_NOT_ALLOWED:
+        relay_event(RLY_LOG_INFO, "session_create", NULL, "client_not_allowed", 0);
+        relay_respond_error(req, 403, NULL, "client_not_allowed", errstr, 0);
         return 0;
     default:
         relay_event(RLY_LOG_INFO, "session_create", NULL, "invalid", 0);
@@ -137,15 +156,24 @@ int relay_route_create(h2o_req_t *req)
     create_t *c = relay_op_new(req, sizeof(*c));
     if (c == NULL)
         goto Error;
-    uint8_t meta[RELAY_META_MAX], sid[RLY_SESSION_ID_BYTES];
+    uint8_t meta[RELAY_META_MAX], sid[RLY_SESSION_ID_BYTES], start_ref[RELAY_START_REF_LEN];
     store_record_t rec = {0};
     long metalen;
     if (rly_session_new(sid, c->sid_text) != 0 || rly_store_key(sid, rec.key) != 0 ||
         rly_poll_token_new(c->token, rec.token_hash) != 0)
         goto Error;
-    /* without a seal key a callback can write the result at once: the state says so (under its MAC) */
-    if (rly_state_encode_flags(relay_keys(r), sid, sreq.has_seal_key ? 0 : RLY_STATE_DIRECT, c->state) != RLY_STATE_LEN)
+    if (sreq.bound) {
+        /* 1.1: no state yet; the start link's token, kept as a hash, and its entry naming the session (encrypted) */
+        if (rly_start_token_new(c->start_token, rec.start_hash) != 0 ||
+            relay_start_ref_seal(relay_keys(r), rec.start_hash, sid, start_ref) != 0)
+            goto Error;
+        rec.bound = 1;
+        rec.start_ref = start_ref;
+        rec.start_ref_len = sizeof(start_ref);
+    } else if (rly_state_encode_flags(relay_keys(r), sid, sreq.has_seal_key ? 0 : RLY_STATE_DIRECT, c->state) != RLY_STATE_LEN) {
+        /* version 1: without a seal key a callback can write the result at once, and the state says so (under its MAC) */
         goto Error;
+    }
     rec.sealed = sreq.has_seal_key;
     memcpy(rec.as_host, sreq.as_host, sizeof(rec.as_host));
     memcpy(c->as_host, sreq.as_host, sizeof(c->as_host));

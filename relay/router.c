@@ -1,7 +1,7 @@
 /* router.c: the public listener's one handler: limits, admission, then dispatch by exact path and method */
 #include <string.h>
 #include "accept.h"
-#include "metrics.h"
+#include "event.h"
 #include "metrics.h"
 #include "pages.h"
 #include "respond.h"
@@ -26,10 +26,23 @@ static int not_allowed(h2o_req_t *req, const char *allow, int html)
     return 0;
 }
 
+/* the connection layer's admission of a costly request (1 admitted; 0 answered 429) */
+static int admitted(h2o_req_t *req, const char *event, int html)
+{
+    int retry_after;
+    if (relay_accept_rate_allowed(req, &retry_after))
+        return 1;
+    relay_event(RLY_LOG_WARN, event, NULL, "rate_limited", 0);
+    if (html)
+        relay_respond_page(req, 429, RELAY_PAGE_SLOW_DOWN, NULL, 0, retry_after);
+    else
+        relay_respond_error(req, 429, NULL, "slow_down", "too many requests from this address; retry later", retry_after);
+    return 0;
+}
+
 int relay_on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
-    int retry_after;
     relay_worker_track(relay_worker_of(req), req);
     relay_metrics_request(req->version >= 0x200);
 
@@ -50,12 +63,12 @@ int relay_on_req(h2o_handler_t *self, h2o_req_t *req)
     if (is_callback) {
         if (!method_is(req, "GET") && !method_is(req, "POST"))
             return not_allowed(req, "GET, POST", 1);
-        if (!relay_accept_rate_allowed(req, &retry_after)) {
-            relay_event(RLY_LOG_WARN, "callback", NULL, "rate_limited", 0);
-            relay_respond_page(req, 429, RELAY_PAGE_SLOW_DOWN, NULL, 0, retry_after);
-            return 0;
-        }
-        return relay_route_callback(req);
+        return admitted(req, "callback", 1) ? relay_route_callback(req) : 0;
+    }
+    if (h2o_memis(path, plen, H2O_STRLIT(RELAY_PATH_START))) {
+        if (!method_is(req, "GET") && !method_is(req, "POST"))
+            return not_allowed(req, "GET, POST", 1);
+        return admitted(req, "start", 1) ? relay_route_start(req) : 0;
     }
     if (h2o_memis(path, plen, H2O_STRLIT(RELAY_PATH_DISCOVERY))) {
         if (method_is(req, "GET"))
@@ -65,12 +78,7 @@ int relay_on_req(h2o_handler_t *self, h2o_req_t *req)
     if (h2o_memis(path, plen, H2O_STRLIT(PATH_SESSIONS))) {
         if (!method_is(req, "POST"))
             return not_allowed(req, "POST", 0);
-        if (!relay_accept_rate_allowed(req, &retry_after)) {
-            relay_event(RLY_LOG_WARN, "session_create", NULL, "rate_limited", 0);
-            relay_respond_error(req, 429, NULL, "slow_down", "too many requests from this address; retry later", retry_after);
-            return 0;
-        }
-        return relay_route_create(req);
+        return admitted(req, "session_create", 0) ? relay_route_create(req) : 0;
     }
     if (plen > sizeof(PATH_SESSIONS) && memcmp(path, PATH_SESSIONS "/", sizeof(PATH_SESSIONS)) == 0 &&
         memchr(path + sizeof(PATH_SESSIONS), '/', plen - sizeof(PATH_SESSIONS)) == NULL) {

@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 #include "accept.h"
 #include "admin.h"
+#include "listen.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "router.h"
@@ -24,27 +25,6 @@
 
 /* the one relay of the process: its workers reach it through their relay pointer, nothing else names it */
 static relay_t relay;
-
-static int make_listener(const relay_addr_t *addr, char *err, size_t errlen)
-{
-    int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), on = 1;
-    if (fd == -1)
-        goto Error;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0)
-        goto Error;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-    if (addr->ss.ss_family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
-    if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) != 0 || listen(fd, SOMAXCONN) != 0)
-        goto Error;
-    return fd;
-Error:
-    snprintf(err, errlen, "cannot listen on %s: %s", addr->text, strerror(errno));
-    if (fd != -1)
-        close(fd);
-    return -1;
-}
 
 static void on_accept(h2o_socket_t *listener, const char *error)
 {
@@ -356,7 +336,8 @@ int relay_serve(relay_config_t *cfg)
     if (r->workers == NULL || fds == NULL)
         goto Exit;
     for (size_t i = 0; i != r->nworkers; ++i) {
-        if ((fds[i] = make_listener(&cfg->listen, err, sizeof(err))) == -1) {
+        if ((fds[i] = rly_listen((const struct sockaddr *)&cfg->listen.ss, cfg->listen.len, cfg->listen.text,
+                                 RLY_LISTEN_REUSEPORT | RLY_LISTEN_NODELAY, 0, err, sizeof(err))) == -1) {
             fprintf(stderr, "authrelay: %s\n", err);
             goto Exit;
         }

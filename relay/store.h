@@ -19,10 +19,16 @@ typedef struct st_store_record_t {
     size_t meta_len;
     const uint8_t *result; /* NULL while pending; borrowed */
     size_t result_len;
-    int64_t completed_at;  /* unix ms of the completing write, 0 while pending */
-    int64_t expires_in_ms; /* remaining life */
-    int read;              /* the result has been delivered once (life cut to RLY_AFTER_READ_TTL) */
-    int sealed;            /* created with a seal key: the store takes only a sealed result */
+    int64_t completed_at;   /* unix ms of the completing write, 0 while pending */
+    int64_t expires_in_ms;  /* remaining life */
+    int read;               /* the result has been delivered once (life cut to RLY_AFTER_READ_TTL) */
+    int sealed;             /* created with a seal key: the store takes only a sealed result */
+    int bound;              /* a 1.1 flow: confirmed in one browser, completed only with that browser's cookie */
+    uint8_t start_hash[32]; /* bound: the start token's hash (create sets it) */
+    int confirmed;          /* bound: the start token was consumed; cookie_hash is the confirming browser's */
+    uint8_t cookie_hash[32];
+    const uint8_t *start_ref; /* create: what the start token's entry holds (bound only); get_start: what it held; borrowed */
+    size_t start_ref_len;
 } store_record_t;
 
 typedef enum en_store_status_t {
@@ -31,6 +37,7 @@ typedef enum en_store_status_t {
     STORE_CONFLICT,      /* complete: already completed; the first result stands */
     STORE_UNAVAILABLE,   /* the store is down or did not answer in time */
     STORE_SEAL_REQUIRED, /* complete: an unsealed result for a session created sealed; nothing written */
+    STORE_FORBIDDEN,     /* complete: a bound session, unconfirmed or confirmed by another browser's cookie; nothing written */
 } store_status_t;
 
 typedef struct st_store_t store_t;
@@ -57,11 +64,18 @@ struct st_store_backend_t {
  * A session is named by its store key (key, rec->key: rly_store_key of the session id; the store never sees the id).
  * create:   stores rec (result ignored) with a TTL of ttl seconds; STORE_OK or STORE_UNAVAILABLE.
  * get:      the record; STORE_NOT_FOUND when unknown or expired.
+ * create:   for a bound record, also an entry under the start token's hash holding rec->start_ref, with the same TTL.
+ * get_start: the entry of a start token's hash: rec->start_ref only (the rest of rec is empty); STORE_NOT_FOUND.
+ * confirm:  a bound session whose start_hash matches and that is neither confirmed nor completed becomes confirmed by
+ *           cookie_hash (atomically: the first caller wins); rec is the record before the change. STORE_CONFLICT if it
+ *           was confirmed or completed already, or the start hash differs; STORE_NOT_FOUND if gone.
  * complete: sets the result if the session is pending (first writer wins) and wakes watchers everywhere; rec is then
  *           the record with the result (so a callback needs no read before it: one round trip to Redis; its
  *           expires_in_ms may be 0, not read).
  *           STORE_CONFLICT if it already had one (rec then holds the stored record), STORE_NOT_FOUND if gone,
- *           STORE_SEAL_REQUIRED (with the record, nothing written) if the session was created sealed and sealed is 0.
+ *           STORE_SEAL_REQUIRED (with the record, nothing written) if the session was created sealed and sealed is 0;
+ *           STORE_FORBIDDEN (with the record, nothing written) if the session is bound and not confirmed by cookie_hash
+ *           (NULL: no cookie presented). An already completed session is STORE_CONFLICT before any of these.
  * mark_read: the record, like get; if it has a result, the first call cuts the remaining life to at most
  *           RLY_AFTER_READ_TTL (idempotent). A pending session is left as it is.
  * remove:   deletes; STORE_OK or STORE_NOT_FOUND.
@@ -72,12 +86,15 @@ struct st_store_t {
     void (*create)(store_t *self, const store_record_t *rec, unsigned ttl, store_cb cb, void *ctx);
     void (*get)(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx);
     void (*complete)(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], const uint8_t *result, size_t len,
-                     int64_t completed_at, int sealed, store_cb cb, void *ctx);
+                     int64_t completed_at, int sealed, const uint8_t *cookie_hash, store_cb cb, void *ctx);
     void (*mark_read)(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx);
     void (*remove)(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx);
     void (*watch)(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx);
     void (*unwatch)(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES]);
     void (*close)(store_t *self);
+    void (*get_start)(store_t *self, const uint8_t token_hash[32], store_cb cb, void *ctx);
+    void (*confirm)(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], const uint8_t start_hash[32],
+                    const uint8_t cookie_hash[32], store_cb cb, void *ctx);
 };
 
 /* the embedded back-end: one process, shared by every worker thread */

@@ -22,6 +22,11 @@ typedef struct st_entry_t {
     int64_t expires_at; /* monotonic ms */
     int read;
     int sealed;
+    int is_start; /* a start token's entry: key holds the token hash's first bytes, meta the reference */
+    int bound;
+    int confirmed;
+    uint8_t start_hash[32];
+    uint8_t cookie_hash[32];
 } entry_t;
 
 typedef struct st_memory_handle_t memory_handle_t;
@@ -133,6 +138,13 @@ static entry_t **find(memory_backend_t *b, const uint8_t key[RLY_SESSION_ID_BYTE
     return NULL;
 }
 
+/* the live session (not a start token's entry) of a store key, or NULL; with the mutex held */
+static entry_t **find_session(memory_backend_t *b, const uint8_t key[RLY_SESSION_ID_BYTES], int64_t now)
+{
+    entry_t **slot = find(b, key, now);
+    return slot != NULL && !(*slot)->is_start ? slot : NULL;
+}
+
 /* a copy of an entry that outlives the mutex, for the callback */
 typedef struct st_snapshot_t {
     store_record_t rec;
@@ -161,6 +173,17 @@ static int snapshot(snapshot_t *s, const entry_t *e, int64_t now)
     s->rec.expires_in_ms = e->expires_at - now;
     s->rec.read = e->read;
     s->rec.sealed = e->sealed;
+    s->rec.bound = e->bound;
+    s->rec.confirmed = e->confirmed;
+    memcpy(s->rec.start_hash, e->start_hash, sizeof(e->start_hash));
+    memcpy(s->rec.cookie_hash, e->cookie_hash, sizeof(e->cookie_hash));
+    if (e->is_start) {
+        /* a start token's entry carries only the reference */
+        s->rec.start_ref = s->rec.meta;
+        s->rec.start_ref_len = s->rec.meta_len;
+        s->rec.meta = NULL;
+        s->rec.meta_len = 0;
+    }
     return 0;
 }
 
@@ -203,35 +226,99 @@ static void finish(memory_backend_t *b, entry_t *e, int64_t now, store_status_t 
         free(s.buf);
 }
 
-static void op_create(store_t *self, const store_record_t *rec, unsigned ttl, store_cb cb, void *ctx)
+/* a new entry named by name (16 bytes) holding a copy of data; NULL when out of memory */
+static entry_t *entry_new(const uint8_t *name, const uint8_t *data, size_t len)
 {
-    memory_backend_t *b = ((memory_handle_t *)self)->backend;
     entry_t *e = calloc(1, sizeof(*e));
-    if (e == NULL || (rec->meta_len != 0 && (e->meta = malloc(rec->meta_len)) == NULL)) {
+    if (e == NULL || (len != 0 && (e->meta = malloc(len)) == NULL)) {
         free(e);
-        cb(ctx, STORE_UNAVAILABLE, NULL);
-        return;
+        return NULL;
     }
-    memcpy(e->key, rec->key, sizeof(e->key));
-    memcpy(e->token_hash, rec->token_hash, sizeof(e->token_hash));
-    memcpy(e->as_host, rec->as_host, sizeof(e->as_host));
-    if (rec->meta_len != 0)
-        memcpy(e->meta, rec->meta, rec->meta_len);
-    e->meta_len = rec->meta_len;
-    e->sealed = rec->sealed != 0;
+    memcpy(e->key, name, sizeof(e->key));
+    if (len != 0)
+        memcpy(e->meta, data, len);
+    e->meta_len = len;
+    return e;
+}
 
-    int64_t now = now_ms();
-    e->expires_at = now + (int64_t)ttl * 1000;
-    pthread_mutex_lock(&b->mutex);
-    if (now - b->last_sweep >= SWEEP_INTERVAL_MS)
-        sweep(b, now);
+/* links e into the table; with the mutex held */
+static void insert(memory_backend_t *b, entry_t *e)
+{
     if (b->count >= b->nbuckets)
         grow(b);
     size_t i = bucket_of(b, e->key);
     e->next = b->buckets[i];
     b->buckets[i] = e;
     ++b->count;
+}
+
+static void op_create(store_t *self, const store_record_t *rec, unsigned ttl, store_cb cb, void *ctx)
+{
+    memory_backend_t *b = ((memory_handle_t *)self)->backend;
+    entry_t *e = entry_new(rec->key, rec->meta, rec->meta_len), *start = NULL;
+    if (e == NULL || (rec->bound && (start = entry_new(rec->start_hash, rec->start_ref, rec->start_ref_len)) == NULL)) {
+        if (e != NULL)
+            entry_free(e);
+        cb(ctx, STORE_UNAVAILABLE, NULL);
+        return;
+    }
+    memcpy(e->token_hash, rec->token_hash, sizeof(e->token_hash));
+    memcpy(e->as_host, rec->as_host, sizeof(e->as_host));
+    e->sealed = rec->sealed != 0;
+    e->bound = rec->bound != 0;
+    memcpy(e->start_hash, rec->start_hash, sizeof(e->start_hash));
+
+    int64_t now = now_ms();
+    e->expires_at = now + (int64_t)ttl * 1000;
+    pthread_mutex_lock(&b->mutex);
+    if (now - b->last_sweep >= SWEEP_INTERVAL_MS)
+        sweep(b, now);
+    insert(b, e);
+    if (start != NULL) {
+        start->is_start = 1;
+        start->expires_at = e->expires_at;
+        insert(b, start);
+    }
     finish(b, e, now, STORE_OK, cb, ctx);
+}
+
+static void op_get_start(store_t *self, const uint8_t token_hash[32], store_cb cb, void *ctx)
+{
+    memory_backend_t *b = ((memory_handle_t *)self)->backend;
+    int64_t now = now_ms();
+    pthread_mutex_lock(&b->mutex);
+    entry_t **slot = find(b, token_hash, now);
+    entry_t *e = slot != NULL && (*slot)->is_start ? *slot : NULL;
+    finish(b, e, now, e != NULL ? STORE_OK : STORE_NOT_FOUND, cb, ctx);
+}
+
+static void op_confirm(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], const uint8_t start_hash[32],
+                       const uint8_t cookie_hash[32], store_cb cb, void *ctx)
+{
+    memory_backend_t *b = ((memory_handle_t *)self)->backend;
+    int64_t now = now_ms();
+    pthread_mutex_lock(&b->mutex);
+    entry_t **slot = find_session(b, key, now);
+    entry_t *e = slot != NULL ? *slot : NULL;
+    if (e == NULL) {
+        finish(b, NULL, now, STORE_NOT_FOUND, cb, ctx);
+        return;
+    }
+    if (!e->bound || e->confirmed || e->result != NULL || memcmp(e->start_hash, start_hash, 32) != 0) {
+        finish(b, e, now, STORE_CONFLICT, cb, ctx);
+        return;
+    }
+    snapshot_t before;
+    if (snapshot(&before, e, now) != 0) {
+        pthread_mutex_unlock(&b->mutex);
+        cb(ctx, STORE_UNAVAILABLE, NULL);
+        return;
+    }
+    e->confirmed = 1;
+    memcpy(e->cookie_hash, cookie_hash, 32);
+    pthread_mutex_unlock(&b->mutex);
+    cb(ctx, STORE_OK, &before.rec);
+    free(before.buf);
 }
 
 static void op_get(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx)
@@ -239,12 +326,12 @@ static void op_get(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], store
     memory_backend_t *b = ((memory_handle_t *)self)->backend;
     int64_t now = now_ms();
     pthread_mutex_lock(&b->mutex);
-    entry_t **slot = find(b, key, now);
+    entry_t **slot = find_session(b, key, now);
     finish(b, slot != NULL ? *slot : NULL, now, slot != NULL ? STORE_OK : STORE_NOT_FOUND, cb, ctx);
 }
 
 static void op_complete(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], const uint8_t *result, size_t len,
-                        int64_t completed_at, int sealed, store_cb cb, void *ctx)
+                        int64_t completed_at, int sealed, const uint8_t *cookie_hash, store_cb cb, void *ctx)
 {
     memory_backend_t *b = ((memory_handle_t *)self)->backend;
     uint8_t *copy = malloc(len != 0 ? len : 1);
@@ -255,7 +342,7 @@ static void op_complete(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], 
     memcpy(copy, result, len);
     int64_t now = now_ms();
     pthread_mutex_lock(&b->mutex);
-    entry_t **slot = find(b, key, now);
+    entry_t **slot = find_session(b, key, now);
     if (slot == NULL) {
         free(copy);
         finish(b, NULL, now, STORE_NOT_FOUND, cb, ctx);
@@ -265,6 +352,11 @@ static void op_complete(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], 
     if (e->result != NULL) {
         free(copy);
         finish(b, e, now, STORE_CONFLICT, cb, ctx);
+        return;
+    }
+    if (e->bound && (!e->confirmed || cookie_hash == NULL || memcmp(e->cookie_hash, cookie_hash, 32) != 0)) {
+        free(copy);
+        finish(b, e, now, STORE_FORBIDDEN, cb, ctx);
         return;
     }
     if (e->sealed && !sealed) {
@@ -284,7 +376,7 @@ static void op_mark_read(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES],
     memory_backend_t *b = ((memory_handle_t *)self)->backend;
     int64_t now = now_ms();
     pthread_mutex_lock(&b->mutex);
-    entry_t **slot = find(b, key, now);
+    entry_t **slot = find_session(b, key, now);
     if (slot == NULL) {
         finish(b, NULL, now, STORE_NOT_FOUND, cb, ctx);
         return;
@@ -303,7 +395,7 @@ static void op_remove(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], st
     memory_backend_t *b = ((memory_handle_t *)self)->backend;
     int64_t now = now_ms();
     pthread_mutex_lock(&b->mutex);
-    entry_t **slot = find(b, key, now);
+    entry_t **slot = find_session(b, key, now);
     if (slot == NULL) {
         finish(b, NULL, now, STORE_NOT_FOUND, cb, ctx);
         return;
@@ -358,7 +450,8 @@ static store_t *backend_open(store_backend_t *self, h2o_loop_t *loop, store_noti
     memory_handle_t *h = calloc(1, sizeof(*h));
     if (h == NULL)
         return NULL;
-    h->super = (store_t){op_create, op_get, op_complete, op_mark_read, op_remove, op_watch, op_unwatch, op_close};
+    h->super = (store_t){op_create, op_get,     op_complete, op_mark_read, op_remove,
+                         op_watch,  op_unwatch, op_close,    op_get_start, op_confirm};
     h->backend = b;
     h->on_notify = on_notify;
     h->notify_ctx = notify_ctx;

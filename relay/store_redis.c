@@ -25,44 +25,84 @@
 
 /* ---- the scripts: every state change is one atomic script; the session is one hash with a TTL ---- */
 
-enum { SCRIPT_CREATE, SCRIPT_GET, SCRIPT_COMPLETE, SCRIPT_MARK_READ, SCRIPT_DELETE, SCRIPT_COUNT };
+enum {
+    SCRIPT_CREATE,
+    SCRIPT_GET,
+    SCRIPT_COMPLETE,
+    SCRIPT_MARK_READ,
+    SCRIPT_DELETE,
+    SCRIPT_START_SET,
+    SCRIPT_START_GET,
+    SCRIPT_CONFIRM,
+    SCRIPT_COUNT
+};
+
+/*
+ * A session's hash: th token hash, as AS host, meta, res result, cat completed at, rd read, sk sealed; 1.1: bd bound, sh
+ * start token hash, ck the confirming browser cookie's hash (set when the start token is consumed). Every script that
+ * answers a record answers these ten fields then the remaining life (RECORD below). A start token's own hash holds only
+ * sr, the reference to its session (an encrypted session id); the two kinds never share a field, so neither reads as
+ * the other.
+ */
+#define FIELDS "'th', 'as', 'meta', 'res', 'cat', 'rd', 'sk', 'bd', 'sh', 'ck'"
+#define RECORD "v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]"
+#define NFIELDS 10
 
 static const char *const scripts[SCRIPT_COUNT] = {
-    /* KEYS[1] session; ARGV token hash, AS host, meta, ttl ms, sealed ("1" / "") */
+    /* KEYS[1] session; ARGV token hash, AS host, meta, ttl ms, sealed ("1" / ""), bound ("1" / ""), start hash */
     [SCRIPT_CREATE] = "redis.call('HSET', KEYS[1], 'th', ARGV[1], 'as', ARGV[2], 'meta', ARGV[3])\n"
                       "if ARGV[5] == '1' then redis.call('HSET', KEYS[1], 'sk', '1') end\n"
+                      "if ARGV[6] == '1' then redis.call('HSET', KEYS[1], 'bd', '1', 'sh', ARGV[7]) end\n"
                       "redis.call('PEXPIRE', KEYS[1], ARGV[4])\n"
                       "return 1\n",
-    [SCRIPT_GET] = "local v = redis.call('HMGET', KEYS[1], 'th', 'as', 'meta', 'res', 'cat', 'rd', 'sk')\n"
+    [SCRIPT_GET] = "local v = redis.call('HMGET', KEYS[1], " FIELDS ")\n"
                    "if not v[1] then return false end\n"
-                   "return {v[1], v[2], v[3], v[4], v[5], v[6], v[7], redis.call('PTTL', KEYS[1])}\n",
+                   "return {" RECORD ", redis.call('PTTL', KEYS[1])}\n",
     /*
-     * ARGV result, completed_at, sealed ("1" / ""), the session's channel, a message: first writer wins, then wake the
-     * session's subscribers (the channel names the session; the message says nothing).
-     * Answers {outcome, record}: 1 written (the record without the result, which the caller has), 2 already completed,
-     * 3 a sealed session and an unsealed result (nothing written); 0 unknown. The record's remaining life is not read
-     * (0): nobody needs it here, and every call in a script costs.
+     * ARGV result, completed_at, sealed ("1" / ""), the session's channel, a message, the cookie hash presented ("":
+     * none): first writer wins, then wake the session's subscribers (the channel names the session; the message says
+     * nothing). Answers {outcome, record}: 1 written (the record without the result, which the caller has), 2 already
+     * completed, 3 a sealed session and an unsealed result, 4 a bound session not confirmed by that cookie (3 and 4:
+     * nothing written); 0 unknown. The record's remaining life is not read (0): nobody needs it here, and every call in a
+     * script costs.
      */
-    [SCRIPT_COMPLETE] = "local v = redis.call('HMGET', KEYS[1], 'th', 'as', 'meta', 'res', 'cat', 'rd', 'sk')\n"
+    [SCRIPT_COMPLETE] = "local v = redis.call('HMGET', KEYS[1], " FIELDS ")\n"
                         "if not v[1] then return 0 end\n"
                         "local outcome = 1\n"
                         "if v[4] then outcome = 2\n"
+                        "elseif v[8] and v[10] ~= ARGV[6] then outcome = 4\n"
                         "elseif v[7] and ARGV[3] ~= '1' then outcome = 3\n"
                         "else\n"
                         "  redis.call('HSET', KEYS[1], 'res', ARGV[1], 'cat', ARGV[2])\n"
                         "  redis.call('PUBLISH', ARGV[4], ARGV[5])\n"
                         "end\n"
-                        "return {outcome, v[1], v[2], v[3], v[4], v[5], v[6], v[7], 0}\n",
+                        "return {outcome, " RECORD ", 0}\n",
     /* ARGV life after the first read, ms */
-    [SCRIPT_MARK_READ] = "local v = redis.call('HMGET', KEYS[1], 'th', 'as', 'meta', 'res', 'cat', 'rd', 'sk')\n"
+    [SCRIPT_MARK_READ] = "local v = redis.call('HMGET', KEYS[1], " FIELDS ")\n"
                          "if not v[1] then return false end\n"
                          "if v[4] and not v[6] then\n"
                          "  redis.call('HSET', KEYS[1], 'rd', '1')\n"
                          "  if redis.call('PTTL', KEYS[1]) > tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end\n"
                          "  v[6] = '1'\n"
                          "end\n"
-                         "return {v[1], v[2], v[3], v[4], v[5], v[6], v[7], redis.call('PTTL', KEYS[1])}\n",
+                         "return {" RECORD ", redis.call('PTTL', KEYS[1])}\n",
     [SCRIPT_DELETE] = "return redis.call('DEL', KEYS[1])\n",
+    /* KEYS[1] a start token's key; ARGV the reference, ttl ms */
+    [SCRIPT_START_SET] = "redis.call('HSET', KEYS[1], 'sr', ARGV[1])\n"
+                         "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+                         "return 1\n",
+    [SCRIPT_START_GET] = "return redis.call('HGET', KEYS[1], 'sr')\n",
+    /*
+     * ARGV the start token's hash, the cookie hash: a bound session, pending, not confirmed, of that start token becomes
+     * confirmed by the cookie (the first caller wins: the token is consumed). Answers {outcome, record before}: 1
+     * confirmed, 2 not (confirmed or completed already, or another token); 0 unknown.
+     */
+    [SCRIPT_CONFIRM] = "local v = redis.call('HMGET', KEYS[1], " FIELDS ")\n"
+                       "if not v[1] then return 0 end\n"
+                       "local outcome = 1\n"
+                       "if not v[8] or v[10] or v[4] or v[9] ~= ARGV[1] then outcome = 2\n"
+                       "else redis.call('HSET', KEYS[1], 'ck', ARGV[2]) end\n"
+                       "return {outcome, " RECORD ", redis.call('PTTL', KEYS[1])}\n",
 };
 
 /* ---- types ---- */
@@ -115,8 +155,8 @@ typedef struct st_redis_cmd_t {
     void *ctx;
     int retried; /* EVAL after NOSCRIPT */
     int argc;
-    const char *argv[10];
-    size_t argvlen[10];
+    const char *argv[12];
+    size_t argvlen[12];
     char *buf; /* owns the bytes argv points to */
 } redis_cmd_t;
 
@@ -156,33 +196,53 @@ static long long number(const char *s, size_t len)
     return len != 0 ? n : -1;
 }
 
-/* the record in elements first..first+7 of a reply: {th, as, meta, res, cat, rd, sk, pttl}; 0 / -1 */
+/* the record in elements first..first+NFIELDS of a reply: the fields of FIELDS, then the remaining life; 0 / -1 */
 static int parse_record(const redisReply *r, size_t first, const uint8_t key[RLY_SESSION_ID_BYTES], store_record_t *rec)
 {
-    const char *th, *as, *meta, *res, *cat, *rd, *sk;
-    size_t thlen, aslen, metalen, reslen, catlen, rdlen, sklen;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != first + 8)
+    const char *f[NFIELDS];
+    size_t len[NFIELDS];
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != first + NFIELDS + 1)
         return -1;
     redisReply **e = r->element + first;
-    if (bulk(e[0], &th, &thlen) != 0 || bulk(e[1], &as, &aslen) != 0 || bulk(e[2], &meta, &metalen) != 0 ||
-        bulk(e[3], &res, &reslen) != 0 || bulk(e[4], &cat, &catlen) != 0 || bulk(e[5], &rd, &rdlen) != 0 ||
-        bulk(e[6], &sk, &sklen) != 0 || e[7]->type != REDIS_REPLY_INTEGER)
+    for (size_t i = 0; i != NFIELDS; ++i)
+        if (bulk(e[i], &f[i], &len[i]) != 0)
+            return -1;
+    if (e[NFIELDS]->type != REDIS_REPLY_INTEGER)
         return -1;
-    if (th == NULL || thlen != 32 || as == NULL || aslen > RLY_AS_HOST_MAX || meta == NULL)
+    /* th, as, meta are always there; sh and ck are hashes when there */
+    if (f[0] == NULL || len[0] != 32 || f[1] == NULL || len[1] > RLY_AS_HOST_MAX || f[2] == NULL ||
+        (f[8] != NULL && len[8] != 32) || (f[9] != NULL && len[9] != 32))
         return -1;
     memset(rec, 0, sizeof(*rec));
     memcpy(rec->key, key, RLY_SESSION_ID_BYTES);
-    memcpy(rec->token_hash, th, 32);
-    memcpy(rec->as_host, as, aslen);
-    rec->meta = (const uint8_t *)meta;
-    rec->meta_len = metalen;
-    rec->result = (const uint8_t *)res;
-    rec->result_len = reslen;
-    rec->completed_at = cat != NULL ? number(cat, catlen) : 0;
-    rec->read = rd != NULL;
-    rec->sealed = sk != NULL;
-    rec->expires_in_ms = e[7]->integer > 0 ? e[7]->integer : 0;
+    memcpy(rec->token_hash, f[0], 32);
+    memcpy(rec->as_host, f[1], len[1]);
+    rec->meta = (const uint8_t *)f[2];
+    rec->meta_len = len[2];
+    rec->result = (const uint8_t *)f[3];
+    rec->result_len = len[3];
+    rec->completed_at = f[4] != NULL ? number(f[4], len[4]) : 0;
+    rec->read = f[5] != NULL;
+    rec->sealed = f[6] != NULL;
+    rec->bound = f[7] != NULL;
+    if (f[8] != NULL)
+        memcpy(rec->start_hash, f[8], 32);
+    if (f[9] != NULL) {
+        rec->confirmed = 1;
+        memcpy(rec->cookie_hash, f[9], 32);
+    }
+    rec->expires_in_ms = e[NFIELDS]->integer > 0 ? e[NFIELDS]->integer : 0;
     return 0;
+}
+
+/* {outcome, record} with outcome in 1..max; the outcome, or 0 when the reply is not that */
+static long long outcome_record(const redisReply *reply, long long max, const uint8_t key[RLY_SESSION_ID_BYTES],
+                                store_record_t *rec)
+{
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0 || reply->element[0]->type != REDIS_REPLY_INTEGER ||
+        reply->element[0]->integer < 1 || reply->element[0]->integer > max || parse_record(reply, 1, key, rec) != 0)
+        return 0;
+    return reply->element[0]->integer;
 }
 
 static void on_reply(relay_redis_command_t *super, redisReply *reply)
@@ -228,19 +288,46 @@ static void on_reply(relay_redis_command_t *super, redisReply *reply)
             cmd_finish(cmd, STORE_UNAVAILABLE, NULL);
         }
         return;
-    case SCRIPT_COMPLETE:
+    case SCRIPT_COMPLETE: {
+        static const store_status_t statuses[] = {STORE_UNAVAILABLE, STORE_OK, STORE_CONFLICT, STORE_SEAL_REQUIRED,
+                                                  STORE_FORBIDDEN};
+        long long outcome;
         if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
             cmd_finish(cmd, STORE_NOT_FOUND, NULL);
-        } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements != 0 && reply->element[0]->type == REDIS_REPLY_INTEGER &&
-                   reply->element[0]->integer >= 1 && reply->element[0]->integer <= 3 && parse_record(reply, 1, key, &rec) == 0) {
-            long long outcome = reply->element[0]->integer;
+        } else if ((outcome = outcome_record(reply, 4, key, &rec)) != 0) {
             if (outcome == 1) {
                 /* written: the result is the caller's, still in this command's buffer (argv[4]); completed_at argv[5] */
                 rec.result = (const uint8_t *)cmd->argv[4];
                 rec.result_len = cmd->argvlen[4];
                 rec.completed_at = number(cmd->argv[5], cmd->argvlen[5]);
             }
-            cmd_finish(cmd, outcome == 1 ? STORE_OK : outcome == 2 ? STORE_CONFLICT : STORE_SEAL_REQUIRED, &rec);
+            cmd_finish(cmd, statuses[outcome], &rec);
+        } else {
+            cmd_finish(cmd, STORE_UNAVAILABLE, NULL);
+        }
+    }
+        return;
+    case SCRIPT_CONFIRM: {
+        long long outcome;
+        if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0)
+            cmd_finish(cmd, STORE_NOT_FOUND, NULL);
+        else if ((outcome = outcome_record(reply, 2, key, &rec)) != 0)
+            cmd_finish(cmd, outcome == 1 ? STORE_OK : STORE_CONFLICT, &rec);
+        else
+            cmd_finish(cmd, STORE_UNAVAILABLE, NULL);
+    }
+        return;
+    case SCRIPT_START_SET:
+        cmd_finish(cmd, reply->type == REDIS_REPLY_INTEGER ? STORE_OK : STORE_UNAVAILABLE, NULL);
+        return;
+    case SCRIPT_START_GET:
+        if (reply->type == REDIS_REPLY_NIL) {
+            cmd_finish(cmd, STORE_NOT_FOUND, NULL);
+        } else if (reply->type == REDIS_REPLY_STRING) {
+            memset(&rec, 0, sizeof(rec));
+            rec.start_ref = (const uint8_t *)reply->str;
+            rec.start_ref_len = reply->len;
+            cmd_finish(cmd, STORE_OK, &rec);
         } else {
             cmd_finish(cmd, STORE_UNAVAILABLE, NULL);
         }
@@ -529,13 +616,74 @@ static const relay_redis_callbacks_t sub_callbacks = {on_sub_up, on_sub_down, on
 
 /* ---- store operations ---- */
 
+/* a bound session's creation: the session, then its start token's entry (a key of its own, so in its own Cluster slot:
+ * two commands, not one script) */
+typedef struct st_create_t {
+    redis_handle_t *h;
+    store_cb cb;
+    void *ctx;
+    uint8_t start_key[RLY_SESSION_ID_BYTES];
+    char ttl_ms[24];
+    size_t ref_len;
+    uint8_t ref[]; /* the start reference */
+} create_t;
+
+static void on_start_set(void *ctx, store_status_t status, const store_record_t *rec)
+{
+    create_t *c = ctx;
+    (void)rec;
+    c->cb(c->ctx, status, NULL);
+    free(c);
+}
+
+static void on_session_set(void *ctx, store_status_t status, const store_record_t *rec)
+{
+    create_t *c = ctx;
+    (void)rec;
+    if (status != STORE_OK) {
+        on_start_set(c, status, NULL);
+        return;
+    }
+    const void *args[] = {c->ref, c->ttl_ms};
+    size_t lens[] = {c->ref_len, strlen(c->ttl_ms)};
+    run_script(c->h, SCRIPT_START_SET, c->start_key, 2, args, lens, on_start_set, c);
+}
+
 static void op_create(store_t *self, const store_record_t *rec, unsigned ttl, store_cb cb, void *ctx)
 {
+    redis_handle_t *h = (redis_handle_t *)self;
     char ttl_ms[24];
     int n = snprintf(ttl_ms, sizeof(ttl_ms), "%u", ttl * 1000);
-    const void *args[] = {rec->token_hash, rec->as_host, rec->meta, ttl_ms, "1"};
-    size_t lens[] = {32, strlen(rec->as_host), rec->meta_len, (size_t)n, rec->sealed ? 1 : 0};
-    run_script((redis_handle_t *)self, SCRIPT_CREATE, rec->key, 5, args, lens, cb, ctx);
+    const void *args[] = {rec->token_hash, rec->as_host, rec->meta, ttl_ms, "1", "1", rec->start_hash};
+    size_t lens[] = {
+        32, strlen(rec->as_host), rec->meta_len, (size_t)n, rec->sealed ? 1 : 0, rec->bound ? 1 : 0, rec->bound ? 32 : 0};
+    if (!rec->bound) {
+        run_script(h, SCRIPT_CREATE, rec->key, 7, args, lens, cb, ctx);
+        return;
+    }
+    create_t *c = malloc(sizeof(*c) + rec->start_ref_len);
+    if (c == NULL) {
+        cb(ctx, STORE_UNAVAILABLE, NULL);
+        return;
+    }
+    *c = (create_t){h, cb, ctx, {0}, {0}, rec->start_ref_len};
+    memcpy(c->start_key, rec->start_hash, sizeof(c->start_key));
+    memcpy(c->ttl_ms, ttl_ms, (size_t)n + 1);
+    memcpy(c->ref, rec->start_ref, rec->start_ref_len);
+    run_script(h, SCRIPT_CREATE, rec->key, 7, args, lens, on_session_set, c);
+}
+
+static void op_get_start(store_t *self, const uint8_t token_hash[32], store_cb cb, void *ctx)
+{
+    run_script((redis_handle_t *)self, SCRIPT_START_GET, token_hash, 0, NULL, NULL, cb, ctx);
+}
+
+static void op_confirm(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], const uint8_t start_hash[32],
+                       const uint8_t cookie_hash[32], store_cb cb, void *ctx)
+{
+    const void *args[] = {start_hash, cookie_hash};
+    size_t lens[] = {32, 32};
+    run_script((redis_handle_t *)self, SCRIPT_CONFIRM, key, 2, args, lens, cb, ctx);
 }
 
 static void op_get(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx)
@@ -544,14 +692,14 @@ static void op_get(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], store
 }
 
 static void op_complete(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], const uint8_t *result, size_t len,
-                        int64_t completed_at, int sealed, store_cb cb, void *ctx)
+                        int64_t completed_at, int sealed, const uint8_t *cookie_hash, store_cb cb, void *ctx)
 {
     char cat[24], channel[CHANNEL_LEN + 1];
     int n = snprintf(cat, sizeof(cat), "%lld", (long long)completed_at);
     channel_of(key, channel);
-    const void *args[] = {result, cat, "1", channel, "1"};
-    size_t lens[] = {len, (size_t)n, sealed ? 1 : 0, CHANNEL_LEN, 1};
-    run_script((redis_handle_t *)self, SCRIPT_COMPLETE, key, 5, args, lens, cb, ctx);
+    const void *args[] = {result, cat, "1", channel, "1", cookie_hash != NULL ? cookie_hash : (const uint8_t *)""};
+    size_t lens[] = {len, (size_t)n, sealed ? 1 : 0, CHANNEL_LEN, 1, cookie_hash != NULL ? 32 : 0};
+    run_script((redis_handle_t *)self, SCRIPT_COMPLETE, key, 6, args, lens, cb, ctx);
 }
 
 static void op_mark_read(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx)
@@ -655,7 +803,9 @@ static store_t *backend_open(store_backend_t *self, h2o_loop_t *loop, store_noti
                          .remove = op_remove,
                          .watch = op_watch,
                          .unwatch = op_unwatch,
-                         .close = op_close};
+                         .close = op_close,
+                         .get_start = op_get_start,
+                         .confirm = op_confirm};
     h->b = b;
     h->on_notify = on_notify;
     h->notify_ctx = notify_ctx;

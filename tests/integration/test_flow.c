@@ -58,8 +58,9 @@ static void expect_authorized(const rly_response_t *res, const char *code, const
 static void test_discovery(void **state)
 {
     int v = rly_version(state);
-    static const char *const keys[] = {"version",  "redirect_uri",          "sessions_endpoint", "session_ttl_max",
-                                       "wait_max", "authorization_servers", "seal_algorithms",   NULL};
+    static const char *const keys[] = {"version",         "redirect_uri",     "sessions_endpoint",
+                                       "session_ttl_max", "wait_max",         "authorization_servers",
+                                       "seal_algorithms", "unbound_sessions", NULL};
     rly_request_t q = {.url = rly_url(&relay, "/.well-known/authrelay"), .version = v};
     rly_response_t *res = rly_do(&q);
     RLY_EXPECT(res, 200, v);
@@ -69,7 +70,7 @@ static void test_discovery(void **state)
     json_object *o = rly_json(res);
     assert_non_null(o);
     assert_true(rly_jkeys_exactly(o, keys));
-    RLY_EXPECT_STR(rly_jstr(o, "version"), "1");
+    RLY_EXPECT_STR(rly_jstr(o, "version"), "1.1");
     RLY_EXPECT_STR(rly_jstr(o, "redirect_uri"), redirect_uri());
     RLY_EXPECT_STR(rly_jstr(o, "sessions_endpoint"), rly_url(&relay, "/v1/sessions"));
     int64_t n;

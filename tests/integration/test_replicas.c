@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "bound.h"
 #include "harness_redis.h"
 
 #define FLOWS 300
@@ -294,6 +295,63 @@ static void test_callback_races_the_pickup(void **state)
         fail_msg("a relay died");
 }
 
+/* 1.1: every step on either replica: the start page on B, Continue on A, the callback on B, the pickup on A */
+static void test_bound_flow_across_replicas(void **state)
+{
+    int v = rly_version(state);
+    rly_bound_t b;
+    rly_bound_create_ok(&relay_a, v, NULL, &b);
+    snprintf(b.start_url, sizeof(b.start_url), "%s/v1/start?t=%s", relay_b.public_url, b.token);
+    RLY_EXPECT(rly_bound_start_page(&relay_b, v, &b), 200, v);
+    RLY_EXPECT(rly_bound_confirm(&relay_a, v, &b, "continue"), 303, v);
+    /* the token is consumed for both */
+    RLY_EXPECT(rly_bound_start_page(&relay_b, v, &b), 410, v);
+    char *code = rly_token("code-");
+    RLY_EXPECT(rly_bound_callback(&relay_b, v, &b, rly_query("code", code, "state", b.state, NULL), NULL), 403, v);
+    RLY_EXPECT(rly_bound_callback(&relay_b, v, &b, rly_query("code", code, "state", b.state, NULL), b.cookie), 200, v);
+    rly_response_t *res = on(&relay_a, &b.s, "GET", v, 0);
+    RLY_EXPECT(res, 200, v);
+    json_object *o = rly_bound_open(&b, res);
+    assert_non_null(o);
+    RLY_EXPECT_STR(rly_jstr(o, "code"), code);
+}
+
+/* 1.1: the first valid Continue consumes the start token, whichever replica serves it: 16 at once over both, one 303 */
+static void test_start_token_single_use_across_replicas(void **state)
+{
+    (void)state;
+    rly_bound_t b;
+    rly_bound_create_ok(&relay_a, RLY_H2, NULL, &b);
+    RLY_EXPECT(rly_bound_start_page(&relay_a, RLY_H2, &b), 200, RLY_H2);
+    enum { N = 16 };
+    rly_request_t reqs[N];
+    rly_response_t *res = rly_responses(N);
+    char *body = rly_query("t", b.token, "csrf", b.csrf, "action", "continue", NULL);
+    const char *cookie = rly_strf("Cookie: __Host-authrelay=%s", b.cookie);
+    for (size_t i = 0; i != N; ++i) {
+        const rly_relay_t *r = pick((int)(i % 2));
+        const char **hdrs = rly_keep(calloc(4, sizeof(*hdrs)));
+        hdrs[0] = "Content-Type: application/x-www-form-urlencoded";
+        hdrs[1] = rly_strf("Origin: %s", r->public_url);
+        hdrs[2] = cookie;
+        reqs[i] = (rly_request_t){.method = "POST",
+                                  .url = rly_url(r, "/v1/start"),
+                                  .headers = hdrs,
+                                  .body = body,
+                                  .body_len = strlen(body),
+                                  .version = RLY_H2};
+    }
+    assert_int_equal(rly_http_multi(reqs, N, res, 0, NULL, NULL), 0);
+    int ok = 0, gone = 0;
+    for (size_t i = 0; i != N; ++i) {
+        ok += res[i].status == 303;
+        gone += res[i].status == 410;
+        rly_response_free(&res[i]);
+    }
+    assert_int_equal(ok, 1);
+    assert_int_equal(gone, N - 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -303,6 +361,8 @@ int main(void)
         RLY_TEST_BOTH(test_first_writer_wins_across_replicas),
         RLY_TEST(test_concurrent_flows),
         RLY_TEST(test_callback_races_the_pickup),
+        RLY_TEST_BOTH(test_bound_flow_across_replicas),
+        RLY_TEST(test_start_token_single_use_across_replicas),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -604,6 +604,8 @@ static int relay_new_ports(rly_relay_t *r)
     return r->port != 0 && r->admin_port != 0 ? 0 : -1;
 }
 
+int rly_harness_unbound = 1;
+
 static int relay_start(rly_relay_t *r, int dev, const char *keys, const char *const *extra)
 {
     if (relay_prepare(r, dev, keys) != 0)
@@ -612,11 +614,12 @@ static int relay_start(rly_relay_t *r, int dev, const char *keys, const char *co
         char listen[32], admin[32];
         snprintf(listen, sizeof(listen), "127.0.0.1:%u", (unsigned)r->port);
         snprintf(admin, sizeof(admin), "127.0.0.1:%u", (unsigned)r->admin_port);
-        const char *fixed[] = {rly_bin(), "serve",     "--listen", listen,   "--admin-listen", admin,          "--tls-cert",
-                               r->cert,   "--tls-key", r->key,     "--keys", r->keys,          "--public-url", r->public_url};
-        const char *fixed_dev[] = {rly_bin(), "serve", "--dev", "--listen", listen, "--admin-listen", admin};
-        int rc = dev ? relay_launch(r, fixed_dev, sizeof(fixed_dev) / sizeof(fixed_dev[0]), extra)
-                     : relay_launch(r, fixed, sizeof(fixed) / sizeof(fixed[0]), extra);
+        const char *fixed[] = {rly_bin(), "serve",      "--listen",     listen,        "--admin-listen",
+                               admin,     "--tls-cert", r->cert,        "--tls-key",   r->key,
+                               "--keys",  r->keys,      "--public-url", r->public_url, "--allow-unbound"};
+        const char *fixed_dev[] = {rly_bin(), "serve", "--dev", "--listen", listen, "--admin-listen", admin, "--allow-unbound"};
+        size_t nfixed = dev ? sizeof(fixed_dev) / sizeof(fixed_dev[0]) : sizeof(fixed) / sizeof(fixed[0]);
+        int rc = relay_launch(r, dev ? fixed_dev : fixed, nfixed - (rly_harness_unbound ? 0 : 1), extra);
         if (rc != -2)
             return rc;
         if (attempt == 4 || relay_new_ports(r) != 0) {

@@ -87,6 +87,9 @@ typedef struct st_rly_relay_t {
  * diagnostic and the relay's stderr on stderr).
  */
 int rly_relay_start(rly_relay_t *r, const char *const *extra);
+/* 1 (the default): relays started by the harness take --allow-unbound, so the version-1 suites run as they are; a 1.1
+ * suite sets it to 0 before it starts its relay */
+extern int rly_harness_unbound;
 /* the same with `authrelay serve --dev --listen 127.0.0.1:P --admin-listen 127.0.0.1:Q` and nothing else */
 int rly_relay_start_dev(rly_relay_t *r, const char *const *extra);
 /* rly_relay_start with an existing key file (from rly_test_keygen) instead of a new one: relays that share it verify each

@@ -96,7 +96,7 @@ typedef struct st_conf_op_t {
     store_status_t status;
     int has_rec;
     store_record_t rec; /* meta and result point at the copies below */
-    uint8_t *meta, *result;
+    uint8_t *meta, *result, *start_ref;
     pthread_t thread; /* where the callback ran */
 } conf_op_t;
 
@@ -110,7 +110,13 @@ static void conf_op_cb(void *ctx, store_status_t status, const store_record_t *r
     if (rec == NULL)
         return;
     op->rec = *rec;
-    op->rec.meta = op->rec.result = NULL;
+    op->rec.meta = op->rec.result = op->rec.start_ref = NULL;
+    if (rec->start_ref != NULL) {
+        if ((op->start_ref = malloc(rec->start_ref_len + 1)) == NULL)
+            return;
+        memcpy(op->start_ref, rec->start_ref, rec->start_ref_len);
+        op->rec.start_ref = op->start_ref;
+    }
     if ((op->meta = malloc(rec->meta_len + 1)) == NULL)
         return;
     if (rec->meta_len != 0)
@@ -130,6 +136,7 @@ static void conf_op_free(conf_op_t *op)
 {
     free(op->meta);
     free(op->result);
+    free(op->start_ref);
     memset(op, 0, sizeof(*op));
 }
 
@@ -266,8 +273,10 @@ static void conf_await(conf_fixture_t *fx, conf_op_t *op)
     h2o_evloop_run(fx->loop, 0); /* a second call would show now */
     assert_int_equal(op->calls, 1);
     assert_true(pthread_equal(op->thread, pthread_self()));
-    if (op->status != STORE_OK && op->status != STORE_CONFLICT && op->status != STORE_SEAL_REQUIRED)
-        assert_false(op->has_rec); /* rec is NULL unless STORE_OK (or the stored record with STORE_CONFLICT / SEAL_REQUIRED) */
+    if (op->status != STORE_OK && op->status != STORE_CONFLICT && op->status != STORE_SEAL_REQUIRED &&
+        op->status != STORE_FORBIDDEN)
+        assert_false(
+            op->has_rec); /* rec is NULL unless STORE_OK (or the stored record with CONFLICT / SEAL_REQUIRED / FORBIDDEN) */
 }
 
 static store_status_t conf_create(conf_fixture_t *fx, const conf_session_t *s, unsigned ttl)
@@ -297,7 +306,7 @@ static store_status_t conf_complete_as(conf_fixture_t *fx, const uint8_t key[RLY
     if (op == NULL)
         op = &local;
     memset(op, 0, sizeof(*op));
-    fx->store->complete(fx->store, key, result, len, completed_at, sealed, conf_op_cb, op);
+    fx->store->complete(fx->store, key, result, len, completed_at, sealed, NULL, conf_op_cb, op);
     conf_await(fx, op);
     store_status_t st = op->status;
     if (op == &local)
@@ -767,7 +776,7 @@ static void *conf_remote_complete(void *arg)
         goto Exit;
     }
     conf_op_t op = {0};
-    store->complete(store, r->key, r->result, r->result_len, 4242, 0, conf_op_cb, &op);
+    store->complete(store, r->key, r->result, r->result_len, 4242, 0, NULL, conf_op_cb, &op);
     if (conf_pump(loop, &op.calls, 1, CONF_WAIT_MS) != 0)
         r->failed = 1;
     r->wrong_thread |= !pthread_equal(op.thread, pthread_self());
@@ -941,7 +950,7 @@ static void *conf_racer_main(void *arg)
         if (store == NULL)
             continue;
         conf_op_t op = {0};
-        store->complete(store, r->sessions[i].rec.key, r->result, sizeof(r->result), (int64_t)i + 1, 0, conf_op_cb, &op);
+        store->complete(store, r->sessions[i].rec.key, r->result, sizeof(r->result), (int64_t)i + 1, 0, NULL, conf_op_cb, &op);
         if (conf_pump(loop, &op.calls, 1, CONF_WAIT_MS) != 0)
             r->failed = 1;
         h2o_evloop_run(loop, 0);
@@ -1037,8 +1046,8 @@ static void conf_test_callbacks_once(void **state)
         fx->store->create(fx->store, &s[i].rec, CONF_TTL, conf_bulk_cb, &o[0]);
         fx->store->get(fx->store, s[i].rec.key, conf_bulk_cb, &o[1]);
         fx->store->watch(fx->store, s[i].rec.key, conf_bulk_cb, &o[2]);
-        fx->store->complete(fx->store, s[i].rec.key, result, sizeof(result), 1000, 0, conf_bulk_cb, &o[3]);
-        fx->store->complete(fx->store, s[i].rec.key, result, sizeof(result), 2000, 0, conf_bulk_cb, &o[4]);
+        fx->store->complete(fx->store, s[i].rec.key, result, sizeof(result), 1000, 0, NULL, conf_bulk_cb, &o[3]);
+        fx->store->complete(fx->store, s[i].rec.key, result, sizeof(result), 2000, 0, NULL, conf_bulk_cb, &o[4]);
         fx->store->mark_read(fx->store, s[i].rec.key, conf_bulk_cb, &o[5]);
         fx->store->get(fx->store, unknown.rec.key, conf_bulk_cb, &o[6]);
         fx->store->remove(fx->store, s[i].rec.key, conf_bulk_cb, &o[7]);
@@ -1061,6 +1070,159 @@ static void conf_test_callbacks_once(void **state)
     free(s);
 }
 
+/* ---- 1.1: bound sessions ---- */
+
+/* a bound session: start_hash, and the start token's entry holding ref */
+static void conf_bound_init(conf_session_t *s, uint8_t *ref, size_t ref_len)
+{
+    conf_session_init(s, "auth.atlassian.com");
+    assert_int_equal(rly_random(s->rec.start_hash, sizeof(s->rec.start_hash)), 0);
+    assert_int_equal(rly_random(ref, ref_len), 0);
+    ref[0] = 0; /* binary */
+    s->rec.bound = 1;
+    s->rec.start_ref = ref;
+    s->rec.start_ref_len = ref_len;
+}
+
+static store_status_t conf_confirm(conf_fixture_t *fx, const uint8_t key[RLY_SESSION_ID_BYTES], const uint8_t start_hash[32],
+                                   const uint8_t cookie_hash[32], conf_op_t *op)
+{
+    conf_op_t local;
+    if (op == NULL)
+        op = &local;
+    memset(op, 0, sizeof(*op));
+    fx->store->confirm(fx->store, key, start_hash, cookie_hash, conf_op_cb, op);
+    conf_await(fx, op);
+    store_status_t st = op->status;
+    if (op == &local)
+        conf_op_free(&local);
+    return st;
+}
+
+static store_status_t conf_complete_cookie(conf_fixture_t *fx, const uint8_t key[RLY_SESSION_ID_BYTES], const uint8_t *cookie_hash)
+{
+    conf_op_t op = {0};
+    static const uint8_t result[] = "locked result";
+    fx->store->complete(fx->store, key, result, sizeof(result), 42, 0, cookie_hash, conf_op_cb, &op);
+    conf_await(fx, &op);
+    store_status_t st = op.status;
+    conf_op_free(&op);
+    return st;
+}
+
+/* the start token's entry leads to its reference; the record says bound, with the start hash, unconfirmed */
+static void conf_test_bound_start(void **state)
+{
+    conf_fixture_t *fx = *state;
+    conf_session_t s;
+    uint8_t ref[45], other[32];
+    conf_bound_init(&s, ref, sizeof(ref));
+    assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
+    conf_op_t op = {0};
+    fx->store->get_start(fx->store, s.rec.start_hash, conf_op_cb, &op);
+    conf_await(fx, &op);
+    assert_int_equal(op.status, STORE_OK);
+    assert_int_equal(op.rec.start_ref_len, sizeof(ref));
+    assert_memory_equal(op.rec.start_ref, ref, sizeof(ref));
+    conf_op_free(&op);
+    assert_int_equal(rly_random(other, sizeof(other)), 0);
+    fx->store->get_start(fx->store, other, conf_op_cb, &op);
+    conf_await(fx, &op);
+    assert_int_equal(op.status, STORE_NOT_FOUND);
+    conf_op_free(&op);
+    /* a session's key is not a start token's and the reverse */
+    fx->store->get_start(fx->store, s.rec.key, conf_op_cb, &op);
+    conf_await(fx, &op);
+    assert_int_equal(op.status, STORE_NOT_FOUND);
+    conf_op_free(&op);
+    assert_int_equal(conf_get(fx, s.rec.start_hash, &op), STORE_NOT_FOUND);
+    conf_op_free(&op);
+    assert_int_equal(conf_get(fx, s.rec.key, &op), STORE_OK);
+    assert_true(op.rec.bound);
+    assert_false(op.rec.confirmed);
+    assert_memory_equal(op.rec.start_hash, s.rec.start_hash, 32);
+    conf_op_free(&op);
+}
+
+/* confirm: the first caller with the right start hash wins; the cookie hash is recorded */
+static void conf_test_bound_confirm(void **state)
+{
+    conf_fixture_t *fx = *state;
+    conf_session_t s, plain;
+    uint8_t ref[45], cookie[32], wrong[32];
+    conf_bound_init(&s, ref, sizeof(ref));
+    assert_int_equal(rly_random(cookie, sizeof(cookie)), 0);
+    assert_int_equal(rly_random(wrong, sizeof(wrong)), 0);
+    assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
+    assert_int_equal(conf_confirm(fx, s.rec.key, wrong, cookie, NULL), STORE_CONFLICT);
+    conf_op_t op;
+    assert_int_equal(conf_confirm(fx, s.rec.key, s.rec.start_hash, cookie, &op), STORE_OK);
+    assert_true(op.has_rec);
+    assert_false(op.rec.confirmed); /* the record before the change */
+    assert_int_equal(op.rec.meta_len, sizeof(s.meta));
+    conf_op_free(&op);
+    assert_int_equal(conf_confirm(fx, s.rec.key, s.rec.start_hash, wrong, NULL), STORE_CONFLICT);
+    assert_int_equal(conf_get(fx, s.rec.key, &op), STORE_OK);
+    assert_true(op.rec.confirmed);
+    assert_memory_equal(op.rec.cookie_hash, cookie, 32);
+    conf_op_free(&op);
+    /* an unbound session cannot be confirmed; an unknown one is not found */
+    conf_session_init(&plain, "auth.atlassian.com");
+    assert_int_equal(conf_create(fx, &plain, CONF_TTL), STORE_OK);
+    assert_int_equal(conf_confirm(fx, plain.rec.key, plain.rec.start_hash, cookie, NULL), STORE_CONFLICT);
+    assert_int_equal(conf_confirm(fx, wrong, s.rec.start_hash, cookie, NULL), STORE_NOT_FOUND);
+}
+
+/* many confirmations in flight at once: exactly one wins */
+static void conf_test_bound_confirm_once(void **state)
+{
+    conf_fixture_t *fx = *state;
+    conf_session_t s;
+    uint8_t ref[45], cookies[16][32];
+    conf_op_t ops[16];
+    conf_bound_init(&s, ref, sizeof(ref));
+    assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
+    memset(ops, 0, sizeof(ops));
+    for (size_t i = 0; i != 16; ++i) {
+        assert_int_equal(rly_random(cookies[i], 32), 0);
+        fx->store->confirm(fx->store, s.rec.key, s.rec.start_hash, cookies[i], conf_op_cb, &ops[i]);
+    }
+    int won = 0;
+    for (size_t i = 0; i != 16; ++i) {
+        conf_await(fx, &ops[i]);
+        if (ops[i].status == STORE_OK)
+            ++won;
+        else
+            assert_int_equal(ops[i].status, STORE_CONFLICT);
+        conf_op_free(&ops[i]);
+    }
+    assert_int_equal(won, 1);
+}
+
+/* complete: a bound session takes a result only with the confirming browser's cookie hash; nothing written otherwise;
+ * completed, it is a conflict whatever the cookie */
+static void conf_test_bound_complete(void **state)
+{
+    conf_fixture_t *fx = *state;
+    conf_session_t s;
+    uint8_t ref[45], cookie[32], other[32];
+    conf_bound_init(&s, ref, sizeof(ref));
+    assert_int_equal(rly_random(cookie, sizeof(cookie)), 0);
+    assert_int_equal(rly_random(other, sizeof(other)), 0);
+    assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
+    assert_int_equal(conf_complete_cookie(fx, s.rec.key, cookie), STORE_FORBIDDEN); /* not confirmed */
+    assert_int_equal(conf_confirm(fx, s.rec.key, s.rec.start_hash, cookie, NULL), STORE_OK);
+    assert_int_equal(conf_complete_cookie(fx, s.rec.key, NULL), STORE_FORBIDDEN);
+    assert_int_equal(conf_complete_cookie(fx, s.rec.key, other), STORE_FORBIDDEN);
+    conf_op_t op;
+    assert_int_equal(conf_get(fx, s.rec.key, &op), STORE_OK);
+    assert_null(op.rec.result); /* nothing was written */
+    conf_op_free(&op);
+    assert_int_equal(conf_complete_cookie(fx, s.rec.key, cookie), STORE_OK);
+    assert_int_equal(conf_complete_cookie(fx, s.rec.key, other), STORE_CONFLICT);
+    assert_int_equal(conf_complete_cookie(fx, s.rec.key, cookie), STORE_CONFLICT);
+}
+
 /* every conformance test, for a back-end's CMUnitTest array */
 #define STORE_CONFORMANCE_TEST(f) cmocka_unit_test_setup_teardown(f, conf_setup, conf_teardown)
 #define STORE_CONFORMANCE_TESTS                                                                                                    \
@@ -1073,6 +1235,8 @@ static void conf_test_callbacks_once(void **state)
         STORE_CONFORMANCE_TEST(conf_test_remove_unknown), STORE_CONFORMANCE_TEST(conf_test_watch),                                 \
         STORE_CONFORMANCE_TEST(conf_test_notify_same_handle), STORE_CONFORMANCE_TEST(conf_test_notify_other_thread),               \
         STORE_CONFORMANCE_TEST(conf_test_many), STORE_CONFORMANCE_TEST(conf_test_concurrent_complete),                             \
-        STORE_CONFORMANCE_TEST(conf_test_callbacks_once)
+        STORE_CONFORMANCE_TEST(conf_test_callbacks_once), STORE_CONFORMANCE_TEST(conf_test_bound_start),                           \
+        STORE_CONFORMANCE_TEST(conf_test_bound_confirm), STORE_CONFORMANCE_TEST(conf_test_bound_confirm_once),                     \
+        STORE_CONFORMANCE_TEST(conf_test_bound_complete)
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
@@ -92,14 +93,14 @@ static void test_meta_round_trip(void **state)
     sreq_init(&r, "https://qorus.example.com:8011/grant", pub);
     meta_round_trip(&kr, sid, &r);
 
-    /* the longest return_uri fits RELAY_META_MAX */
+    /* the longest return_uri fits RELAY_META_V1_MAX (a version-1 meta at its largest) */
     char *longest = malloc(RLY_RETURN_URI_MAX + 1);
     assert_non_null(longest);
     memcpy(longest, "https://h.example/", 18);
     memset(longest + 18, 'a', RLY_RETURN_URI_MAX - 18);
     longest[RLY_RETURN_URI_MAX] = '\0';
     sreq_init(&r, longest, pub);
-    assert_int_equal(meta_round_trip(&kr, sid, &r), RELAY_META_MAX);
+    assert_int_equal(meta_round_trip(&kr, sid, &r), RELAY_META_V1_MAX);
     free(longest);
 }
 
@@ -311,11 +312,100 @@ static void test_rotation(void **state)
     assert_int_equal(relay_meta_open(&new_only, sid, mblob, (size_t)n, &m), -1);
 }
 
+/* a 1.1 meta: every member comes back as it went in, at the largest sizes too; any altered byte fails */
+static void test_meta_bound(void **state)
+{
+    (void)state;
+    rly_keyring_t kr;
+    keyring(&kr, 1, (const uint8_t[]){1});
+    char sid[RLY_SESSION_ID_LEN + 1];
+    new_sid(sid);
+    rly_session_req_t *r = malloc(sizeof(*r));
+    relay_meta_t *m = malloc(sizeof(*m));
+    uint8_t *blob = malloc(RELAY_META_MAX);
+    assert_non_null(r);
+    assert_non_null(m);
+    assert_non_null(blob);
+    sreq_init(r, "https://qorus.example.com:8011/grant", NULL);
+    r->bound = 1;
+    static const char as[] = "https://auth.atlassian.com/authorize?audience=api.atlassian.com";
+    memcpy(r->authorization_server, as, sizeof(as));
+    r->authorization_server_len = sizeof(as) - 1;
+    static const char label[] = "Qorus \xc3\xa9 prod";
+    memcpy(r->label, label, sizeof(label));
+    r->label_len = sizeof(label) - 1;
+    /* the largest parameter set: 32 members, 4 KiB of names and values */
+    size_t used = 0;
+    for (size_t i = 0; i != RLY_AUTHORIZE_PARAMS_COUNT_MAX; ++i) {
+        rly_param_t *p = &r->params[i];
+        char *name = r->params_buf + used;
+        size_t nlen = (size_t)snprintf(name, 8, "p%zu", i);
+        used += nlen + 1;
+        size_t vlen = RLY_AUTHORIZE_PARAMS_MAX / RLY_AUTHORIZE_PARAMS_COUNT_MAX - nlen;
+        char *value = r->params_buf + used;
+        memset(value, 'a' + (int)(i % 26), vlen);
+        value[vlen] = '\0';
+        used += vlen + 1;
+        *p = (rly_param_t){name, nlen, value, vlen};
+    }
+    r->nparams = RLY_AUTHORIZE_PARAMS_COUNT_MAX;
+    long n = relay_meta_seal(&kr, sid, r, blob);
+    assert_true(n > 0 && n <= RELAY_META_MAX);
+    assert_int_equal(relay_meta_open(&kr, sid, blob, (size_t)n, m), 0);
+    assert_true(m->bound);
+    assert_false(m->has_seal_key);
+    assert_string_equal(m->return_uri, "https://qorus.example.com:8011/grant");
+    assert_string_equal(m->authorization_server, as);
+    assert_int_equal(m->label_len, sizeof(label) - 1);
+    assert_memory_equal(m->label, label, sizeof(label) - 1);
+    assert_int_equal(m->nparams, RLY_AUTHORIZE_PARAMS_COUNT_MAX);
+    for (size_t i = 0; i != m->nparams; ++i) {
+        assert_int_equal(m->params[i].name_len, r->params[i].name_len);
+        assert_memory_equal(m->params[i].name, r->params[i].name, r->params[i].name_len);
+        assert_int_equal(m->params[i].value_len, r->params[i].value_len);
+        assert_memory_equal(m->params[i].value, r->params[i].value, r->params[i].value_len);
+    }
+    relay_meta_wipe(m);
+    assert_int_equal(m->nparams, 0);
+    for (long i = 0; i < n; i += 97) {
+        blob[i] ^= 0x40;
+        assert_int_equal(relay_meta_open(&kr, sid, blob, (size_t)n, m), -1);
+        blob[i] ^= 0x40;
+    }
+    free(blob);
+    free(m);
+    free(r);
+}
+
+/* the start token's reference opens only for its own token's hash, under a key of the ring */
+static void test_start_ref(void **state)
+{
+    (void)state;
+    rly_keyring_t kr, other;
+    keyring(&kr, 1, (const uint8_t[]){1});
+    keyring(&other, 1, (const uint8_t[]){2});
+    uint8_t th[32], th2[32], sid[RLY_SESSION_ID_BYTES], back[RLY_SESSION_ID_BYTES], ref[RELAY_START_REF_LEN];
+    char text[RLY_SESSION_ID_LEN + 1];
+    memset(th, 7, sizeof(th));
+    memset(th2, 8, sizeof(th2));
+    assert_int_equal(rly_session_new(sid, text), 0);
+    assert_int_equal(relay_start_ref_seal(&kr, th, sid, ref), 0);
+    assert_null(memmem(ref, sizeof(ref), sid, sizeof(sid))); /* the store never sees the session id */
+    assert_int_equal(relay_start_ref_open(&kr, th, ref, sizeof(ref), back), 0);
+    assert_memory_equal(back, sid, sizeof(sid));
+    assert_int_equal(relay_start_ref_open(&kr, th2, ref, sizeof(ref), back), -1);
+    assert_int_equal(relay_start_ref_open(&other, th, ref, sizeof(ref), back), -1);
+    assert_int_equal(relay_start_ref_open(&kr, th, ref, sizeof(ref) - 1, back), -1);
+    ref[20] ^= 1;
+    assert_int_equal(relay_start_ref_open(&kr, th, ref, sizeof(ref), back), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_meta_round_trip), cmocka_unit_test(test_meta_binding),  cmocka_unit_test(test_overlong_sid),
-        cmocka_unit_test(test_result_data_key), cmocka_unit_test(test_result_sealed), cmocka_unit_test(test_rotation),
+        cmocka_unit_test(test_meta_round_trip), cmocka_unit_test(test_meta_binding), cmocka_unit_test(test_overlong_sid),
+        cmocka_unit_test(test_meta_bound),      cmocka_unit_test(test_start_ref),    cmocka_unit_test(test_result_data_key),
+        cmocka_unit_test(test_result_sealed),   cmocka_unit_test(test_rotation),
     };
     return cmocka_run_group_tests_name("meta", tests, NULL, NULL);
 }

@@ -77,7 +77,7 @@ static void test_close_with_pending_notifications(void **state)
         assert_int_equal(op.calls, 1);
         assert_int_equal(op.status, STORE_OK);
         conf_op_free(&op);
-        fx->store->complete(fx->store, s.rec.key, result, sizeof(result), 1000, 0, conf_op_cb, &op);
+        fx->store->complete(fx->store, s.rec.key, result, sizeof(result), 1000, 0, NULL, conf_op_cb, &op);
         assert_int_equal(op.calls, 1);
         assert_int_equal(op.status, STORE_OK);
         conf_op_free(&op);
