@@ -3,8 +3,6 @@
 #define RELAY_METRICS_H
 
 #include <stddef.h>
-/* for now: relay_event moved to event.h, and the routes still reach it through this header */
-#include "event.h"
 
 /* distinct AS label values beyond this are counted as "other" (no allow-list means any host could appear) */
 #define RELAY_METRICS_AS_MAX 64

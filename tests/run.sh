@@ -24,6 +24,9 @@ fi
 
 step "build (warnings as errors)"
 "$top/deploy/build.sh" "$top/build"
+step "layers: no call cycles between source files (docs/internals.md)"
+"$top/tests/layers/check_cycles.sh" --self-test
+"$top/tests/layers/check_cycles.sh" "$top/build"
 step "tests"
 (cd "$top/build" && ctest --output-on-failure -j2 --timeout 600)
 

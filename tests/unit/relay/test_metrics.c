@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "event.h"
 #include "metrics.h"
 #include "rly.h"
 
