@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "bound.h"
 #include "harness.h"
 
 #define CSP "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -392,6 +393,31 @@ static void test_log_is_anonymous(void **state)
         RLY_EXPECT(rly_do(&q), 401, v);
         remember(wrong + strlen("Authorization: Bearer "));
     }
+
+    /* 1.1: the start token, the cookie, the CSRF token, the label, the authorize parameters and the release key are
+     * secrets of the flow too */
+    for (int v = RLY_H1; v <= RLY_H2; v++) {
+        rly_bound_t b;
+        char *label = rly_token("log-label-");
+        remember(label);
+        rly_bound_create_ok(&relay, v,
+                            rly_strf("\"label\": \"%s\", \"authorize_params\": {\"client_id\": \"log-client-id\", "
+                                     "\"scope\": \"log-scope-value\", \"code_challenge\": \"log-challenge\"}",
+                                     label),
+                            &b);
+        rly_bound_confirm_ok(&relay, v, &b);
+        char *code = rly_token("log-bound-code-");
+        remember(code);
+        RLY_EXPECT(rly_bound_callback(&relay, v, &b, rly_query("code", code, "state", b.state, NULL), NULL), 403, v);
+        RLY_EXPECT(rly_bound_callback(&relay, v, &b, rly_query("code", code, "state", b.state, NULL), b.cookie), 200, v);
+        RLY_EXPECT(rly_pickup(&b.s, v, 0), 200, v);
+        const char *const secrets_1_1[] = {b.token, b.cookie, b.csrf, b.state, b.release, b.s.session, b.s.poll_token};
+        for (size_t i = 0; i != sizeof(secrets_1_1) / sizeof(secrets_1_1[0]); ++i)
+            remember(rly_strf("%s", secrets_1_1[i]));
+    }
+    remember("log-client-id");
+    remember("log-scope-value");
+    remember("log-challenge");
 
     int exit_status = rly_relay_stop(&relay);
     size_t len;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "b64url.h"
+#include "bind.h"
+#include "bound.h"
 #include "harness_redis.h"
 #include "ids.h"
 #include "seal.h"
@@ -19,12 +21,12 @@
 enum { PENDING, COMPLETED, DENIED, SEALED, SEALED_READ, READ, WAITING, KINDS };
 static const int per_kind[KINDS] = {
     [PENDING] = 6, [COMPLETED] = 6, [DENIED] = 3, [SEALED] = 4, [SEALED_READ] = 1, [READ] = 3, [WAITING] = 4};
-#define FLOWS_MAX 64
+#define FLOWS_MAX 80
 
 typedef struct st_flow_t {
     int kind, side, version, read;
     rly_session_t s;
-    const char *key; /* its Redis key, from the store key (never the session id) */
+    char *key; /* its Redis key, from the store key (never the session id); malloc'ed: flows outlive a test's arena */
     char *code, *ret, *desc;
 } flow_t;
 
@@ -111,6 +113,7 @@ static int group_teardown(void **state)
         free(flows[i].code);
         free(flows[i].ret);
         free(flows[i].desc);
+        free(flows[i].key);
     }
     return rc;
 }
@@ -143,7 +146,8 @@ static flow_t *new_flow(int kind, int b, int v)
     need_str(tok, all, "a return_uri's unique part");
     /* the store knows a session only by its store key, a hash of the id */
     need_str(f->s.session, IN_STORE | IN_LOG | IN_STDERR | IN_MONITOR, "a session id");
-    if ((f->key = rly_redis_key_of(f->s.session)) == NULL)
+    const char *key = rly_redis_key_of(f->s.session);
+    if (key == NULL || (f->key = strdup(key)) == NULL)
         fail_msg("the relay answered a session id that is not one: %s", f->s.session);
     uint8_t sid[RLY_SESSION_ID_BYTES];
     if (rly_session_parse(f->s.session, strlen(f->s.session), sid) == 0)
@@ -418,11 +422,83 @@ static void test_logs_hold_no_plaintext(void **state)
     print_message("  logs: %zu session creations over both replicas, audit clean; MONITOR: %zu bytes, clean\n", creates, mlen);
 }
 
+/* 1.1 flows over both replicas: the start token, the browser cookie, the CSRF token, the label, the authorize parameters
+ * and the release key reach neither the store (hashes and ciphertexts only), nor the logs, nor a command sent to Redis */
+static void test_bound_flows_hold_no_plaintext(void **state)
+{
+    (void)state;
+    int all = IN_STORE | IN_LOG | IN_STDERR | IN_MONITOR;
+    for (int i = 0; i < 4; i++) {
+        const rly_relay_t *a = side(i % 2), *b = side(!(i % 2));
+        int v = i < 2 ? RLY_H1 : RLY_H2;
+        char *label = rly_token("label-"), *client = rly_token("client-"), *scope = rly_token("scope-");
+        rly_bound_t fl;
+        rly_bound_create_ok(a, v,
+                            rly_strf("\"ttl\": %d, \"label\": \"%s\", \"authorize_params\": {\"client_id\": \"%s\", "
+                                     "\"scope\": \"%s\"}",
+                                     TTL, label, client, scope),
+                            &fl);
+        snprintf(fl.start_url, sizeof(fl.start_url), "%s/v1/start?t=%s", b->public_url, fl.token);
+        rly_bound_confirm_ok(b, v, &fl);
+        char *code = rly_token("bound-code-");
+        RLY_EXPECT(rly_bound_callback(a, v, &fl, rly_query("code", code, "state", fl.state, NULL), fl.cookie), 200, v);
+        const char *const texts[][2] = {{fl.token, "a start token"},
+                                        {fl.cookie, "a browser cookie"},
+                                        {fl.csrf, "a CSRF token"},
+                                        {fl.release, "a release key"},
+                                        {fl.state, "a 1.1 state"},
+                                        {label, "a label"},
+                                        {client, "a client_id"},
+                                        {scope, "a scope"},
+                                        {code, "a code"},
+                                        {fl.s.session, "a session id"},
+                                        {fl.s.poll_token, "a poll token"}};
+        for (size_t k = 0; k != sizeof(texts) / sizeof(texts[0]); ++k)
+            need_str(texts[k][0], all, texts[k][1]);
+        uint8_t raw[48];
+        ssize_t n = rly_b64url_decode(raw, sizeof(raw), fl.token, strlen(fl.token));
+        need(raw, n > 0 ? (size_t)n : 0, IN_STORE, "a start token's raw bytes");
+        n = rly_b64url_decode(raw, sizeof(raw), fl.release, strlen(fl.release));
+        need(raw, n > 0 ? (size_t)n : 0, IN_STORE, "a release key's raw bytes");
+        /* the session and its start token's entry are this test's keys */
+        flow_t *f = &flows[nflows++];
+        memset(f, 0, sizeof(*f));
+        f->key = strdup(rly_redis_key_of(fl.s.session));
+        uint8_t th[32];
+        char text[RLY_SESSION_ID_LEN + 1];
+        rly_start_token_hash(fl.token, strlen(fl.token), th);
+        rly_b64url_encode(text, th, RLY_SESSION_ID_BYTES);
+        f = &flows[nflows++];
+        memset(f, 0, sizeof(*f));
+        f->key = strdup(rly_strf("authrelay:{%s}", text));
+    }
+    char err[512];
+    size_t nkeys;
+    if (scan_store(err, sizeof(err), &nkeys) != 0)
+        fail_msg("1.1 flows: %s", err);
+    for (int i = 0; i < 2; i++) {
+        size_t len, elen;
+        char *out = rly_relay_stdout(side(i), &len), *serr = rly_relay_stderr(side(i), &elen);
+        const needle_t *nd;
+        if ((nd = find_needle(out, len, IN_LOG)) != NULL)
+            fail_msg("relay %c's log contains %s", 'A' + i, nd->what);
+        if ((nd = find_needle(serr, elen, IN_STDERR)) != NULL)
+            fail_msg("relay %c's stderr contains %s", 'A' + i, nd->what);
+    }
+    size_t mlen;
+    char *mon = rly_read_file(monitor_log, &mlen);
+    const needle_t *nd = mon != NULL ? find_needle(mon, mlen, IN_MONITOR) : NULL;
+    if (mon == NULL || nd != NULL)
+        fail_msg("a command sent to Redis contains %s", nd != NULL ? nd->what : "(no monitor log)");
+    print_message("  1.1: %zu keys scanned, logs and MONITOR clean\n", nkeys);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         RLY_TEST(test_store_holds_no_plaintext),
         RLY_TEST(test_logs_hold_no_plaintext),
+        RLY_TEST(test_bound_flows_hold_no_plaintext),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

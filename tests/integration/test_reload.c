@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "bound.h"
 #include "harness.h"
 
 static rly_relay_t relay;
@@ -83,6 +84,33 @@ static void test_key_rotation(void **state)
     hup();
     rly_response_t *res = rly_callback(&relay, RLY_H1, "/qorus-oauth2-redirect", rly_query("code", "x", "state", old.state, NULL));
     assert_int_equal(res->status, 400);
+}
+
+/* 1.1 across a rotation: a cookie and a CSRF token made under the old key still verify (the old key verifies); once the
+ * old key has left the ring, its cookie counts as absent (403) and a new one is set */
+static void test_bound_key_rotation(void **state)
+{
+    (void)state;
+    rly_bound_t b, late;
+    rly_bound_create_ok(&relay, RLY_H2, NULL, &b);
+    RLY_EXPECT(rly_bound_start_page(&relay, RLY_H2, &b), 200, RLY_H2);
+    rotate_keys();
+    hup();
+    RLY_EXPECT(rly_bound_confirm(&relay, RLY_H2, &b, "continue"), 303, RLY_H2);
+    RLY_EXPECT(rly_bound_callback(&relay, RLY_H2, &b, rly_query("code", "c-rotated", "state", b.state, NULL), b.cookie), 200,
+               RLY_H2);
+    /* two more rotations: the key that made the cookie is gone */
+    rotate_keys();
+    rotate_keys();
+    hup();
+    rly_bound_create_ok(&relay, RLY_H2, NULL, &late);
+    strcpy(late.cookie, b.cookie); /* the same browser, with its old cookie */
+    RLY_EXPECT(rly_bound_start_page(&relay, RLY_H2, &late), 200, RLY_H2);
+    assert_string_not_equal(late.cookie, b.cookie); /* counted as absent: a new cookie, under the current key */
+    rly_bound_t stale = late;
+    strcpy(stale.cookie, b.cookie);
+    RLY_EXPECT(rly_bound_confirm(&relay, RLY_H2, &stale, "continue"), 403, RLY_H2);
+    RLY_EXPECT(rly_bound_confirm(&relay, RLY_H2, &late, "continue"), 303, RLY_H2);
 }
 
 /* replaces the certificate and key files with a new pair */
@@ -192,10 +220,8 @@ static void test_rapid_reset_guard(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        RLY_TEST(test_key_rotation),
-        RLY_TEST(test_certificate_reload),
-        RLY_TEST(test_failed_reload),
-        RLY_TEST(test_rapid_reset_guard),
+        RLY_TEST(test_key_rotation),  RLY_TEST(test_bound_key_rotation), RLY_TEST(test_certificate_reload),
+        RLY_TEST(test_failed_reload), RLY_TEST(test_rapid_reset_guard),
     };
     return cmocka_run_group_tests_name("reload", tests, group_setup, group_teardown);
 }

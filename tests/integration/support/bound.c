@@ -21,9 +21,12 @@ static void copy(char *dst, size_t cap, const char *src, size_t len)
 rly_response_t *rly_bound_create(const rly_relay_t *r, int version, const char *extra, rly_bound_t *b)
 {
     static const char *const hdrs[] = {"Content-Type: application/json", NULL};
-    char *json = rly_strf("{\"authorization_server\": \"" RLY_TEST_AS "\", \"return_uri\": \"" RLY_TEST_BOUND_RETURN "\", "
-                          "\"authorize_params\": {\"client_id\": \"" RLY_TEST_CLIENT_ID "\", "
-                          "\"scope\": \"read:jira-work offline_access\"}%s%s}",
+    /* the default authorize_params unless extra brings its own */
+    int own_params = extra != NULL && strstr(extra, "\"authorize_params\"") != NULL;
+    char *json = rly_strf("{\"authorization_server\": \"" RLY_TEST_AS "\", \"return_uri\": \"" RLY_TEST_BOUND_RETURN "\"%s%s%s}",
+                          own_params ? ""
+                                     : ", \"authorize_params\": {\"client_id\": \"" RLY_TEST_CLIENT_ID "\", \"scope\": "
+                                       "\"read:jira-work offline_access\"}",
                           extra != NULL ? ", " : "", extra != NULL ? extra : "");
     rly_request_t q = {.method = "POST",
                        .url = rly_url(r, "/v1/sessions"),

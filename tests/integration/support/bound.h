@@ -21,8 +21,8 @@ typedef struct st_rly_bound_t {
 } rly_bound_t;
 
 /* POST /v1/sessions with authorization_server RLY_TEST_AS, return_uri RLY_TEST_BOUND_RETURN, authorize_params
- * {"client_id": RLY_TEST_CLIENT_ID, "scope": "read:jira-work offline_access"} and the extra members given (a JSON
- * fragment such as "\"label\": \"x\"", or NULL); fills b on 201 */
+ * {"client_id": RLY_TEST_CLIENT_ID, "scope": "read:jira-work offline_access"} (unless extra has authorize_params of its
+ * own) and the extra members given (a JSON fragment such as "\"label\": \"x\"", or NULL); fills b on 201 */
 rly_response_t *rly_bound_create(const rly_relay_t *r, int version, const char *extra, rly_bound_t *b);
 /* the same, failing the test unless 201 */
 void rly_bound_create_ok(const rly_relay_t *r, int version, const char *extra, rly_bound_t *b);
