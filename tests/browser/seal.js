@@ -1,6 +1,6 @@
 'use strict';
 // seal.js: a second, independent implementation of the authrelay sealing format
-// (docs/protocol.md, "Sealing"), on Node's crypto only:
+// (docs/protocol.md, "Sealing") and of the 1.1 locked result (lock/unlock, below), on Node's crypto only:
 //   eph = X25519 key pair; ikm = X25519(eph.private, R)
 //   key = HKDF-SHA256(ikm, salt = eph.public || R, info = "authrelay seal v1", 32)
 //   ct||tag = AES-256-GCM(key, nonce, plaintext, aad = session id)
@@ -73,10 +73,10 @@ function deriveKey(ikm, ephPublic, recipientPublic) {
   return Buffer.from(crypto.hkdfSync('sha256', ikm, salt, INFO, KEY_LEN));
 }
 
-function b64urlDecodeStrict(s) {
-  if (typeof s !== 'string' || !/^[A-Za-z0-9_-]*$/.test(s) || s.length % 4 === 1) throw new Error('sealed is not base64url');
+function b64urlDecodeStrict(s, name = 'sealed') {
+  if (typeof s !== 'string' || !/^[A-Za-z0-9_-]*$/.test(s) || s.length % 4 === 1) throw new Error(`${name} is not base64url`);
   const buf = Buffer.from(s, 'base64url');
-  if (buf.toString('base64url') !== s) throw new Error('sealed is not canonical base64url');
+  if (buf.toString('base64url') !== s) throw new Error(`${name} is not canonical base64url`);
   return buf;
 }
 
@@ -121,4 +121,51 @@ function unseal(recipientPrivate, sealed, aad) {
   return Buffer.concat([decipher.update(ct), decipher.final()]);
 }
 
-module.exports = { seal, unseal, generateKeyPair, publicFromPrivate, x25519, deriveKey, OVERHEAD };
+// The locked result of a protocol 1.1 flow (docs/protocol.md, "The callback in 1.1"):
+//   ct||tag = AES-256-GCM(release key (32 bytes), nonce (12 bytes), plaintext, aad = session id text)
+//   locked = base64url(0x01 || nonce || ct || tag); the release key travels as base64url (43 characters)
+const LOCK_VERSION = 0x01;
+const LOCK_OVERHEAD = 1 + NONCE_LEN + TAG_LEN; // 29
+const SESSION_ID_LEN = 22;
+
+function sessionAad(sid) {
+  const aad = Buffer.isBuffer(sid) ? sid : Buffer.from(String(sid), 'ascii');
+  if (aad.length !== SESSION_ID_LEN) throw new Error('the session id must be 22 characters');
+  return aad;
+}
+
+/**
+ * Lock plaintext for session sid (its 22-character id text). opts.key (32 bytes) and opts.nonce (12 bytes) fix the
+ * otherwise random values (test vectors only). Returns { locked, release }: base64url texts, no padding.
+ */
+function lock(plaintext, sid, opts = {}) {
+  const key = opts.key ? toBuf(opts.key, 'key') : crypto.randomBytes(KEY_LEN);
+  const nonce = opts.nonce ? toBuf(opts.nonce, 'nonce') : crypto.randomBytes(NONCE_LEN);
+  if (key.length !== KEY_LEN) throw new Error('the release key must be 32 bytes');
+  if (nonce.length !== NONCE_LEN) throw new Error('nonce must be 12 bytes');
+  const cipher = crypto.createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_LEN });
+  cipher.setAAD(sessionAad(sid));
+  const ct = Buffer.concat([cipher.update(Buffer.isBuffer(plaintext) ? plaintext : Buffer.from(plaintext, 'utf8')), cipher.final()]);
+  const locked = Buffer.concat([Buffer.from([LOCK_VERSION]), nonce, ct, cipher.getAuthTag()]).toString('base64url');
+  return { locked, release: key.toString('base64url') };
+}
+
+/**
+ * Open a locked value with the release key text and the session id text; returns the plaintext Buffer.
+ * Throws on any failure (format, canonical base64url, version, key length, session, authentication).
+ */
+function unlock(release, locked, sid) {
+  const key = b64urlDecodeStrict(release, 'release');
+  if (key.length !== KEY_LEN) throw new Error('the release key must be 32 bytes');
+  const raw = b64urlDecodeStrict(locked, 'locked');
+  if (raw.length < LOCK_OVERHEAD) throw new Error('locked value too short');
+  if (raw[0] !== LOCK_VERSION) throw new Error(`unknown lock version ${raw[0]}`);
+  const nonce = raw.subarray(1, 1 + NONCE_LEN);
+  const ct = raw.subarray(1 + NONCE_LEN, raw.length - TAG_LEN);
+  const decipher = crypto.createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_LEN });
+  decipher.setAAD(sessionAad(sid));
+  decipher.setAuthTag(raw.subarray(raw.length - TAG_LEN));
+  return Buffer.concat([decipher.update(ct), decipher.final()]);
+}
+
+module.exports = { seal, unseal, generateKeyPair, publicFromPrivate, x25519, deriveKey, OVERHEAD, lock, unlock, LOCK_OVERHEAD };
