@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "bind.h"
@@ -28,7 +29,16 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    return rly_relay_finish(&relay);
+    rly_relay_stop(&relay);
+    /* everything these flows logged is clean for the auditor */
+    char *aout = NULL, *aerr = NULL;
+    char *argv[] = {(char *)rly_bin(), "audit", relay.out_path, NULL};
+    int audit = rly_run(argv, 10000, &aout, &aerr);
+    if (audit != 0)
+        fprintf(stderr, "authrelay audit of the 1.1 log exited %d:\n%s%s\n", audit, aout != NULL ? aout : "",
+                aerr != NULL ? aerr : "");
+    int rc = rly_relay_finish(&relay);
+    return audit != 0 ? -1 : rc;
 }
 
 /* a pickup's locked answer opened with the release key: exactly the version-1 result object */
