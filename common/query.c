@@ -15,8 +15,9 @@ static int hexval(unsigned char c)
     return -1;
 }
 
-/* decodes src[0..len) ('+' is a space, %XX escapes) to dst + *used; -1 on a bad escape, a NUL byte or a full dst */
-static int decode(const char *src, size_t len, char *dst, size_t cap, size_t *used, rly_str_t *out)
+/* decodes src[0..len) ('+' is a space, %XX escapes) to dst + *used; -1 on a bad escape, a full dst, or a NUL byte unless
+ * allow_nul */
+static int decode(const char *src, size_t len, char *dst, size_t cap, size_t *used, rly_str_t *out, int allow_nul)
 {
     size_t i = 0, o = *used;
 
@@ -34,7 +35,7 @@ static int decode(const char *src, size_t len, char *dst, size_t cap, size_t *us
                 c = ' ';
             i++;
         }
-        if (c == '\0' || o >= cap)
+        if ((c == '\0' && !allow_nul) || o >= cap)
             return -1;
         dst[o++] = (char)c;
     }
@@ -43,37 +44,53 @@ static int decode(const char *src, size_t len, char *dst, size_t cap, size_t *us
     return 0;
 }
 
+static int next(const char *src, size_t len, size_t *pos, char *buf, size_t bufcap, size_t *used, rly_qparam_t *param,
+                int allow_nul)
+{
+    while (*pos < len) {
+        const char *seg = src + *pos, *amp, *eq;
+        size_t seglen, namelen;
+
+        amp = memchr(seg, '&', len - *pos);
+        seglen = amp != NULL ? (size_t)(amp - seg) : len - *pos;
+        *pos += seglen + 1; /* may step one past len at the end; the loop condition handles it */
+        if (seglen == 0)
+            continue;
+        eq = memchr(seg, '=', seglen);
+        namelen = eq != NULL ? (size_t)(eq - seg) : seglen;
+        if (decode(seg, namelen, buf, bufcap, used, &param->name, allow_nul) != 0)
+            return -1;
+        if (eq != NULL) {
+            if (decode(eq + 1, seglen - namelen - 1, buf, bufcap, used, &param->value, allow_nul) != 0)
+                return -1;
+        } else {
+            param->value.base = buf + *used;
+            param->value.len = 0;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+int rly_query_next(const char *src, size_t len, size_t *pos, char *buf, size_t bufcap, size_t *used, rly_qparam_t *param)
+{
+    return next(src, len, pos, buf, bufcap, used, param, 1);
+}
+
 int rly_query_parse(const char *src, size_t len, char *buf, size_t bufcap, rly_qparam_t *params, size_t maxparams)
 {
     size_t pos = 0, used = 0, n = 0;
+    rly_qparam_t p;
+    int r;
 
     if (buf == NULL && len != 0)
         return -1;
-    while (pos < len) {
-        const char *seg = src + pos, *amp, *eq;
-        size_t seglen, namelen;
-
-        amp = memchr(seg, '&', len - pos);
-        seglen = amp != NULL ? (size_t)(amp - seg) : len - pos;
-        pos += seglen + 1; /* may step one past len at the end; the loop condition handles it */
-        if (seglen == 0)
-            continue;
+    while ((r = next(src, len, &pos, buf, bufcap, &used, &p, 0)) == 1) {
         if (n >= maxparams || n >= INT_MAX)
             return -1;
-        eq = memchr(seg, '=', seglen);
-        namelen = eq != NULL ? (size_t)(eq - seg) : seglen;
-        if (decode(seg, namelen, buf, bufcap, &used, &params[n].name) != 0)
-            return -1;
-        if (eq != NULL) {
-            if (decode(eq + 1, seglen - namelen - 1, buf, bufcap, &used, &params[n].value) != 0)
-                return -1;
-        } else {
-            params[n].value.base = buf + used;
-            params[n].value.len = 0;
-        }
-        n++;
+        params[n++] = p;
     }
-    return (int)n;
+    return r == 0 ? (int)n : -1;
 }
 
 const rly_qparam_t *rly_query_find(const rly_qparam_t *params, size_t n, const char *name, size_t *count)

@@ -19,6 +19,13 @@ typedef struct st_rly_qparam_t {
  */
 int rly_query_parse(const char *src, size_t len, char *buf, size_t bufcap, rly_qparam_t *params, size_t maxparams);
 
+/*
+ * One parameter at a time: the next non-empty one of src from *pos (0 to start; advanced), its name and value decoded
+ * into buf at *used (advanced; the decoded bytes of a whole src never exceed len). Unlike rly_query_parse, a NUL byte is
+ * kept (the caller judges it) and there is no count limit. 1 found, 0 no more, -1 a bad percent escape or buf full.
+ */
+int rly_query_next(const char *src, size_t len, size_t *pos, char *buf, size_t bufcap, size_t *used, rly_qparam_t *param);
+
 /* the first parameter called name (NUL-terminated) and how many there are (*count may be NULL); NULL if none */
 const rly_qparam_t *rly_query_find(const rly_qparam_t *params, size_t n, const char *name, size_t *count);
 

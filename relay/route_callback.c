@@ -293,8 +293,9 @@ int relay_route_callback(h2o_req_t *req)
         c->denied = 1;
         memcpy(c->error, cb->error.base, cb->error.len < RLY_ERROR_MAX ? cb->error.len : RLY_ERROR_MAX);
     }
+    relay_result_params_t extra = {cb->params, cb->nparams, cb->params_dropped};
     c->result_json = relay_result_json(cb->state.base, cb->state.len, &cb->code, &cb->iss, &cb->error, &cb->error_description,
-                                       &cb->error_uri, &c->result_json_len);
+                                       &cb->error_uri, &extra, &c->result_json_len);
     /* the decoded parameters are in req->pool: wipe them now that the result is built */
     rly_callback_wipe(cb, len);
     if (c->result_json == NULL || (c->bound && lock_result(c) != 0))

@@ -159,7 +159,7 @@ static void cancel(start_t *s, h2o_req_t *req)
     static const rly_str_t denied = {"access_denied", sizeof("access_denied") - 1};
     uint8_t cookie_hash[32];
     size_t jlen, bloblen;
-    char *json = relay_result_json(NULL, 0, NULL, NULL, &denied, NULL, NULL, &jlen);
+    char *json = relay_result_json(NULL, 0, NULL, NULL, &denied, NULL, NULL, NULL, &jlen);
     uint8_t *blob = json != NULL ? relay_result_seal(relay_keys(relay_of(s)), s->sid_text, &s->meta, json, jlen, &bloblen) : NULL;
     free(json);
     if (blob == NULL) {

@@ -327,10 +327,11 @@ static void test_code_charset_vschar(void **state)
     }
 }
 
-static void test_extra_parameters_ignored(void **state)
+static void test_extra_parameters_carried(void **state)
 {
     int v = rly_version(state);
-    /* RFC 6749 4.1.2: the client ignores unrecognized response parameters (scope, session_state, ...) */
+    /* protocol.md "Callback parameters beyond RFC 6749": the result carries them (scope, session_state, ...) as params,
+     * exactly as decoded, for the instance to use or ignore */
     rly_session_t s;
     rly_create_ok(&relay, v, &s);
     char *code = rly_token("code-");
@@ -341,7 +342,17 @@ static void test_extra_parameters_ignored(void **state)
     RLY_EXPECT_STR(rly_header(cb, "Location"), RLY_TEST_RETURN "&status=success");
     rly_response_t *p = rly_pickup(&s, v, -1);
     RLY_EXPECT(p, 200, v);
-    expect_authorized(p, code, s.state, NULL);
+    json_object *o = rly_json(p), *params;
+    static const char *const keys[] = {"status", "code", "state", "params", NULL};
+    assert_true(rly_jkeys_exactly(o, keys));
+    RLY_EXPECT_STR(rly_jstr(o, "code"), code);
+    assert_true(json_object_object_get_ex(o, "params", &params));
+    static const char *const names[] = {"scope", "session_state", "client_info", "prompt", NULL};
+    assert_true(rly_jkeys_exactly(params, names));
+    RLY_EXPECT_STR(rly_jstr(params, "scope"), "read:jira-work offline_access");
+    RLY_EXPECT_STR(rly_jstr(params, "session_state"), "8f1c-2b");
+    RLY_EXPECT_STR(rly_jstr(params, "client_info"), "eyJ1aWQiOiIxIn0");
+    RLY_EXPECT_STR(rly_jstr(params, "prompt"), "consent");
 }
 
 static void test_callback_alias(void **state)
@@ -700,7 +711,7 @@ int main(void)
         RLY_TEST_BOTH(test_error_callback_uri_no_description),
         RLY_TEST_BOTH(test_form_post),
         RLY_TEST_BOTH(test_callback_alias),
-        RLY_TEST_BOTH(test_extra_parameters_ignored),
+        RLY_TEST_BOTH(test_extra_parameters_carried),
         RLY_TEST_BOTH(test_code_charset_vschar),
         RLY_TEST_BOTH(test_atlassian_sized_code),
         RLY_TEST_BOTH(test_pending_after_wait),

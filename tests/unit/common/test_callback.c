@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -241,23 +242,81 @@ static void test_bad_encoding(void **state)
     assert_int_equal(parse_n("state=s&code=c\0", 15), RLY_CALLBACK_BAD_REQUEST);
 }
 
+/* no limit on the number of parameters but the length: extra ones beyond the first 32 are dropped and counted */
 static void test_param_count(void **state)
 {
     size_t len;
     int i;
 
     (void)state;
-    /* state + code + 62 unknown = RLY_QUERY_PARAMS_MAX */
+    /* state + code + 62 occurrences of one extra name: all dropped (a repeated name), the flow completes */
     memcpy(q, "state=s&code=c", 14);
     len = 14;
-    for (i = 0; i < RLY_QUERY_PARAMS_MAX - 2; i++) {
+    for (i = 0; i < 63; i++) {
         memcpy(q + len, "&x=1", 4);
         len += 4;
     }
     assert_int_equal(parse_n(q, len), RLY_CALLBACK_OK);
-    memcpy(q + len, "&x=1", 4);
-    len += 4;
-    assert_int_equal(parse_n(q, len), RLY_CALLBACK_BAD_REQUEST);
+    assert_int_equal(cb.nparams, 0);
+    assert_int_equal(cb.params_dropped, 63);
+
+    /* 40 distinct names: the first 32 kept in query order, 8 dropped */
+    len = (size_t)snprintf(q, sizeof(q), "state=s&code=c");
+    for (i = 0; i < 40; i++)
+        len += (size_t)snprintf(q + len, sizeof(q) - len, "&p%d=v%d", i, i);
+    assert_int_equal(parse_n(q, len), RLY_CALLBACK_OK);
+    assert_int_equal(cb.nparams, 32);
+    assert_int_equal(cb.params_dropped, 8);
+    assert_int_equal(cb.params[0].name.len, 2);
+    assert_memory_equal(cb.params[0].name.base, "p0", 2);
+    assert_memory_equal(cb.params[31].name.base, "p31", 3);
+
+    /* a name repeated beyond the 32nd occurrence spoils its kept occurrence too */
+    len = (size_t)snprintf(q, sizeof(q), "state=s&code=c");
+    for (i = 0; i < 32; i++)
+        len += (size_t)snprintf(q + len, sizeof(q) - len, "&p%d=v", i);
+    len += (size_t)snprintf(q + len, sizeof(q) - len, "&p0=again");
+    assert_int_equal(parse_n(q, len), RLY_CALLBACK_OK);
+    assert_int_equal(cb.nparams, 31);
+    assert_int_equal(cb.params_dropped, 2);
+}
+
+/* extra parameters: exactly as decoded when they follow the rules, else dropped and counted; known ones never among them */
+static void test_extra_params(void **state)
+{
+    (void)state;
+    assert_int_equal(parse("realmId=9130&state=s&code=c&accounts-server=https%3A%2F%2Faccounts.zoho.eu&location=eu&"
+                           "hd=example.com&u=%C3%A9t%C3%A9+ok&iss=https%3A%2F%2Fas.example"),
+                     RLY_CALLBACK_OK);
+    assert_int_equal(cb.nparams, 5);
+    assert_int_equal(cb.params_dropped, 0);
+    assert_memory_equal(cb.params[0].name.base, "realmId", 7);
+    assert_memory_equal(cb.params[0].value.base, "9130", 4);
+    assert_int_equal(cb.params[1].value.len, strlen("https://accounts.zoho.eu"));
+    assert_memory_equal(cb.params[1].value.base, "https://accounts.zoho.eu", cb.params[1].value.len);
+    assert_int_equal(cb.params[4].value.len, strlen("\xc3\xa9t\xc3\xa9 ok"));
+    assert_memory_equal(cb.params[4].value.base, "\xc3\xa9t\xc3\xa9 ok", cb.params[4].value.len);
+    assert_int_equal(cb.iss.len, strlen("https://as.example"));
+
+    /* each rule: a repeated name (every occurrence), a bad name, a control character, invalid UTF-8, a NUL byte, an
+     * empty name; an empty value is fine */
+    assert_int_equal(parse("state=s&code=c&a=1&a=2&b%20c=1&ctl=%01&c1=%C2%85&utf=%C3%28&nul=x%00y&=v&empty="), RLY_CALLBACK_OK);
+    assert_int_equal(cb.nparams, 1);
+    assert_memory_equal(cb.params[0].name.base, "empty", 5);
+    assert_int_equal(cb.params[0].value.len, 0);
+    assert_int_equal(cb.params_dropped, 8);
+    /* a name of 64 is kept, of 65 dropped */
+    char name65[66];
+    memset(name65, 'n', 65);
+    name65[65] = '\0';
+    char query[256];
+    snprintf(query, sizeof(query), "state=s&error=access_denied&%.64s=1&%s=2", name65, name65);
+    assert_int_equal(parse(query), RLY_CALLBACK_OK);
+    assert_int_equal(cb.nparams, 1);
+    assert_int_equal(cb.params[0].name.len, 64);
+    assert_int_equal(cb.params_dropped, 1);
+    /* a NUL in a known parameter is still a bad request */
+    assert_int_equal(parse_n("state=s&code=c%00d", 18), RLY_CALLBACK_BAD_REQUEST);
 }
 
 static void test_length_limit(void **state)
@@ -298,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_error_fields_only_with_error),
         cmocka_unit_test(test_bad_encoding),
         cmocka_unit_test(test_param_count),
+        cmocka_unit_test(test_extra_params),
         cmocka_unit_test(test_length_limit),
         cmocka_unit_test(test_errstr_does_not_echo),
     };
