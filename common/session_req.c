@@ -5,6 +5,7 @@
 
 #include "b64url.h"
 #include "session_req.h"
+#include "text.h"
 #include "url.h"
 
 static int is_json_ws(unsigned char c)
@@ -208,103 +209,10 @@ static int get_member(json_object *root, const char *name, json_type type, json_
     return json_object_is_type(*v, type) ? 1 : -1;
 }
 
-/* an authorize parameter name: [A-Za-z0-9._-]{1,64} */
-static int is_param_name(const char *s, size_t len)
-{
-    if (len == 0 || len > RLY_AUTHORIZE_PARAM_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i != len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '.' || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
-/* printable ASCII, 0x20..0x7e */
-static int is_printable_ascii(const char *s, size_t len)
-{
-    for (size_t i = 0; i != len; i++)
-        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
-            return 0;
-    return 1;
-}
-
-/*
- * General category Cf (Format) of Unicode 15.0.0, as ranges of code points, sorted: the lines "; Cf" of
- * https://www.unicode.org/Public/15.0.0/ucd/extracted/DerivedGeneralCategory.txt (170 code points; checked against ICU 72,
- * which implements Unicode 15.0, with u_charType() == U_FORMAT_CHAR).
- */
-static const uint32_t format_chars[][2] = {
-    {0x00ad, 0x00ad},   {0x0600, 0x0605},   {0x061c, 0x061c},   {0x06dd, 0x06dd},   {0x070f, 0x070f},   {0x0890, 0x0891},
-    {0x08e2, 0x08e2},   {0x180e, 0x180e},   {0x200b, 0x200f},   {0x202a, 0x202e},   {0x2060, 0x2064},   {0x2066, 0x206f},
-    {0xfeff, 0xfeff},   {0xfff9, 0xfffb},   {0x110bd, 0x110bd}, {0x110cd, 0x110cd}, {0x13430, 0x1343f}, {0x1bca0, 0x1bca3},
-    {0x1d173, 0x1d17a}, {0xe0001, 0xe0001}, {0xe0020, 0xe007f},
-};
-
-static int is_format_char(uint32_t cp)
-{
-    size_t lo = 0, hi = sizeof(format_chars) / sizeof(format_chars[0]);
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (cp < format_chars[mid][0])
-            hi = mid;
-        else if (cp > format_chars[mid][1])
-            lo = mid + 1;
-        else
-            return 1;
-    }
-    return 0;
-}
-
-/* a code point a label may hold: none of Cc (U+0000..U+001F, U+007F..U+009F), Cf, Zl (U+2028), Zp (U+2029) */
+/* a code point a label may hold: none of Cc, Cf, Zl (U+2028), Zp (U+2029) */
 static int is_label_char(uint32_t cp)
 {
-    return !(cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 || is_format_char(cp));
-}
-
-/* the next code point of well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF) at s[*i],
- * advancing *i; -1 if s[*i..len) does not start with one */
-static int64_t utf8_next(const char *s, size_t len, size_t *i)
-{
-    const unsigned char *p = (const unsigned char *)s + *i;
-    size_t left = len - *i, n;
-    uint32_t cp;
-    unsigned char lo = 0x80, hi = 0xbf; /* the range of the second byte */
-
-    if (p[0] < 0x80) {
-        *i += 1;
-        return p[0];
-    } else if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-        n = 2;
-        cp = p[0] & 0x1f;
-    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-        n = 3;
-        cp = p[0] & 0x0f;
-        if (p[0] == 0xe0)
-            lo = 0xa0; /* overlong */
-        else if (p[0] == 0xed)
-            hi = 0x9f; /* surrogates */
-    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-        n = 4;
-        cp = p[0] & 0x07;
-        if (p[0] == 0xf0)
-            lo = 0x90; /* overlong */
-        else if (p[0] == 0xf4)
-            hi = 0x8f; /* beyond U+10FFFF */
-    } else {
-        return -1;
-    }
-    if (left < n || p[1] < lo || p[1] > hi)
-        return -1;
-    for (size_t k = 1; k != n; k++) {
-        if ((p[k] & 0xc0) != 0x80)
-            return -1;
-        cp = cp << 6 | (p[k] & 0x3f);
-    }
-    *i += n;
-    return cp;
+    return !(rly_unicode_is_control(cp) || cp == 0x2028 || cp == 0x2029 || rly_unicode_is_format(cp));
 }
 
 /* label: 1..RLY_LABEL_MAX bytes of valid UTF-8 without Cc, Cf, Zl, Zp; 0 / -1 with *errstr */
@@ -317,7 +225,7 @@ static int check_label(const char *s, size_t len, const char **errstr)
         return -1;
     }
     while (i != len) {
-        int64_t cp = utf8_next(s, len, &i);
+        int64_t cp = rly_utf8_next(s, len, &i);
         if (cp < 0) {
             *errstr = "label is not valid UTF-8";
             return -1;
@@ -364,7 +272,7 @@ static int parse_params(json_object *ap, size_t text_keys, rly_session_req_t *ou
         rly_param_t *p;
         int r;
 
-        if (!is_param_name(name, nlen)) {
+        if (!rly_text_is_param_name(name, nlen)) {
             *errstr = "authorize_params has a name outside [A-Za-z0-9._-]{1,64}";
             return -1;
         }
@@ -374,7 +282,7 @@ static int parse_params(json_object *ap, size_t text_keys, rly_session_req_t *ou
         }
         value = json_object_get_string(val);
         vlen = (size_t)json_object_get_string_len(val);
-        if (!is_printable_ascii(value, vlen)) {
+        if (!rly_text_is_printable_ascii(value, vlen)) {
             *errstr = "authorize_params has a value that is not printable ASCII";
             return -1;
         }

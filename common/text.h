@@ -4,8 +4,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "rly.h"
 
-#define RLY_PARAM_NAME_MAX 64
+#define RLY_PARAM_NAME_MAX RLY_AUTHORIZE_PARAM_NAME_MAX
 
 /* a parameter name (authorize parameters, extra callback parameters): [A-Za-z0-9._-]{1,64} */
 int rly_text_is_param_name(const char *s, size_t len);
