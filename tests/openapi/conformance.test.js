@@ -635,6 +635,22 @@ test('denied without return_uri: 200 page with the escaped error; alias GET and 
     conform(CALLBACK_ALIAS, 'POST', res);
 });
 
+test('callback parameters beyond RFC 6749: params, params_dropped; iss in denied results', async () => {
+    const r = relays.main;
+    const { out: s } = await create(r, { authorization_server: AS });
+    let res = await request(r, 'GET', `${CALLBACK}?code=c&state=${s.state}&realmId=9130&shop=acme.myshopify.com&dup=1&dup=2&bad%20name=x`);
+    assert.equal(res.status, 200);
+    conform(CALLBACK, 'GET', res);
+    let got = conform(SESSION, 'GET', await pickup(r, s));
+    assert.deepEqual(got, { status: 'authorized', code: 'c', state: s.state, params: { realmId: '9130', shop: 'acme.myshopify.com' }, params_dropped: 3 });
+    const { out: d } = await create(r, { authorization_server: AS });
+    res = await callback(r, { error: 'access_denied', iss: 'https://auth.atlassian.com', state: d.state, session_state: 'x1' }, { post: true });
+    assert.equal(res.status, 200);
+    conform(CALLBACK, 'POST', res);
+    got = conform(SESSION, 'GET', await pickup(r, d));
+    assert.deepEqual(got, { status: 'denied', error: 'access_denied', iss: 'https://auth.atlassian.com', params: { session_state: 'x1' } });
+});
+
 test('sealed results: X25519 + HKDF-SHA256 + AES-256-GCM, as documented', async () => {
     // the documented algorithm opens the shipped vectors first
     for (const v of VECTORS) {
