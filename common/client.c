@@ -1,21 +1,32 @@
-/* client.c: the instance side of the protocol over libcurl: discovery, session, authorize URL, pickup, token exchange */
+/* client.c: the instance side of the protocol over libcurl: discovery, session, return listener, pickup, unlock, token exchange */
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <json-c/json.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "addr.h"
 #include "b64url.h"
 #include "buf.h"
 #include "client.h"
 #include "ids.h"
+#include "listen.h"
+#include "lock.h"
+#include "query.h"
 #include "seal.h"
+#include "text.h"
 #include "url.h"
 
 #define USER_AGENT "authrelay-client/" RLY_VERSION
@@ -205,6 +216,386 @@ long rly_client_backoff_ms(unsigned attempt, uint32_t rnd)
     return d / 2 + (long)(rnd % (uint32_t)(d / 2 + 1));
 }
 
+/* the authorize_params object of a 1.1 session (see rly_client_authorize_params); NULL when out of memory or for a param
+ * without '=' (caller puts the object) */
+static json_object *authorize_params_object(const rly_client_opts_t *o, const char *challenge)
+{
+    json_object *p = json_object_new_object();
+    rly_buf_t s;
+    char *key = NULL;
+
+    rly_buf_init(&s, BUILD_MAX);
+    if (p == NULL)
+        goto Error;
+    if (o->audience != NULL && json_object_object_add(p, "audience", json_object_new_string(o->audience)) != 0)
+        goto Error;
+    if (json_object_object_add(p, "client_id", json_object_new_string(o->client_id)) != 0)
+        goto Error;
+    if (o->nscopes != 0) {
+        for (size_t i = 0; i != o->nscopes; i++) {
+            if (i != 0)
+                rly_buf_addc(&s, ' ');
+            rly_buf_adds(&s, o->scopes[i]);
+        }
+        if (s.err != RLY_BUF_OK || json_object_object_add(p, "scope", json_object_new_string_len(s.base, (int)s.len)) != 0)
+            goto Error;
+    }
+    if (o->prompt != NULL && json_object_object_add(p, "prompt", json_object_new_string(o->prompt)) != 0)
+        goto Error;
+    for (size_t i = 0; i != o->nparams; i++) {
+        const char *eq = strchr(o->params[i], '=');
+        if (eq == NULL || (key = strndup(o->params[i], (size_t)(eq - o->params[i]))) == NULL)
+            goto Error;
+        if (json_object_object_add(p, key, json_object_new_string(eq + 1)) != 0)
+            goto Error;
+        free(key);
+        key = NULL;
+    }
+    if (challenge != NULL) {
+        if (json_object_object_add(p, "code_challenge", json_object_new_string(challenge)) != 0 ||
+            json_object_object_add(p, "code_challenge_method", json_object_new_string("S256")) != 0)
+            goto Error;
+    }
+    rly_buf_free(&s);
+    return p;
+Error:
+    free(key);
+    rly_buf_free(&s);
+    json_object_put(p);
+    return NULL;
+}
+
+char *rly_client_authorize_params(const rly_client_opts_t *o, const char *challenge)
+{
+    json_object *p = authorize_params_object(o, challenge);
+    const char *text;
+    char *ret = NULL;
+
+    if (p != NULL && (text = json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) != NULL)
+        ret = strdup(text);
+    json_object_put(p);
+    return ret;
+}
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+int rly_client_paste_tokens(const char *line, size_t len, rly_str_t tok[2])
+{
+    int n = 0;
+    size_t i = 0, start;
+
+    for (;;) {
+        while (i != len && is_blank(line[i]))
+            i++;
+        if (i == len)
+            return n;
+        if (n == 2)
+            return -1;
+        start = i;
+        while (i != len && !is_blank(line[i]))
+            i++;
+        tok[n].base = line + start;
+        tok[n].len = i - start;
+        n++;
+    }
+}
+
+/* ---- the return listener's HTTP (no I/O) ---- */
+
+static int is_tchar(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static int str_is(rly_str_t s, const char *lit)
+{
+    return s.base != NULL && s.len == strlen(lit) && memcmp(s.base, lit, s.len) == 0;
+}
+
+static int str_is_ci(rly_str_t s, const char *lit)
+{
+    return s.base != NULL && s.len == strlen(lit) && strncasecmp(s.base, lit, s.len) == 0;
+}
+
+/* the request line "METHOD SP origin-form SP HTTP/1.x" of p[0..n) into req; 0 / -1 */
+static int parse_request_line(const char *p, size_t n, rly_client_http_req_t *req)
+{
+    size_t i = 0, start;
+
+    while (i != n && is_tchar((unsigned char)p[i]))
+        i++;
+    if (i == 0 || i == n || p[i] != ' ')
+        return -1;
+    req->method.base = p;
+    req->method.len = i;
+    start = ++i;
+    if (i == n || p[i] != '/')
+        return -1;
+    while (i != n && (unsigned char)p[i] > 0x20 && (unsigned char)p[i] < 0x7f)
+        i++;
+    if (i == n || p[i] != ' ')
+        return -1;
+    req->path.base = p + start;
+    req->path.len = i - start;
+    for (size_t j = start; j != i; j++) {
+        if (p[j] == '?') {
+            req->path.len = j - start;
+            req->query.base = p + j + 1;
+            req->query.len = i - j - 1;
+            break;
+        }
+    }
+    i++;
+    if (n - i != 8 || (memcmp(p + i, "HTTP/1.1", 8) != 0 && memcmp(p + i, "HTTP/1.0", 8) != 0))
+        return -1;
+    return 0;
+}
+
+/* one header field line p[0..n) into req; 0 / -1 */
+static int parse_field(const char *p, size_t n, rly_client_http_req_t *req)
+{
+    size_t i = 0, vs, ve;
+    rly_str_t name, value;
+    unsigned long long cl;
+
+    while (i != n && is_tchar((unsigned char)p[i]))
+        i++;
+    if (i == 0 || i == n || p[i] != ':') /* also a line that starts with a blank: obs-fold */
+        return -1;
+    name.base = p;
+    name.len = i;
+    vs = i + 1;
+    while (vs != n && (p[vs] == ' ' || p[vs] == '\t'))
+        vs++;
+    ve = n;
+    while (ve > vs && (p[ve - 1] == ' ' || p[ve - 1] == '\t'))
+        ve--;
+    for (size_t j = vs; j != ve; j++)
+        if (((unsigned char)p[j] < 0x20 && p[j] != '\t') || p[j] == 0x7f)
+            return -1;
+    value.base = p + vs;
+    value.len = ve - vs;
+    if (str_is_ci(name, "host")) {
+        if (req->host.base != NULL)
+            return -1;
+        req->host = value;
+    } else if (str_is_ci(name, "content-length")) {
+        if (req->content_length >= 0 || rly_parse_uint(value.base, value.len, 1ULL << 40, &cl) != 0)
+            return -1;
+        req->content_length = (long long)cl;
+    } else if (str_is_ci(name, "content-type")) {
+        if (req->content_type.base == NULL)
+            req->content_type = value;
+    } else if (str_is_ci(name, "transfer-encoding")) {
+        req->chunked = 1;
+    } else if (str_is_ci(name, "expect")) {
+        req->expect_continue = str_is_ci(value, "100-continue");
+    }
+    return 0;
+}
+
+ssize_t rly_client_http_head_parse(const char *buf, size_t len, rly_client_http_req_t *req)
+{
+    const char *end = memmem(buf, len, "\r\n\r\n", 4), *p = buf, *eol;
+    int first = 1;
+
+    memset(req, 0, sizeof(*req));
+    req->content_length = -1;
+    if (end == NULL)
+        return -2;
+    end += 2; /* the lines, each with its CRLF; the empty line after them */
+    while (p != end) {
+        eol = memchr(p, '\r', (size_t)(end - p));
+        if (eol == NULL || eol[1] != '\n' || memchr(p, '\n', (size_t)(eol - p)) != NULL)
+            return -1; /* a bare CR or LF */
+        if (first ? parse_request_line(p, (size_t)(eol - p), req) != 0 : parse_field(p, (size_t)(eol - p), req) != 0) {
+            memset(req, 0, sizeof(*req));
+            req->content_length = -1;
+            return -1;
+        }
+        first = 0;
+        p = eol + 2;
+    }
+    return end + 2 - buf;
+}
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 303:
+        return "See Other";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    default:
+        return "Bad Request";
+    }
+}
+
+/* a whole response with a small page of fixed texts (never anything from the request); extra: header lines, each with its
+ * CRLF, or "" */
+static void respond(rly_buf_t *out, int status, const char *extra, const char *title, const char *text)
+{
+    char page[1536];
+    int n = snprintf(page, sizeof(page),
+                     "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
+                     "content=\"width=device-width, initial-scale=1\"><title>%s</title><style>body{font-family:system-ui,"
+                     "sans-serif;max-width:36em;margin:3em auto;padding:0 1em;line-height:1.5}</style></head><body><main>"
+                     "<h1>%s</h1><p>%s</p></main></body></html>\n",
+                     title, title, text);
+
+    if (n < 0 || (size_t)n >= sizeof(page))
+        n = 0;
+    rly_buf_addf(out,
+                 "HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n"
+                 "Cache-Control: no-store\r\nReferrer-Policy: no-referrer\r\nX-Content-Type-Options: nosniff\r\n"
+                 "X-Frame-Options: DENY\r\nContent-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; "
+                 "frame-ancestors 'none'; base-uri 'none'; form-action 'none'\r\n%s\r\n",
+                 status, reason(status), n, extra);
+    rly_buf_add(out, page, (size_t)n);
+}
+
+void rly_client_return_error(int status, rly_buf_t *out)
+{
+    switch (status) {
+    case 408:
+        respond(out, 408, "", "Request timeout", "The request did not arrive in time.");
+        break;
+    case 413:
+        respond(out, 413, "", "Request too large", "The request body is larger than this client accepts.");
+        break;
+    case 431:
+        respond(out, 431, "", "Request too large", "The request headers are larger than this client accepts.");
+        break;
+    case 500:
+        respond(out, 500, "", "Internal error", "The authrelay client could not answer this request.");
+        break;
+    default:
+        respond(out, 400, "", "Bad request", "The authrelay client could not read this request.");
+        break;
+    }
+}
+
+/* 1 if the Content-Type is application/x-www-form-urlencoded (any case, parameters after ';' allowed) */
+static int is_form(rly_str_t ct)
+{
+    static const char form[] = "application/x-www-form-urlencoded";
+    size_t n = sizeof(form) - 1;
+
+    if (ct.base == NULL || ct.len < n || strncasecmp(ct.base, form, n) != 0)
+        return 0;
+    return ct.len == n || ct.base[n] == ';' || ct.base[n] == ' ' || ct.base[n] == '\t';
+}
+
+int rly_client_return_serve(rly_client_return_t *rs, const rly_client_http_req_t *req, const char *body, size_t bodylen,
+                            rly_buf_t *out)
+{
+    char form[RLY_CLIENT_RETURN_BODY_MAX];
+    rly_qparam_t params[RLY_QUERY_PARAMS_MAX];
+    const rly_qparam_t *session, *release, *status;
+    size_t nsession = 0, nrelease = 0, nstatus = 0, nmessage = 0;
+    uint8_t key[32];
+    int n, ret = 0;
+
+    if (!str_is(req->host, rs->host)) {
+        respond(out, 400, "", "Wrong address", "This page is served only at the address of the authrelay client's listener.");
+        return 0;
+    }
+    if (str_is(req->path, RLY_CLIENT_DONE_PATH)) {
+        if (!str_is(req->method, "GET")) {
+            respond(out, 405, "Allow: GET\r\n", "Method not allowed", "This page answers only GET.");
+            return 0;
+        }
+        rs->done_served = 1;
+        if (rs->release[0] == '\0')
+            respond(out, 200, "", "Waiting for the sign-in", "The authrelay client has not received this sign-in yet.");
+        else if (rs->success)
+            respond(out, 200, "", "Sign-in complete",
+                    "You may close this window. The authrelay client in your terminal has the result.");
+        else
+            respond(out, 200, "", "Sign-in not granted",
+                    "You may close this window. The authrelay client in your terminal shows what the authorization "
+                    "server answered.");
+        return 0;
+    }
+    if (!str_is(req->path, RLY_CLIENT_RETURN_PATH)) {
+        respond(out, 404, "", "Not found", "The authrelay client has no such page.");
+        return 0;
+    }
+    if (!str_is(req->method, "POST")) {
+        respond(out, 405, "Allow: POST\r\n", "Method not allowed", "The relay's page returns here with a POST.");
+        return 0;
+    }
+    if (req->chunked || req->content_length < 0) {
+        respond(out, 411, "", "Length required", "The return needs a Content-Length.");
+        return 0;
+    }
+    if (bodylen > sizeof(form)) {
+        rly_client_return_error(413, out);
+        return 0;
+    }
+    if (!is_form(req->content_type)) {
+        respond(out, 415, "", "Unsupported media type", "The return is a form, application/x-www-form-urlencoded.");
+        return 0;
+    }
+    if ((n = rly_query_parse(body, bodylen, form, sizeof(form), params, RLY_QUERY_PARAMS_MAX)) < 0)
+        goto Malformed;
+    session = rly_query_find(params, (size_t)n, "session", &nsession);
+    release = rly_query_find(params, (size_t)n, "release", &nrelease);
+    status = rly_query_find(params, (size_t)n, "status", &nstatus);
+    (void)rly_query_find(params, (size_t)n, "message", &nmessage);
+    if (nsession != 1 || nrelease != 1 || nstatus > 1 || nmessage > 1)
+        goto Malformed;
+    if (session->value.len != RLY_SESSION_ID_LEN || CRYPTO_memcmp(session->value.base, rs->session, RLY_SESSION_ID_LEN) != 0) {
+        rs->foreign++;
+        respond(out, 400, "", "Not this sign-in",
+                "This sign-in is not the one the authrelay client is waiting for; nothing was taken. Start the sign-in "
+                "again from the client.");
+        goto Exit;
+    }
+    if (release->value.len != RLY_RELEASE_KEY_LEN ||
+        rly_b64url_decode(key, sizeof(key), release->value.base, release->value.len) != 32)
+        goto Malformed;
+    if (rs->release[0] != '\0') {
+        if (CRYPTO_memcmp(rs->release, release->value.base, RLY_RELEASE_KEY_LEN) == 0)
+            respond(out, 303, "Location: " RLY_CLIENT_DONE_PATH "\r\n", "Sign-in received", "The authrelay client has it.");
+        else
+            respond(out, 400, "", "Already received", "The authrelay client has received the key of this sign-in already.");
+        goto Exit;
+    }
+    memcpy(rs->release, release->value.base, RLY_RELEASE_KEY_LEN);
+    rs->release[RLY_RELEASE_KEY_LEN] = '\0';
+    rs->success = status != NULL && status->value.len == 7 && memcmp(status->value.base, "success", 7) == 0;
+    respond(out, 303, "Location: " RLY_CLIENT_DONE_PATH "\r\n", "Sign-in received", "The authrelay client has it.");
+    ret = 1;
+    goto Exit;
+Malformed:
+    respond(out, 400, "", "Not a sign-in return", "This is not the form of the relay's last page.");
+Exit:
+    OPENSSL_cleanse(form, sizeof(form));
+    OPENSSL_cleanse(key, sizeof(key));
+    return ret;
+}
+
 /* ---- option parsing ---- */
 
 static int uerr(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -266,13 +657,87 @@ static int check_url(const char *url, char *host, size_t hostcap, const char **e
     return 0;
 }
 
+/* a name the client sets itself, or one of its own options does (in any letter case: the relay refuses redirect_uri,
+ * state and response_type so, and an AS may read names case-insensitively) */
 static int is_reserved_param(const char *k, size_t n)
 {
     static const char *const reserved[] = {"audience",      "client_id", "scope",          "redirect_uri",          "state",
                                            "response_type", "prompt",    "code_challenge", "code_challenge_method", NULL};
     for (size_t i = 0; reserved[i] != NULL; i++)
-        if (strlen(reserved[i]) == n && memcmp(reserved[i], k, n) == 0)
+        if (strlen(reserved[i]) == n && strncasecmp(reserved[i], k, n) == 0)
             return 1;
+    return 0;
+}
+
+/* a label (protocol.md): 1 to RLY_LABEL_MAX bytes of UTF-8 without characters of the categories Cc, Cf, Zl (U+2028) and
+ * Zp (U+2029); 0 / -1 with err */
+static int check_label(const char *label, char *err, size_t errcap)
+{
+    size_t len = strlen(label), i = 0;
+
+    if (len > RLY_LABEL_MAX)
+        return uerr(err, errcap, "--label: at most %d bytes", RLY_LABEL_MAX);
+    while (i != len) {
+        int64_t cp = rly_utf8_next(label, len, &i);
+        if (cp < 0)
+            return uerr(err, errcap, "--label: not UTF-8");
+        if (rly_unicode_is_control((uint32_t)cp) || rly_unicode_is_format((uint32_t)cp) || cp == 0x2028 || cp == 0x2029)
+            return uerr(err, errcap, "--label: no control, format or line or paragraph separator characters");
+    }
+    return 0;
+}
+
+/* the 1.1 rules of authorize_params (protocol.md) for what the options put there; 0 / -1 with err */
+static int check_bound_params(const rly_client_opts_t *o, char *err, size_t errcap)
+{
+    static const char *const what[] = {"--client-id", "--audience", "--prompt"};
+    const char *const vals[] = {o->client_id, o->audience, o->prompt};
+    size_t count = 1, bytes = strlen("client_id") + strlen(o->client_id);
+
+    for (size_t i = 0; i != 3; i++)
+        if (vals[i] != NULL && !rly_text_is_printable_ascii(vals[i], strlen(vals[i])))
+            return uerr(err, errcap, "%s: only printable ASCII is accepted in an authorize parameter (protocol 1.1)", what[i]);
+    for (size_t i = 0; i != o->nscopes; i++) {
+        if (!rly_text_is_printable_ascii(o->scopes[i], strlen(o->scopes[i])))
+            return uerr(err, errcap, "--scope: only printable ASCII is accepted in an authorize parameter (protocol 1.1)");
+        bytes += strlen(o->scopes[i]) + (i != 0);
+    }
+    if (o->nscopes != 0) {
+        count++;
+        bytes += strlen("scope");
+    }
+    if (o->audience != NULL) {
+        count++;
+        bytes += strlen("audience") + strlen(o->audience);
+    }
+    if (o->prompt != NULL) {
+        count++;
+        bytes += strlen("prompt") + strlen(o->prompt);
+    }
+    if (o->pkce) {
+        count += 2;
+        bytes += strlen("code_challenge") + RLY_PKCE_CHALLENGE_LEN + strlen("code_challenge_method") + strlen("S256");
+    }
+    for (size_t i = 0; i != o->nparams; i++) {
+        const char *p = o->params[i], *eq = strchr(p, '=');
+        size_t n = (size_t)(eq - p);
+        if (!rly_text_is_param_name(p, n))
+            return uerr(err, errcap, "--param: a name is 1 to %d of A-Z a-z 0-9 . _ - (protocol 1.1): %.*s",
+                        RLY_AUTHORIZE_PARAM_NAME_MAX, (int)(n > 80 ? 80 : n), p);
+        if (!rly_text_is_printable_ascii(eq + 1, strlen(eq + 1)))
+            return uerr(err, errcap, "--param %.*s: only printable ASCII is accepted in a value (protocol 1.1)", (int)n, p);
+        for (size_t j = 0; j != i; j++)
+            if (strncmp(o->params[j], p, n + 1) == 0)
+                return uerr(err, errcap, "--param %.*s given twice", (int)n, p);
+        count++;
+        bytes += strlen(p) - 1;
+    }
+    if (count > RLY_AUTHORIZE_PARAMS_COUNT_MAX)
+        return uerr(err, errcap, "too many authorize parameters: at most %d in all, --param included (protocol 1.1)",
+                    RLY_AUTHORIZE_PARAMS_COUNT_MAX);
+    if (bytes > RLY_AUTHORIZE_PARAMS_MAX)
+        return uerr(err, errcap, "the authorize parameters are longer than %d bytes of names and values in all (protocol 1.1)",
+                    RLY_AUTHORIZE_PARAMS_MAX);
     return 0;
 }
 
@@ -294,6 +759,10 @@ int rly_client_parse_args(rly_client_opts_t *o, int argc, char *const *argv, cha
         {"prompt", T_STR, &o->prompt, NULL},
         {"param", T_LIST, o->params, &o->nparams},
         {"return-uri", T_STR, &o->return_uri, NULL},
+        {"unbound", T_FLAG, &o->unbound, NULL},
+        {"no-listen", T_FLAG, &o->no_listen, NULL},
+        {"listen-port", T_LONG, &o->listen_port, NULL},
+        {"label", T_STR, &o->label, NULL},
         {"seal", T_FLAG, &o->seal, NULL},
         {"token-url", T_STR, &o->token_url, NULL},
         {"client-secret-file", T_STR, &o->client_secret_file, NULL},
@@ -304,7 +773,7 @@ int rly_client_parse_args(rly_client_opts_t *o, int argc, char *const *argv, cha
         {"timeout", T_LONG, &o->timeout, NULL},
         {NULL, 0, NULL, NULL},
     };
-    int seen_ttl = 0, seen_timeout = 0;
+    int seen_ttl = 0, seen_timeout = 0, seen_port = 0;
     char host[RLY_AS_HOST_MAX + 1];
     const char *es;
 
@@ -361,6 +830,11 @@ int rly_client_parse_args(rly_client_opts_t *o, int argc, char *const *argv, cha
                 if (parse_long(val, RLY_TTL_MIN, RLY_CLIENT_TTL_MAX, &o->ttl) != 0)
                     return uerr(err, errcap, "--ttl: not a number of seconds from %d to %d: %s", RLY_TTL_MIN, RLY_CLIENT_TTL_MAX,
                                 val);
+            } else if (p->dst == &o->listen_port) {
+                if (seen_port++ != 0)
+                    return uerr(err, errcap, "--listen-port given twice");
+                if (parse_long(val, 1, 65535, &o->listen_port) != 0)
+                    return uerr(err, errcap, "--listen-port: not a port number from 1 to 65535: %s", val);
             } else {
                 if (seen_timeout++ != 0)
                     return uerr(err, errcap, "--timeout given twice");
@@ -403,7 +877,27 @@ int rly_client_parse_args(rly_client_opts_t *o, int argc, char *const *argv, cha
     } else if (o->client_secret_file != NULL) {
         return uerr(err, errcap, "--client-secret-file is used only with --token-url");
     }
-    return 0;
+    if (o->unbound) {
+        static const char *const bound_only[] = {"--no-listen", "--listen-port", "--label"};
+        const int given[] = {o->no_listen, seen_port, o->label != NULL};
+        for (size_t i = 0; i != 3; i++)
+            if (given[i])
+                return uerr(err, errcap, "%s is for protocol 1.1 flows: not with --unbound", bound_only[i]);
+        return 0;
+    }
+    if (o->return_uri != NULL && !o->no_listen)
+        return uerr(err, errcap,
+                    "--return-uri goes with --no-listen or --unbound: otherwise the return_uri is this client's own listener, "
+                    "http://127.0.0.1:PORT" RLY_CLIENT_RETURN_PATH);
+    if (o->no_listen && o->return_uri == NULL)
+        return uerr(err, errcap, "--no-listen needs --return-uri URI: where the relay's last page sends the browser");
+    if (o->no_listen && seen_port)
+        return uerr(err, errcap, "--listen-port is for the return listener: not with --no-listen");
+    if (o->return_uri != NULL && strchr(o->return_uri, '?') != NULL)
+        return uerr(err, errcap, "--return-uri: a protocol 1.1 return_uri has no query");
+    if (o->label != NULL && check_label(o->label, err, errcap) != 0)
+        return -1;
+    return check_bound_params(o, err, errcap);
 }
 
 /* ---- HTTP ---- */
@@ -672,16 +1166,298 @@ static int request_busy(client_t *c, const char *method, const char *url, const 
     }
 }
 
+/* ---- the return listener: a thread with a poll() loop on 127.0.0.1 ---- */
+
+typedef struct st_conn_t {
+    int fd; /* -1: a free slot */
+    double deadline;
+    size_t len;
+    int continued; /* "100 Continue" sent */
+    char buf[RLY_CLIENT_RETURN_HEAD_MAX + RLY_CLIENT_RETURN_BODY_MAX];
+} conn_t;
+
+/*
+ * The listener's life: listener_open binds (before the session exists: the return_uri names the port), listener_start
+ * runs the thread once the session id is known, listener_free stops it. Connections that arrive before the thread runs
+ * wait in the backlog. The thread ends when asked to stop and then either no release came, the done page was served, or
+ * stop_at passed (it lingers so that the browser, sent to the done page, finds it).
+ */
+typedef struct st_listener_t {
+    int fd;
+    FILE *diag;
+    pthread_t tid;
+    int started;
+    pthread_mutex_t mu;     /* guards rs, stopping and stop_at */
+    rly_client_return_t rs; /* what the thread received */
+    int stopping;
+    double stop_at;
+    conn_t conns[RLY_CLIENT_RETURN_CONNS]; /* the thread's own */
+} listener_t;
+
+/* writes the whole of p (a small response) within about 2 s, or gives up */
+static void send_all(int fd, const char *p, size_t n)
+{
+    for (int waits = 0; n != 0 && waits < 20;) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+        } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            struct pollfd pfd = {fd, POLLOUT, 0};
+            (void)poll(&pfd, 1, 100);
+            waits++;
+        } else {
+            return;
+        }
+    }
+}
+
+/* closes a connection and wipes what it received (it may hold a release key) */
+static void conn_close(conn_t *c)
+{
+    close(c->fd);
+    OPENSSL_cleanse(c->buf, c->len);
+    c->fd = -1;
+    c->len = 0;
+}
+
+static void conn_error(conn_t *c, int status)
+{
+    char storage[2048];
+    rly_buf_t out;
+
+    rly_buf_init_fixed(&out, storage, sizeof(storage));
+    rly_client_return_error(status, &out);
+    if (out.err == RLY_BUF_OK)
+        send_all(c->fd, out.base, out.len);
+    conn_close(c);
+}
+
+/* reads what arrived on c; once its request is whole, answers it and closes c */
+static void conn_read(listener_t *l, conn_t *c)
+{
+    rly_client_http_req_t req;
+    ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0), head;
+    size_t bodylen;
+    char storage[4096];
+    rly_buf_t out;
+    unsigned foreign;
+
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0) {
+        conn_close(c);
+        return;
+    }
+    c->len += (size_t)n;
+    if ((head = rly_client_http_head_parse(c->buf, c->len, &req)) == -2) {
+        if (c->len >= RLY_CLIENT_RETURN_HEAD_MAX)
+            conn_error(c, 431);
+        return;
+    }
+    if (head < 0) {
+        conn_error(c, 400);
+        return;
+    }
+    if (head > RLY_CLIENT_RETURN_HEAD_MAX) {
+        conn_error(c, 431);
+        return;
+    }
+    if (req.content_length > RLY_CLIENT_RETURN_BODY_MAX) {
+        conn_error(c, 413);
+        return;
+    }
+    bodylen = req.content_length > 0 ? (size_t)req.content_length : 0;
+    if (c->len < (size_t)head + bodylen) {
+        if (req.expect_continue && !c->continued) {
+            send_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+            c->continued = 1;
+        }
+        return;
+    }
+    rly_buf_init_fixed(&out, storage, sizeof(storage));
+    pthread_mutex_lock(&l->mu);
+    foreign = l->rs.foreign;
+    (void)rly_client_return_serve(&l->rs, &req, c->buf + head, bodylen, &out);
+    foreign = l->rs.foreign - foreign;
+    pthread_mutex_unlock(&l->mu);
+    if (out.err == RLY_BUF_OK)
+        send_all(c->fd, out.base, out.len);
+    conn_close(c);
+    if (foreign != 0)
+        fprintf(l->diag, "authrelay client: warning: the return listener refused a release key for another session\n");
+}
+
+static void *listener_main(void *ud)
+{
+    listener_t *l = ud;
+    struct pollfd pfd[RLY_CLIENT_RETURN_CONNS + 1];
+    conn_t *polled[RLY_CLIENT_RETURN_CONNS];
+
+    for (;;) {
+        double now = now_s();
+        size_t nc = 0, nfds;
+        int stop;
+
+        pthread_mutex_lock(&l->mu);
+        stop = l->stopping && (l->rs.release[0] == '\0' || l->rs.done_served || now >= l->stop_at);
+        pthread_mutex_unlock(&l->mu);
+        if (stop)
+            break;
+        for (size_t i = 0; i != RLY_CLIENT_RETURN_CONNS; i++) {
+            conn_t *c = &l->conns[i];
+            if (c->fd < 0)
+                continue;
+            if (now >= c->deadline) {
+                conn_error(c, 408);
+                continue;
+            }
+            pfd[nc].fd = c->fd;
+            pfd[nc].events = POLLIN;
+            pfd[nc].revents = 0;
+            polled[nc++] = c;
+        }
+        nfds = nc;
+        if (nc != RLY_CLIENT_RETURN_CONNS) { /* a full house leaves new connections in the backlog */
+            pfd[nfds].fd = l->fd;
+            pfd[nfds].events = POLLIN;
+            pfd[nfds].revents = 0;
+            nfds++;
+        }
+        if (poll(pfd, nfds, 100) <= 0)
+            continue;
+        for (size_t i = 0; i != nc; i++)
+            if (pfd[i].revents != 0)
+                conn_read(l, polled[i]);
+        if (nfds != nc && (pfd[nc].revents & POLLIN) != 0) {
+            for (size_t i = 0; i != RLY_CLIENT_RETURN_CONNS; i++) {
+                conn_t *c = &l->conns[i];
+                if (c->fd >= 0)
+                    continue;
+                if ((c->fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0)
+                    break;
+                c->deadline = now_s() + RLY_CLIENT_RETURN_TIMEOUT_MS / 1000.0;
+                c->len = 0;
+                c->continued = 0;
+                break;
+            }
+        }
+    }
+    for (size_t i = 0; i != RLY_CLIENT_RETURN_CONNS; i++)
+        if (l->conns[i].fd >= 0)
+            conn_close(&l->conns[i]);
+    return NULL;
+}
+
+/* binds 127.0.0.1:port (0: an ephemeral port); the listener (caller frees it with listener_free) and its return_uri in
+ * uri, or NULL with err */
+static listener_t *listener_open(long port, FILE *diag, char *uri, size_t uricap, char *err, size_t errcap)
+{
+    listener_t *l = calloc(1, sizeof(*l));
+    struct sockaddr_in sin;
+    socklen_t slen = sizeof(sin);
+    char lerr[256];
+
+    if (l == NULL) {
+        fail(err, errcap, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i != RLY_CLIENT_RETURN_CONNS; i++)
+        l->conns[i].fd = -1;
+    l->diag = diag;
+    pthread_mutex_init(&l->mu, NULL);
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sin.sin_port = htons((unsigned short)port);
+    if ((l->fd = rly_listen((const struct sockaddr *)&sin, sizeof(sin), NULL, 0, 16, lerr, sizeof(lerr))) < 0) {
+        fail(err, errcap, "the return listener %s", lerr);
+        goto Error;
+    }
+    if (getsockname(l->fd, (struct sockaddr *)&sin, &slen) != 0) {
+        fail(err, errcap, "the return listener: getsockname: %s", strerror(errno));
+        goto Error;
+    }
+    snprintf(l->rs.host, sizeof(l->rs.host), "127.0.0.1:%u", (unsigned)ntohs(sin.sin_port));
+    snprintf(uri, uricap, "http://%s" RLY_CLIENT_RETURN_PATH, l->rs.host);
+    return l;
+Error:
+    if (l->fd >= 0)
+        close(l->fd);
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+    return NULL;
+}
+
+/* starts serving for the session (the thread blocks SIGINT and SIGTERM: they stay with the flow); 0 / -1 with err */
+static int listener_start(listener_t *l, const char *session, char *err, size_t errcap)
+{
+    sigset_t block, old;
+    int rc;
+
+    memcpy(l->rs.session, session, RLY_SESSION_ID_LEN + 1);
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    rc = pthread_create(&l->tid, NULL, listener_main, l);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0)
+        return fail(err, errcap, "cannot start the return listener: %s", strerror(rc));
+    l->started = 1;
+    return 0;
+}
+
+/* copies the release key once it arrived; 1, or 0 while none did */
+static int listener_release(listener_t *l, char release[RLY_RELEASE_KEY_LEN + 1])
+{
+    int got;
+
+    pthread_mutex_lock(&l->mu);
+    got = l->rs.release[0] != '\0';
+    if (got)
+        memcpy(release, l->rs.release, RLY_RELEASE_KEY_LEN + 1);
+    pthread_mutex_unlock(&l->mu);
+    return got;
+}
+
+/* stops the thread (after at most linger_ms while a browser that brought the release has not fetched the done page yet),
+ * closes the socket and frees l; l may be NULL */
+static void listener_free(listener_t *l, long linger_ms)
+{
+    if (l == NULL)
+        return;
+    if (l->started) {
+        pthread_mutex_lock(&l->mu);
+        l->stopping = 1;
+        l->stop_at = now_s() + (double)linger_ms / 1000;
+        pthread_mutex_unlock(&l->mu);
+        pthread_join(l->tid, NULL);
+    }
+    close(l->fd);
+    pthread_mutex_destroy(&l->mu);
+    OPENSSL_cleanse(&l->rs, sizeof(l->rs));
+    free(l);
+}
+
 /* ---- the flow ---- */
 
+#define PROTOCOL_BOUND "1.1" /* discovery's version of a relay with bound flows */
+#define PROTOCOL_UNBOUND "1" /* ... of a relay that has only version-1 sessions */
+
 typedef struct st_flow_t {
+    int bound; /* protocol 1.1 (no --unbound) */
     char session[RLY_SESSION_ID_LEN + 1];
-    char state[RLY_STATE_MAX + 1];
-    char *redirect_uri, *poll_url, *sessions_endpoint;
+    char state[RLY_STATE_MAX + 1]; /* --unbound only: a 1.1 session has none */
+    char *redirect_uri, *poll_url, *sessions_endpoint, *start_url;
+    char return_uri[64]; /* the return listener's: http://127.0.0.1:PORT/authrelay/return */
     char auth_header[32 + 256];
     int64_t wait_max, expires_in;
+    double deadline; /* the session's end (now_s), from its creation */
     uint8_t seal_priv[32], seal_pub[32];
     char verifier[RLY_PKCE_VERIFIER_LEN + 1];
+    char release[RLY_RELEASE_KEY_LEN + 1];
     char secret[RLY_CLIENT_SECRET_MAX + 1];
 } flow_t;
 
@@ -735,7 +1511,7 @@ static rly_client_status_t discover(client_t *c, flow_t *f, char *err, size_t er
     static const char *const hdrs[] = {"Accept: application/json", NULL};
     rly_buf_t url;
     resp_t r = {0};
-    json_object *d = NULL, *algs;
+    json_object *d = NULL, *algs, *unbound;
     const char *v;
     rly_client_status_t ret = RLY_CLIENT_FAILED;
     size_t blen = strlen(o->relay);
@@ -763,9 +1539,22 @@ static rly_client_status_t discover(client_t *c, flow_t *f, char *err, size_t er
         fail(err, errcap, "relay error: discovery (GET %s) did not answer a JSON object: is --relay an authrelay?", url.base);
         goto Exit;
     }
-    if ((v = jstr(d, "version")) == NULL || strcmp(v, RLY_PROTOCOL_VERSION) != 0) {
-        fail(err, errcap, "relay error: the relay speaks protocol version %s, this client %s", v != NULL ? v : "(none)",
-             RLY_PROTOCOL_VERSION);
+    if ((v = jstr(d, "version")) == NULL || (strcmp(v, PROTOCOL_BOUND) != 0 && strcmp(v, PROTOCOL_UNBOUND) != 0)) {
+        fail(err, errcap, "relay error: the relay speaks protocol version %.40s; this client speaks %s (and %s with --unbound)",
+             v != NULL ? v : "(none)", PROTOCOL_BOUND, PROTOCOL_UNBOUND);
+        goto Exit;
+    }
+    if (f->bound && strcmp(v, PROTOCOL_UNBOUND) == 0) {
+        fail(err, errcap,
+             "relay error: the relay speaks protocol version 1 only, without bound flows (1.1): update it, or use --unbound");
+        goto Exit;
+    }
+    if (!f->bound && strcmp(v, PROTOCOL_BOUND) == 0 &&
+        !(json_object_object_get_ex(d, "unbound_sessions", &unbound) && json_object_is_type(unbound, json_type_boolean) &&
+          json_object_get_boolean(unbound))) {
+        fail(err, errcap,
+             "relay error: --unbound: the relay does not accept version-1 sessions (discovery: unbound_sessions is not true; "
+             "it runs without --allow-unbound): leave out --unbound");
         goto Exit;
     }
     if ((f->sessions_endpoint = dup_url_checked(d, "sessions_endpoint", "discovery", err, errcap)) == NULL)
@@ -795,14 +1584,16 @@ Exit:
     return ret;
 }
 
-static rly_client_status_t create_session(client_t *c, flow_t *f, char *err, size_t errcap)
+/* POST /v1/sessions: a 1.1 session (authorize_params with challenge, the return_uri, the label) or, --unbound, a
+ * version-1 one; fills f from the 201 */
+static rly_client_status_t create_session(client_t *c, flow_t *f, const char *challenge, char *err, size_t errcap)
 {
     const rly_client_opts_t *o = c->o;
     static const char *const hdrs[] = {"Content-Type: application/json", "Accept: application/json", NULL};
-    json_object *req = json_object_new_object(), *s = NULL;
+    json_object *req = json_object_new_object(), *s = NULL, *params;
     resp_t r = {0};
     rly_client_status_t ret = RLY_CLIENT_FAILED;
-    const char *body, *v;
+    const char *body, *v, *return_uri = f->bound && !o->no_listen ? f->return_uri : o->return_uri;
     char buf[700];
     int rc;
 
@@ -810,7 +1601,17 @@ static rly_client_status_t create_session(client_t *c, flow_t *f, char *err, siz
         goto Error;
     if (json_object_object_add(req, "authorization_server", json_object_new_string(o->authorize_url)) != 0)
         goto Error;
-    if (o->return_uri != NULL && json_object_object_add(req, "return_uri", json_object_new_string(o->return_uri)) != 0)
+    if (f->bound) {
+        if ((params = authorize_params_object(o, challenge)) == NULL)
+            goto Error;
+        if (json_object_object_add(req, "authorize_params", params) != 0) {
+            json_object_put(params);
+            goto Error;
+        }
+        if (o->label != NULL && json_object_object_add(req, "label", json_object_new_string(o->label)) != 0)
+            goto Error;
+    }
+    if (return_uri != NULL && json_object_object_add(req, "return_uri", json_object_new_string(return_uri)) != 0)
         goto Error;
     if (o->seal) {
         char pub[RLY_B64URL_ENCODED_LEN(32) + 1];
@@ -844,11 +1645,17 @@ static rly_client_status_t create_session(client_t *c, flow_t *f, char *err, siz
         goto Exit;
     }
     memcpy(f->session, v, RLY_SESSION_ID_LEN + 1);
-    if ((v = jstr(s, "state")) == NULL || strlen(v) == 0 || strlen(v) > RLY_STATE_MAX || !rly_b64url_is_charset(v, strlen(v))) {
-        fail(err, errcap, "relay error: the session response has no valid state");
-        goto Exit;
+    if (f->bound) {
+        /* a relay that ignored authorize_params would answer a state and no start_url */
+        if ((f->start_url = dup_url_checked(s, "start_url", "session", err, errcap)) == NULL)
+            goto Exit;
+    } else {
+        if ((v = jstr(s, "state")) == NULL || strlen(v) == 0 || strlen(v) > RLY_STATE_MAX || !rly_b64url_is_charset(v, strlen(v))) {
+            fail(err, errcap, "relay error: the session response has no valid state");
+            goto Exit;
+        }
+        memcpy(f->state, v, strlen(v) + 1);
     }
-    memcpy(f->state, v, strlen(v) + 1);
     if ((v = jstr(s, "poll_token")) == NULL || strlen(v) == 0 || strlen(v) > 256 || !rly_b64url_is_charset(v, strlen(v))) {
         fail(err, errcap, "relay error: the session response has no valid poll_token");
         goto Exit;
@@ -866,6 +1673,7 @@ static rly_client_status_t create_session(client_t *c, flow_t *f, char *err, siz
         fail(err, errcap, "relay error: the session response has no valid expires_in");
         goto Exit;
     }
+    f->deadline = now_s() + (double)f->expires_in;
     ret = RLY_CLIENT_OK;
     goto Exit;
 Error:
@@ -877,7 +1685,7 @@ Exit:
     return ret;
 }
 
-/* DELETE poll_url: acknowledges or cancels; a failure is only a warning */
+/* DELETE poll_url: acknowledges or cancels; a failure is only a warning (a 404: gone already, fine) */
 static void delete_session(client_t *c, flow_t *f)
 {
     const char *const hdrs[] = {f->auth_header, NULL};
@@ -887,7 +1695,7 @@ static void delete_session(client_t *c, flow_t *f)
     c->ignore_cancel = 1;
     if (request(c, "DELETE", f->poll_url, hdrs, NULL, 0, 0, &r) != 0)
         fprintf(c->diag, "authrelay client: warning: could not delete the session (%s); it expires on its own\n", r.error);
-    else if (r.status != 204)
+    else if (r.status != 204 && r.status != 404)
         fprintf(c->diag, "authrelay client: warning: could not delete the session (%s); it expires on its own\n",
                 describe_error(&r, buf, sizeof(buf)));
     c->ignore_cancel = 0;
@@ -895,11 +1703,11 @@ static void delete_session(client_t *c, flow_t *f)
 }
 
 /* long-polls until a 200; *result receives its body (a JSON object, caller puts it) */
-static rly_client_status_t poll(client_t *c, flow_t *f, json_object **result, char *err, size_t errcap)
+static rly_client_status_t pickup(client_t *c, flow_t *f, json_object **result, char *err, size_t errcap)
 {
     char prefer[32], buf[700], last[CURL_ERROR_SIZE + 32] = "";
     const char *const hdrs[] = {f->auth_header, prefer, "Accept: application/json", NULL};
-    double deadline = now_s() + (double)f->expires_in;
+    double deadline = f->deadline;
     unsigned attempt = 0;
     resp_t r = {0};
     rly_client_status_t ret = RLY_CLIENT_FAILED;
@@ -1057,6 +1865,193 @@ Exit:
     return ret;
 }
 
+/* waits until the browser brought the release key to the listener (or the session's end, or a cancel) */
+static rly_client_status_t wait_release(client_t *c, flow_t *f, listener_t *l, char *err, size_t errcap)
+{
+    while (!listener_release(l, f->release)) {
+        if (cancelled(c)) {
+            fail(err, errcap, "interrupted");
+            return RLY_CLIENT_FAILED;
+        }
+        if (now_s() >= f->deadline) {
+            fail(err, errcap,
+                 "expired: the result is at the relay, but no browser brought its release key to %s within the session's "
+                 "%lld s (was the relay's last page closed?)",
+                 f->return_uri, (long long)f->expires_in);
+            return RLY_CLIENT_EXPIRED;
+        }
+        (void)nap(c, 100);
+    }
+    return RLY_CLIENT_OK;
+}
+
+/* --no-listen: what was read of the pasted input and not used yet */
+typedef struct st_paste_t {
+    char buf[RLY_CLIENT_PASTE_LINE_MAX + 1];
+    size_t len;
+    int eof;
+} paste_t;
+
+/*
+ * The next line of the pasted input (without its LF) into line (NUL-terminated, *linelen): 1; 0 the input ended with
+ * nothing left; -1 cancelled or past the session's end; -2 a line longer than RLY_CLIENT_PASTE_LINE_MAX; -3 read error
+ */
+static int paste_next(client_t *c, const flow_t *f, paste_t *p, char *line, size_t *linelen)
+{
+    for (;;) {
+        char *nl = memchr(p->buf, '\n', p->len);
+        if (nl != NULL || (p->eof && p->len != 0)) {
+            size_t n = nl != NULL ? (size_t)(nl - p->buf) : p->len, used = nl != NULL ? n + 1 : n;
+            memcpy(line, p->buf, n);
+            line[n] = '\0';
+            *linelen = n;
+            memmove(p->buf, p->buf + used, p->len - used);
+            p->len -= used;
+            return 1;
+        }
+        if (p->eof)
+            return 0;
+        if (p->len == sizeof(p->buf))
+            return -2;
+        if (cancelled(c) || now_s() >= f->deadline)
+            return -1;
+        struct pollfd pfd = {c->o->paste_fd, POLLIN, 0};
+        int rc = poll(&pfd, 1, 200);
+        if (rc < 0 && errno != EINTR)
+            return -3;
+        if (rc <= 0)
+            continue;
+        ssize_t n = read(c->o->paste_fd, p->buf + p->len, sizeof(p->buf) - p->len);
+        if (n < 0 && errno != EINTR && errno != EAGAIN)
+            return -3;
+        if (n == 0)
+            p->eof = 1;
+        else if (n > 0)
+            p->len += (size_t)n;
+    }
+}
+
+/* --no-listen: asks on diag for the session and the release key the relay's last page shows, and reads them (one line
+ * "SESSION RELEASE", or one per line); a session other than this flow's is refused and asked for again */
+static rly_client_status_t read_pasted(client_t *c, flow_t *f, char *err, size_t errcap)
+{
+    static const char prompt[] = "Session and release key: ";
+    paste_t p = {.len = 0};
+    char line[RLY_CLIENT_PASTE_LINE_MAX + 1];
+    int have_session = 0, rc, n;
+    size_t len;
+    rly_str_t tok[2];
+    uint8_t raw[32];
+    rly_client_status_t ret = RLY_CLIENT_FAILED;
+
+    fprintf(c->diag,
+            "Paste the session and the release key that the relay's last page shows (under \"The instance asks you to "
+            "paste these\"), on one line or one per line.\n%s",
+            prompt);
+    fflush(c->diag);
+    for (;;) {
+        if ((rc = paste_next(c, f, &p, line, &len)) != 1) {
+            if (rc == 0) {
+                fail(err, errcap, "no release key: the input ended before the session and the release key were pasted");
+            } else if (rc == -1 && !cancelled(c)) {
+                fail(err, errcap, "expired: no release key was pasted within the session's %lld s", (long long)f->expires_in);
+                ret = RLY_CLIENT_EXPIRED;
+            } else if (rc == -1) {
+                fail(err, errcap, "interrupted");
+            } else if (rc == -2) {
+                fail(err, errcap, "the pasted line is longer than %d bytes", RLY_CLIENT_PASTE_LINE_MAX);
+            } else {
+                fail(err, errcap, "cannot read the pasted session and release key: %s", strerror(errno));
+            }
+            goto Exit;
+        }
+        if ((n = rly_client_paste_tokens(line, len, tok)) == 0)
+            continue;
+        if (n < 0) {
+            fprintf(c->diag, "authrelay client: expected the session and the release key, separated by a space\n%s", prompt);
+            have_session = 0;
+            continue;
+        }
+        if (n == 2 || !have_session) {
+            if (rly_session_parse(tok[0].base, tok[0].len, raw) != 0) {
+                fprintf(c->diag, "authrelay client: that is not a session (22 characters)\n%s", prompt);
+                have_session = 0;
+                continue;
+            }
+            if (CRYPTO_memcmp(tok[0].base, f->session, RLY_SESSION_ID_LEN) != 0) {
+                fprintf(c->diag, "authrelay client: that is the session of another sign-in, not of this one\n%s", prompt);
+                have_session = 0;
+                continue;
+            }
+            have_session = 1;
+            if (n == 1) {
+                fputs("Release key: ", c->diag);
+                fflush(c->diag);
+                continue;
+            }
+            tok[0] = tok[1];
+        }
+        if (tok[0].len != RLY_RELEASE_KEY_LEN || rly_b64url_decode(raw, sizeof(raw), tok[0].base, tok[0].len) != 32) {
+            fputs("authrelay client: that is not a release key (43 characters)\nRelease key: ", c->diag);
+            fflush(c->diag);
+            continue;
+        }
+        memcpy(f->release, tok[0].base, RLY_RELEASE_KEY_LEN);
+        f->release[RLY_RELEASE_KEY_LEN] = '\0';
+        ret = RLY_CLIENT_OK;
+        break;
+    }
+Exit:
+    OPENSSL_cleanse(&p, sizeof(p));
+    OPENSSL_cleanse(line, sizeof(line));
+    OPENSSL_cleanse(raw, sizeof(raw));
+    return ret;
+}
+
+/*
+ * A 1.1 result, after unsealing: a locked one is opened with the release key (from the listener l, or pasted when l is
+ * NULL) and *result replaced by the object inside; the plain denied object of a Cancel on the confirmation page passes as
+ * it is (nothing was locked and no release key comes); anything else is refused.
+ */
+static rly_client_status_t open_bound(client_t *c, flow_t *f, listener_t *l, json_object **result, char *err, size_t errcap)
+{
+    const char *status = jstr(*result, "status"), *locked = jstr(*result, "locked");
+    char *pt;
+    size_t ptlen = 0;
+    json_object *opened;
+    rly_client_status_t ret;
+
+    if (status != NULL && strcmp(status, "denied") == 0)
+        return RLY_CLIENT_OK;
+    if (status != NULL && strcmp(status, "authorized") == 0) {
+        fail(err, errcap, "bad lock: the relay returned the result unlocked although the session is bound (protocol 1.1)");
+        return RLY_CLIENT_BAD_SEAL;
+    }
+    if (status == NULL || strcmp(status, "locked") != 0 || locked == NULL) {
+        fail(err, errcap, "relay error: the pickup result is neither locked nor denied");
+        return RLY_CLIENT_FAILED;
+    }
+    if ((ret = l != NULL ? wait_release(c, f, l, err, errcap) : read_pasted(c, f, err, errcap)) != RLY_CLIENT_OK)
+        return ret;
+    if ((pt = rly_unlock(f->release, strlen(f->release), f->session, locked, strlen(locked), &ptlen)) == NULL) {
+        fail(err, errcap,
+             "bad release key: the locked result does not open with the release key %s (the key of another sign-in, "
+             "mistyped, or the result was tampered with)",
+             l != NULL ? "the browser brought" : "pasted");
+        return RLY_CLIENT_BAD_SEAL;
+    }
+    opened = parse_object(pt, ptlen);
+    OPENSSL_cleanse(pt, ptlen);
+    free(pt);
+    if (opened == NULL) {
+        fail(err, errcap, "relay error: the unlocked result is not a JSON object");
+        return RLY_CLIENT_FAILED;
+    }
+    json_object_put(*result);
+    *result = opened;
+    return RLY_CLIENT_OK;
+}
+
 static void print_json(FILE *out, json_object *o)
 {
     fprintf(out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -1067,6 +2062,7 @@ rly_client_status_t rly_client_authorize(const rly_client_opts_t *o, FILE *out, 
 {
     client_t c = {o, diag, NULL, 0};
     flow_t *f = calloc(1, sizeof(*f));
+    listener_t *l = NULL;
     json_object *result = NULL, *token = NULL;
     char challenge[RLY_PKCE_CHALLENGE_LEN + 1];
     char *url = NULL;
@@ -1079,7 +2075,12 @@ rly_client_status_t rly_client_authorize(const rly_client_opts_t *o, FILE *out, 
         fail(err, errcap, "out of memory");
         goto Exit;
     }
+    f->bound = !o->unbound;
     if (o->client_secret_file != NULL && read_secret(o->client_secret_file, f->secret, sizeof(f->secret), err, errcap) != 0)
+        goto Exit;
+    /* the return_uri names the listener's port: bound before the session exists */
+    if (f->bound && !o->no_listen &&
+        (l = listener_open(o->listen_port, diag, f->return_uri, sizeof(f->return_uri), err, errcap)) == NULL)
         goto Exit;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fail(err, errcap, "cannot initialise libcurl");
@@ -1095,11 +2096,7 @@ rly_client_status_t rly_client_authorize(const rly_client_opts_t *o, FILE *out, 
 
     if ((ret = discover(&c, f, err, errcap)) != RLY_CLIENT_OK)
         goto Exit;
-    if ((ret = create_session(&c, f, err, errcap)) != RLY_CLIENT_OK)
-        goto Exit;
-    have_session = 1;
     ret = RLY_CLIENT_FAILED;
-
     if (o->pkce) {
         if (rly_pkce_verifier(f->verifier) != 0) {
             fail(err, errcap, "cannot generate the PKCE verifier");
@@ -1107,22 +2104,37 @@ rly_client_status_t rly_client_authorize(const rly_client_opts_t *o, FILE *out, 
         }
         rly_pkce_challenge(f->verifier, strlen(f->verifier), challenge);
     }
-    if ((url = rly_client_authorize_url(o, f->redirect_uri, f->state, o->pkce ? challenge : NULL)) == NULL) {
+    if ((ret = create_session(&c, f, o->pkce ? challenge : NULL, err, errcap)) != RLY_CLIENT_OK)
+        goto Exit;
+    have_session = 1;
+    ret = RLY_CLIENT_FAILED;
+
+    if (f->bound) {
+        if (l != NULL && listener_start(l, f->session, err, errcap) != 0)
+            goto Exit;
+        url = strdup(f->start_url);
+    } else {
+        url = rly_client_authorize_url(o, f->redirect_uri, f->state, o->pkce ? challenge : NULL);
+    }
+    if (url == NULL) {
         fail(err, errcap, "out of memory");
         goto Exit;
     }
     if (o->on_authorize_url != NULL)
         o->on_authorize_url(url, o->ud);
 
-    if ((ret = poll(&c, f, &result, err, errcap)) != RLY_CLIENT_OK) {
+    if ((ret = pickup(&c, f, &result, err, errcap)) != RLY_CLIENT_OK) {
         if (ret == RLY_CLIENT_EXPIRED)
             have_session = 0; /* nothing left to delete */
         goto Exit;
     }
     if ((ret = unseal_result(&c, f, &result, err, errcap)) != RLY_CLIENT_OK)
         goto Exit;
+    if (f->bound && (ret = open_bound(&c, f, l, &result, err, errcap)) != RLY_CLIENT_OK)
+        goto Exit;
     ret = RLY_CLIENT_FAILED;
-    if ((v = jstr(result, "state")) != NULL && strcmp(v, f->state) != 0) {
+    /* a version-1 result carries the session's state; a 1.1 one the state the relay minted, unknown here */
+    if (!f->bound && (v = jstr(result, "state")) != NULL && strcmp(v, f->state) != 0) {
         fail(err, errcap, "relay error: the result's state is not the session's");
         goto Exit;
     }
@@ -1154,6 +2166,8 @@ Exit:
             fail(err, errcap, "interrupted; the session was deleted");
         delete_session(&c, f);
     }
+    /* a browser that brought the release key is on its way to the done page: it gets a moment to fetch it */
+    listener_free(l, cancelled(&c) ? 0 : RLY_CLIENT_RETURN_LINGER_MS);
     json_object_put(token);
     json_object_put(result);
     free(url);
@@ -1165,6 +2179,7 @@ Exit:
         free(f->redirect_uri);
         free(f->poll_url);
         free(f->sessions_endpoint);
+        free(f->start_url);
         OPENSSL_cleanse(f, sizeof(*f));
         free(f);
     }

@@ -20,8 +20,9 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: authrelay client authorize --relay URL --authorize-url URL --client-id ID [options]\n"
             "\n"
-            "Plays an instance: creates a session at the relay, prints the authorize URL to open,\n"
-            "waits for the authorization server's redirect, prints the result (or exchanges the code).\n"
+            "Plays an instance (protocol 1.1): creates a session at the relay with the authorize parameters,\n"
+            "prints its start_url to open, takes the relay's return POST (the release key) on a loopback\n"
+            "port, waits for the result, unlocks it and prints it (or exchanges the code).\n"
             "\n"
             "  --relay URL               the relay's base URL (discovery: URL/.well-known/authrelay)\n"
             "  --authorize-url URL       the authorization server's authorize endpoint\n"
@@ -30,7 +31,15 @@ static void usage(FILE *out)
             "  --audience A              e.g. api.atlassian.com\n"
             "  --prompt P                e.g. consent\n"
             "  --param K=V               an extra authorize parameter; repeatable\n"
-            "  --return-uri URI          where the relay sends the browser afterwards\n"
+            "  --label TEXT              the instance's name, shown (as unverified) on the relay's confirmation page\n"
+            "  --listen-port N           the return listener's port on 127.0.0.1 (default: an ephemeral one)\n"
+            "  --no-listen               no return listener: paste the session and release key from the relay's\n"
+            "                            last page when asked (on stderr), on one line or two; needs --return-uri\n"
+            "  --return-uri URI          with --no-listen (no query) or --unbound only: where the relay's last page\n"
+            "                            sends the browser; otherwise the return_uri is the listener's own,\n"
+            "                            http://127.0.0.1:PORT" RLY_CLIENT_RETURN_PATH "\n"
+            "  --unbound                 a protocol version 1 flow, for a relay run with --allow-unbound: no\n"
+            "                            confirmation page, the authorize URL is built here, nothing to unlock\n"
             "  --seal                    have the result sealed to a fresh X25519 key of this client\n"
             "  --token-url URL           exchange the code at this token endpoint and print its response\n"
             "  --client-secret-file F    the client secret (trimmed), sent only to --token-url\n"
@@ -40,19 +49,27 @@ static void usage(FILE *out)
             "  --insecure                skip certificate checks; only for a loopback relay, and said on stderr\n"
             "  --timeout SEC             per request, 1 to %d (default %d; a long-poll gets its wait on top)\n"
             "\n"
-            "http:// URLs are accepted only for loopback hosts. The authorize URL is printed alone on one\n"
-            "line of stderr, prefixed \"Open: \" (and opened with xdg-open when a display is available);\n"
-            "stdout carries only the final JSON: the result {\"status\":\"authorized\",\"code\",\"state\"},\n"
-            "the denied result, or the token response with --token-url. The client secret, the PKCE\n"
-            "verifier and tokens are never sent to the relay.\n"
+            "http:// URLs are accepted only for loopback hosts. The URL to open (the session's start_url;\n"
+            "with --unbound the authorize URL) is printed alone on one line of stderr, prefixed \"Open: \"\n"
+            "(and opened with xdg-open when a display is available). The return listener answers the\n"
+            "browser's POST to " RLY_CLIENT_RETURN_PATH " with a 303 to its own page " RLY_CLIENT_DONE_PATH ", and refuses\n"
+            "(400) a release key for another session. stdout carries only the final JSON: the result\n"
+            "{\"status\":\"authorized\",\"code\",\"state\"}, the denied result, or the token response with\n"
+            "--token-url. The client secret, the PKCE verifier, the release key and tokens are never sent\n"
+            "to the relay.\n"
             "\n"
             "exit status:\n"
             "  0  authorized (and the code exchanged, with --token-url)\n"
-            "  1  runtime failure: relay unreachable, relay error, token endpoint error, interrupted\n"
+            "  1  runtime failure: relay unreachable, relay error (also a protocol version other than 1.1, or\n"
+            "     1 with --unbound; --unbound on a relay without unbound sessions), token endpoint error,\n"
+            "     the return listener's port taken, interrupted\n"
             "  2  usage error\n"
-            "  3  denied: the authorization server returned an error (the denied result is on stdout)\n"
-            "  4  expired: the session expired, or the relay forgot it, before the callback arrived\n"
-            "  5  bad seal: with --seal, the result did not open, or came back unsealed\n",
+            "  3  denied: the authorization server returned an error, or the user cancelled on the relay's\n"
+            "     confirmation page (the denied result is on stdout)\n"
+            "  4  expired: the session expired, or the relay forgot it, before the callback arrived; or the\n"
+            "     release key did not arrive (was not pasted) within the session's lifetime\n"
+            "  5  bad seal or lock: the result did not open with the --seal key or with the release key (the\n"
+            "     key of another sign-in, mistyped, or tampered with), or came back unsealed or unlocked\n",
             RLY_TTL_MIN, RLY_CLIENT_TIMEOUT_MAX, RLY_CLIENT_TIMEOUT_DEFAULT);
 }
 
@@ -62,7 +79,8 @@ static void on_signal(int sig)
     interrupted = 1;
 }
 
-/* "Open: URL" on stderr, and the URL handed to xdg-open in the background when there is a display */
+/* "Open: URL" on stderr (the start_url, or the authorize URL with --unbound), and the URL handed to xdg-open in the
+ * background when there is a display */
 static void show_url(const char *url, void *ud)
 {
     const char *d = getenv("DISPLAY"), *w = getenv("WAYLAND_DISPLAY");
