@@ -50,11 +50,12 @@ static void add_param(rly_buf_t *b, char sep, const char *name, size_t name_len,
 char *rly_authorize_url(const char *as_url, size_t as_len, const rly_param_t *params, size_t nparams, const char *redirect_uri,
                         const char *state, size_t *len)
 {
-    size_t ru_len = strlen(redirect_uri), st_len = strlen(state), need = as_len + 1;
+    size_t ru_len = strlen(redirect_uri), st_len = strlen(state), need = as_len;
     char sep = '?';
     rly_buf_t b;
 
-    /* the worst case (every byte encoded), reserved at once: one allocation, no copy left behind by a growth */
+    /* the worst case (every byte encoded; a separator and '=' a parameter), reserved at once: one allocation, no copy left
+     * behind by a growth */
     for (size_t i = 0; i != nparams; i++) {
         if (params[i].name_len > RLY_AUTHORIZE_URL_MAX || params[i].value_len > RLY_AUTHORIZE_URL_MAX)
             return NULL;
@@ -64,7 +65,7 @@ char *rly_authorize_url(const char *as_url, size_t as_len, const rly_param_t *pa
     }
     if (as_len > RLY_AUTHORIZE_URL_MAX || ru_len > RLY_AUTHORIZE_URL_MAX || st_len > RLY_AUTHORIZE_URL_MAX)
         return NULL;
-    need += sizeof("&response_type=code&redirect_uri=&state=") + 3 * (ru_len + st_len);
+    need += sizeof("&response_type=code&redirect_uri=&state=") - 1 + 3 * (ru_len + st_len);
     if (need > RLY_AUTHORIZE_URL_MAX)
         return NULL;
     rly_buf_init(&b, need);

@@ -8,8 +8,8 @@
  * RLY_URL_MAX, RLY_AUTHORIZE_PARAMS_MAX bytes of parameters, each byte percent-encoded, a redirect_uri of RLY_URL_MAX and a
  * state of RLY_STATE_MAX) */
 #define RLY_AUTHORIZE_URL_MAX                                                                                                      \
-    (RLY_URL_MAX + 1 + 3 * RLY_AUTHORIZE_PARAMS_MAX + 2 * RLY_AUTHORIZE_PARAMS_COUNT_MAX +                                         \
-     sizeof("response_type=code&redirect_uri=&state=") + 3 * (RLY_URL_MAX + RLY_STATE_MAX))
+    (RLY_URL_MAX + 3 * RLY_AUTHORIZE_PARAMS_MAX + 2 * RLY_AUTHORIZE_PARAMS_COUNT_MAX +                                             \
+     sizeof("&response_type=code&redirect_uri=&state=") - 1 + 3 * (RLY_URL_MAX + RLY_STATE_MAX))
 
 /*
  * authorization_server (as given; a '?' already in it means '&' is used, and nothing when it already ends in '?' or '&'),
