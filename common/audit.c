@@ -5,6 +5,7 @@
 #include <json-c/json.h>
 #include "rly.h"
 #include "audit.h"
+#include "url.h"
 
 #define AUDIT_LINE_MAX (64 * 1024)
 #define AUDIT_TOTALS_MAX 4096
@@ -368,8 +369,8 @@ int rly_audit_value_ok(const char *key, const char *s, size_t n)
         return 0;
     if (strcmp(key, "event") == 0 || strcmp(key, "outcome") == 0)
         return is_ident(s, n);
-    if (strcmp(key, "as") == 0)
-        return is_host(s, n);
+    if (strcmp(key, "as") == 0) /* an allow-list entry, or "unlisted": never a tenant's host that an entry matched */
+        return rly_url_as_entry_ok(s, n) || (n == sizeof(RLY_AS_UNLISTED) - 1 && memcmp(s, RLY_AS_UNLISTED, n) == 0);
     return 0;
 }
 

@@ -364,6 +364,7 @@ rly_session_req_status_t rly_session_req_parse(const char *body, size_t len, con
     json_object *root = NULL, *v, *ap = NULL;
     const char *client_id = NULL;
     size_t nkeys, ap_keys, client_id_len = 0, i;
+    char as_host[RLY_AS_HOST_MAX + 1];
     int r;
 
     memset(out, 0, sizeof(*out));
@@ -408,7 +409,7 @@ rly_session_req_status_t rly_session_req_parse(const char *body, size_t len, con
     {
         const char *s = json_object_get_string(v);
         size_t slen = (size_t)json_object_get_string_len(v);
-        if (rly_url_check_as(s, slen, pol->allow_http_loopback, out->as_host, sizeof(out->as_host), errstr) != 0)
+        if (rly_url_check_as(s, slen, pol->allow_http_loopback, as_host, sizeof(as_host), errstr) != 0)
             goto Exit;
         if (slen > RLY_URL_MAX) { /* rly_url_check_as has the same limit */
             *errstr = "the URL is too long";
@@ -498,15 +499,17 @@ rly_session_req_status_t rly_session_req_parse(const char *body, size_t len, con
     }
 
     /* the allow-lists last: a malformed request is 400 whatever its authorization server or client */
+    /* the anonymous AS identifier: the entry that matched, never the host (a tenant's host names the tenant) */
     if (pol->allow_as != NULL && pol->allow_as_count != 0) {
-        for (i = 0; i != pol->allow_as_count; i++)
-            if (strcmp(pol->allow_as[i], out->as_host) == 0)
-                break;
-        if (i == pol->allow_as_count) {
+        const char *entry = rly_url_as_match(as_host, pol->allow_as, pol->allow_as_count);
+        if (entry == NULL || strlen(entry) >= sizeof(out->as_id)) {
             *errstr = "the authorization server is not allowed";
             ret = RLY_SREQ_NOT_ALLOWED;
             goto Exit;
         }
+        memcpy(out->as_id, entry, strlen(entry) + 1);
+    } else {
+        memcpy(out->as_id, RLY_AS_UNLISTED, sizeof(RLY_AS_UNLISTED));
     }
     if (out->bound && pol->allow_client_id != NULL && pol->allow_client_id_count != 0) {
         for (i = 0; i != pol->allow_client_id_count; i++)

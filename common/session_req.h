@@ -7,7 +7,7 @@
 typedef struct st_rly_session_policy_t {
     int allow_http_loopback;     /* dev mode: http authorization servers on loopback */
     unsigned ttl_max;            /* session_ttl_max */
-    const char *const *allow_as; /* lower-case hosts; NULL / 0: any https AS */
+    const char *const *allow_as; /* entries (rly_url_as_entry_ok), lower-case; NULL / 0: any https AS */
     size_t allow_as_count;
     const char *const *allow_client_id; /* (1.1) OAuth client ids served, compared exactly; NULL / 0: any */
     size_t allow_client_id_count;
@@ -22,7 +22,7 @@ typedef struct st_rly_session_policy_t {
  * pass it by pointer and do not copy it by value (a copy's params would point into the original).
  */
 typedef struct st_rly_session_req_t {
-    char as_host[RLY_AS_HOST_MAX + 1]; /* lower-cased host of authorization_server */
+    char as_id[RLY_AS_ID_MAX + 1]; /* the anonymous AS identifier: the allow-list entry that matched, or "unlisted" */
     char return_uri[RLY_RETURN_URI_MAX + 1];
     size_t return_uri_len; /* 0: none given (never for a bound session) */
     int has_seal_key;

@@ -186,3 +186,59 @@ int rly_url_check_return(const char *url, size_t len, const char **errstr)
     }
     return 0;
 }
+
+/* lower-case labels of [a-z0-9-], 1..63 each, no '-' at either end of a label, at most RLY_AS_HOST_MAX; the number of
+ * labels, or 0 */
+static size_t host_labels(const char *s, size_t len)
+{
+    size_t labels = 0, label = 0;
+    if (len == 0 || len > RLY_AS_HOST_MAX)
+        return 0;
+    for (size_t i = 0; i != len; ++i) {
+        char c = s[i];
+        if (c == '.') {
+            if (label == 0 || s[i - 1] == '-')
+                return 0;
+            label = 0;
+            ++labels;
+        } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && label != 0)) {
+            if (++label > 63)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    return label != 0 && s[len - 1] != '-' ? labels + 1 : 0;
+}
+
+int rly_url_as_entry_ok(const char *s, size_t len)
+{
+    rly_hostport_t hp;
+    const char *errstr;
+    if (len > 2 && s[0] == '*' && s[1] == '.')
+        return host_labels(s + 2, len - 2) >= 2;
+    if (len != 0 && s[0] == '[')
+        return rly_hostport_parse(s, len, 0, &hp, &errstr) == 0 && hp.is_ipv6 && hp.port == 0 && hp.host_len + 2 == len;
+    return host_labels(s, len) != 0;
+}
+
+const char *rly_url_as_match(const char *host, const char *const *entries, size_t n)
+{
+    size_t hlen = strlen(host), best_len = 0;
+    const char *best = NULL;
+    for (size_t i = 0; i != n; ++i) {
+        const char *e = entries[i];
+        size_t elen = strlen(e);
+        if (e[0] != '*') {
+            if (elen == hlen && memcmp(e, host, hlen) == 0)
+                return e; /* an exact entry wins */
+            continue;
+        }
+        /* "*.suffix": at least one character (a label) before ".suffix" */
+        if (hlen >= elen && memcmp(host + hlen - (elen - 1), e + 1, elen - 1) == 0 && hlen > elen - 1 && elen > best_len) {
+            best = e;
+            best_len = elen;
+        }
+    }
+    return best;
+}

@@ -17,4 +17,16 @@ int rly_url_check_as(const char *url, size_t len, int allow_http_loopback, char 
  */
 int rly_url_check_return(const char *url, size_t len, const char **errstr);
 
+/*
+ * An allow-list entry (--allow-as): a host name (lower-case labels of [a-z0-9-], 1..63 each), a dotted IPv4 address or
+ * an [IPv6] address, matched exactly; or a wildcard "*." + a host name of two labels or more (e.g. "*.okta.com"), which
+ * matches any host of one or more labels before that suffix, never the suffix itself. 1 / 0.
+ */
+int rly_url_as_entry_ok(const char *s, size_t len);
+/*
+ * The entry host (lower-case, as rly_url_check_as writes it) matches: an exact entry first, then the wildcard with the
+ * longest suffix (the most specific). The entry itself (borrowed from entries), or NULL when none matches.
+ */
+const char *rly_url_as_match(const char *host, const char *const *entries, size_t n);
+
 #endif

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <json-c/json.h>
+#include <libpsl.h>
 #include "rly.h"
 #include "addr.h"
 #include "config.h"
@@ -160,11 +161,12 @@ static const struct st_option_t options[] = {
      .type = T_LIST,
      .off = FIELD(allow_as),
      .count_off = FIELD(allow_as_count),
-     .metavar = "HOST",
+     .metavar = "HOST|*.SUFFIX",
      .def_text = "any https AS",
      .max = RELAY_ALLOW_AS_MAX,
-     .help = "allow-listed authorization server host; repeatable, or comma-separated;\n"
-             "at most " STR(RELAY_ALLOW_AS_MAX) ", lower-cased"},
+     .help = "allow-listed authorization server: a host, or *.suffix for every host under\n"
+             "it (never the suffix itself); the entry that matched is what the log says;\n"
+             "repeatable, or comma-separated; at most " STR(RELAY_ALLOW_AS_MAX) ", lower-cased"},
     {.name = "allow-client-id",
      .type = T_LIST,
      .flags = F_IDENT,
@@ -535,6 +537,21 @@ static void mark(struct st_loader_t *l, size_t i, enum en_layer_t layer)
         l->given[i] = 1;
 }
 
+/* 1 if "*.suffix" would match more than one organisation's hosts: the suffix has one label, or is a public suffix of the
+ * ICANN section of the public suffix list ("co.uk"); private-section suffixes ("my.salesforce.com") are what wildcards are
+ * for */
+static int wildcard_too_wide(const char *suffix, size_t len)
+{
+    char lc[RLY_AS_HOST_MAX + 1];
+    if (memchr(suffix, '.', len) == NULL || len >= sizeof(lc))
+        return 1;
+    for (size_t j = 0; j != len; ++j)
+        lc[j] = (char)tolower((unsigned char)suffix[j]);
+    lc[len] = '\0';
+    const psl_ctx_t *psl = psl_builtin();
+    return psl != NULL && psl_is_public_suffix2(psl, lc, PSL_TYPE_ICANN | PSL_TYPE_NO_STAR_RULE);
+}
+
 static void list_add(struct st_loader_t *l, size_t i, const char *s, size_t len, enum en_layer_t layer)
 {
     char **list = field_of(l, i), *host, sb[SHOWN_MAX];
@@ -550,6 +567,15 @@ static void list_add(struct st_loader_t *l, size_t i, const char *s, size_t len,
         if (j != len || len > RELAY_CLIENT_ID_MAX) {
             report_opt(l, i, layer, "invalid value %s: printable ASCII without blanks or commas, at most %d bytes",
                        shown(sb, s, len), RELAY_CLIENT_ID_MAX);
+            return;
+        }
+    } else if (len > 2 && s[0] == '*' && s[1] == '.') {
+        /* a wildcard entry: "*." and a host of two labels or more, never over a public suffix ("*.co.uk") */
+        if (len - 2 > RLY_AS_HOST_MAX || !host_ok(s + 2, len - 2) || wildcard_too_wide(s + 2, len - 2)) {
+            report_opt(
+                l, i, layer,
+                "invalid wildcard %s: expected *.suffix, the suffix a host name of two labels or more that is not a public suffix",
+                shown(sb, s, len));
             return;
         }
     } else if (len > RLY_AS_HOST_MAX || !host_ok(s, len)) {

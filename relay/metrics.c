@@ -12,7 +12,7 @@
 #define RENDER_MAX (1024 * 1024) /* its limit: 1,024 counters of at most ~400 bytes and the fixed series fit */
 
 typedef struct st_counter_t {
-    char event[33], outcome[33], as[RLY_AS_HOST_MAX + 1];
+    char event[33], outcome[33], as[RLY_AS_ID_MAX + 1];
     unsigned long long value;
 } counter_t;
 
@@ -23,8 +23,6 @@ static struct {
     pthread_mutex_t mutex;
     counter_t counters[COUNTERS_MAX];
     size_t ncounters;
-    char as_seen[RELAY_METRICS_AS_MAX][RLY_AS_HOST_MAX + 1];
-    size_t nas;
     unsigned long long wake_buckets[NBOUNDS + 1];
     unsigned long long wake_count;
     double wake_sum;
@@ -48,20 +46,13 @@ static const char *checked(const char *key, const char *value)
     return value != NULL && rly_audit_value_ok(key, value, strlen(value)) ? value : "invalid";
 }
 
-/* the label value for an AS: itself while fewer than RELAY_METRICS_AS_MAX were seen, then "other"; with the mutex */
+/* the label value for an AS: its identifier, an allow-list entry or "unlisted" (protocol.md "Anonymous logs"), so the
+ * label values are bounded by the allow-list; anything else (a bug) is "invalid" */
 static const char *as_label(const char *as)
 {
     if (as == NULL || *as == '\0')
         return "";
-    if (!rly_audit_value_ok("as", as, strlen(as)))
-        return "invalid"; /* takes no slot of its own */
-    for (size_t i = 0; i != m.nas; ++i)
-        if (strcmp(m.as_seen[i], as) == 0)
-            return m.as_seen[i];
-    if (m.nas == RELAY_METRICS_AS_MAX || strlen(as) > RLY_AS_HOST_MAX)
-        return "other";
-    copy(m.as_seen[m.nas], sizeof(m.as_seen[0]), as);
-    return m.as_seen[m.nas++];
+    return checked("as", as);
 }
 
 void relay_metrics_count(const char *event, const char *outcome, const char *as)

@@ -4,9 +4,6 @@
 
 #include <stddef.h>
 
-/* distinct AS label values beyond this are counted as "other" (no allow-list means any host could appear) */
-#define RELAY_METRICS_AS_MAX 64
-
 /*
  * Counts one flow event under (event, outcome, as): event and outcome that the log's rules refuse are counted as
  * "invalid", as the log writes them; as may be NULL or "" (no label value). Thread-safe; at most 1,024 series.

@@ -20,7 +20,7 @@ typedef struct st_callback_t {
     relay_op_t super;
     uint8_t key[RLY_SESSION_ID_BYTES]; /* the session's name in the store */
     char sid_text[RLY_SESSION_ID_LEN + 1];
-    char as_host[RLY_AS_HOST_MAX + 1];
+    char as_id[RLY_AS_ID_MAX + 1];
     int denied;
     int meta_open;                 /* meta holds the session's opened meta */
     char error[RLY_ERROR_MAX + 1]; /* the AS's error code, for the redirect */
@@ -45,7 +45,7 @@ static void finish(callback_t *c)
 
 static void respond_store_down(callback_t *c, h2o_req_t *req)
 {
-    relay_event(RLY_LOG_WARN, "callback", c->as_host[0] ? c->as_host : NULL, "unavailable", relay_op_elapsed(&c->super));
+    relay_event(RLY_LOG_WARN, "callback", c->as_id[0] ? c->as_id : NULL, "unavailable", relay_op_elapsed(&c->super));
     relay_respond_page(req, 503, RELAY_PAGE_RETRY, NULL, 0, 5);
 }
 
@@ -85,7 +85,7 @@ static void on_completed(void *ctx, store_status_t status, const store_record_t 
 /* 1.1: a callback without the browser that confirmed the flow (or before confirmation); nothing is stored */
 static void respond_other_browser(callback_t *c, h2o_req_t *req)
 {
-    relay_event(RLY_LOG_INFO, "callback", c->as_host[0] ? c->as_host : NULL, "forbidden", relay_op_elapsed(&c->super));
+    relay_event(RLY_LOG_INFO, "callback", c->as_id[0] ? c->as_id : NULL, "forbidden", relay_op_elapsed(&c->super));
     relay_respond_page(req, 403, RELAY_PAGE_OTHER_BROWSER, NULL, 0, 0);
 }
 
@@ -119,7 +119,7 @@ static int open_meta(callback_t *c, h2o_req_t *req, const store_record_t *rec)
         return 0;
     if (relay_meta_open(relay_keys(c->super.worker->relay), c->sid_text, rec->meta, rec->meta_len, &c->meta) != 0) {
         /* written under a key no longer in the key file */
-        relay_event(RLY_LOG_WARN, "callback", c->as_host, "undecryptable", relay_op_elapsed(&c->super));
+        relay_event(RLY_LOG_WARN, "callback", c->as_id, "undecryptable", relay_op_elapsed(&c->super));
         relay_respond_page(req, 410, RELAY_PAGE_EXPIRED, NULL, 0, 0);
         return -1;
     }
@@ -151,16 +151,16 @@ static void on_completed(void *ctx, store_status_t status, const store_record_t 
     if (req == NULL)
         goto Exit;
     if (rec != NULL)
-        memcpy(c->as_host, rec->as_host, sizeof(c->as_host));
+        memcpy(c->as_id, rec->as_id, sizeof(c->as_id));
     switch (status) {
     case STORE_OK:
         break;
     case STORE_CONFLICT:
-        relay_event(RLY_LOG_INFO, "callback", c->as_host, "replay", relay_op_elapsed(&c->super));
+        relay_event(RLY_LOG_INFO, "callback", c->as_id, "replay", relay_op_elapsed(&c->super));
         relay_respond_page(req, 409, RELAY_PAGE_USED, NULL, 0, 0);
         goto Exit;
     case STORE_NOT_FOUND:
-        relay_event(RLY_LOG_INFO, "callback", c->as_host[0] ? c->as_host : NULL, "expired", relay_op_elapsed(&c->super));
+        relay_event(RLY_LOG_INFO, "callback", c->as_id[0] ? c->as_id : NULL, "expired", relay_op_elapsed(&c->super));
         relay_respond_page(req, 410, RELAY_PAGE_EXPIRED, NULL, 0, 0);
         goto Exit;
     case STORE_FORBIDDEN:
@@ -185,7 +185,7 @@ static void on_completed(void *ctx, store_status_t status, const store_record_t 
     /* the direct path learns the return_uri from the record the write answered with */
     if (open_meta(c, req, rec) != 0)
         goto Exit;
-    relay_event(RLY_LOG_INFO, "callback", c->as_host, c->denied ? "denied" : "authorized", relay_op_elapsed(&c->super));
+    relay_event(RLY_LOG_INFO, "callback", c->as_id, c->denied ? "denied" : "authorized", relay_op_elapsed(&c->super));
     if (c->bound)
         deliver(c, req);
     else if (c->meta.return_uri_len != 0)
@@ -214,9 +214,9 @@ static void on_session(void *ctx, store_status_t status, const store_record_t *r
         respond_store_down(c, req);
         goto Exit;
     }
-    memcpy(c->as_host, rec->as_host, sizeof(c->as_host));
+    memcpy(c->as_id, rec->as_id, sizeof(c->as_id));
     if (rec->result != NULL) {
-        relay_event(RLY_LOG_INFO, "callback", c->as_host, "replay", relay_op_elapsed(&c->super));
+        relay_event(RLY_LOG_INFO, "callback", c->as_id, "replay", relay_op_elapsed(&c->super));
         relay_respond_page(req, 409, RELAY_PAGE_USED, NULL, 0, 0);
         goto Exit;
     }

@@ -52,7 +52,7 @@ typedef struct st_pickup_t {
     uint8_t key[RLY_SESSION_ID_BYTES]; /* the session's store key (rly_store_key), not its id */
     char sid_text[RLY_SESSION_ID_LEN + 1];
     uint8_t token_hash[32];
-    char as_host[RLY_AS_HOST_MAX + 1]; /* "" until the first read */
+    char as_id[RLY_AS_ID_MAX + 1]; /* "" until the first read */
     int is_delete;
     unsigned wait; /* seconds, as applied */
     relay_waiter_t waiter;
@@ -69,7 +69,7 @@ static const char *event_of(const pickup_t *p)
 
 static const char *as_of(const pickup_t *p)
 {
-    return p->as_host[0] != '\0' ? p->as_host : NULL;
+    return p->as_id[0] != '\0' ? p->as_id : NULL;
 }
 
 /* leaves the waiter table, the timer and the subscription */
@@ -190,7 +190,7 @@ static void respond_pending(pickup_t *p, h2o_req_t *req, const store_record_t *r
     char body[96];
     long expires_in = (long)((rec->expires_in_ms + 999) / 1000);
     int n = snprintf(body, sizeof(body), "{\"status\":\"pending\",\"expires_in\":%ld}", expires_in);
-    relay_event(RLY_LOG_DEBUG, "pickup", p->as_host, "pending", relay_op_elapsed(&p->super));
+    relay_event(RLY_LOG_DEBUG, "pickup", p->as_id, "pending", relay_op_elapsed(&p->super));
     relay_respond_json(req, 202, NULL, h2o_strdup(&req->pool, body, (size_t)n).base, (size_t)n);
 }
 
@@ -199,7 +199,7 @@ static void deliver(pickup_t *p, h2o_req_t *req, const store_record_t *rec)
     size_t len;
     char *json = relay_result_open(relay_keys(p->super.worker->relay), p->sid_text, rec->result, rec->result_len, &len);
     if (json == NULL) {
-        relay_event(RLY_LOG_WARN, "pickup", p->as_host, "undecryptable", relay_op_elapsed(&p->super));
+        relay_event(RLY_LOG_WARN, "pickup", p->as_id, "undecryptable", relay_op_elapsed(&p->super));
         relay_respond_error(req, 404, NULL, "not_found", "unknown or expired session", 0);
         return;
     }
@@ -208,7 +208,7 @@ static void deliver(pickup_t *p, h2o_req_t *req, const store_record_t *rec)
     free(json);
     if (p->woken && rec->completed_at != 0)
         relay_metrics_observe_wake((double)(relay_unix_ms() - rec->completed_at) / 1000.0);
-    relay_event(RLY_LOG_INFO, "pickup", p->as_host, "delivered", relay_op_elapsed(&p->super));
+    relay_event(RLY_LOG_INFO, "pickup", p->as_id, "delivered", relay_op_elapsed(&p->super));
     relay_respond_json(req, 200, NULL, body.base, body.len);
 }
 
@@ -227,9 +227,9 @@ static void on_read(void *ctx, store_status_t status, const store_record_t *rec)
         goto Exit;
     }
     if (p->state == PICKUP_VERIFYING) {
-        memcpy(p->as_host, rec->as_host, sizeof(p->as_host));
+        memcpy(p->as_id, rec->as_id, sizeof(p->as_id));
         if (!rly_hash_equal(rec->token_hash, p->token_hash)) {
-            relay_event(RLY_LOG_INFO, event_of(p), p->as_host, "unauthorized", relay_op_elapsed(&p->super));
+            relay_event(RLY_LOG_INFO, event_of(p), p->as_id, "unauthorized", relay_op_elapsed(&p->super));
             h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
             relay_respond_error(req, 401, NULL, "invalid_token", "missing or wrong poll token", 0);
             goto Exit;
@@ -287,7 +287,7 @@ static void on_removed(void *ctx, store_status_t status, const store_record_t *r
         answer_store_status(p, req, status);
         goto Exit;
     }
-    relay_event(RLY_LOG_INFO, "delete", p->as_host, "deleted", relay_op_elapsed(&p->super));
+    relay_event(RLY_LOG_INFO, "delete", p->as_id, "deleted", relay_op_elapsed(&p->super));
     relay_respond_json(req, 204, NULL, "", 0);
 Exit:
     finish(p);

@@ -66,7 +66,7 @@ typedef struct st_create_t {
     char state[RLY_STATE_LEN + 1]; /* version 1 only: a 1.1 state is minted when the user confirms */
     char token[RLY_POLL_TOKEN_LEN + 1];
     char start_token[RLY_START_TOKEN_LEN + 1]; /* 1.1: the start link's token; "" for version 1 */
-    char as_host[RLY_AS_HOST_MAX + 1];
+    char as_id[RLY_AS_ID_MAX + 1];
     unsigned ttl;
 } create_t;
 
@@ -78,7 +78,7 @@ static void on_created(void *ctx, store_status_t status, const store_record_t *r
     if (req == NULL)
         goto Exit;
     if (status != STORE_OK) {
-        relay_event(RLY_LOG_WARN, "session_create", c->as_host, "unavailable", relay_op_elapsed(&c->super));
+        relay_event(RLY_LOG_WARN, "session_create", c->as_id, "unavailable", relay_op_elapsed(&c->super));
         relay_respond_error(req, 503, NULL, "temporarily_unavailable", "the rendezvous store is unavailable; retry shortly", 2);
         goto Exit;
     }
@@ -104,7 +104,7 @@ static void on_created(void *ctx, store_status_t status, const store_record_t *r
     json_object_put(o);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, h2o_strdup(&req->pool, poll_url, strlen(poll_url)).base,
                    strlen(poll_url));
-    relay_event(RLY_LOG_INFO, "session_create", c->as_host, "created", relay_op_elapsed(&c->super));
+    relay_event(RLY_LOG_INFO, "session_create", c->as_id, "created", relay_op_elapsed(&c->super));
     relay_respond_json(req, 201, NULL, body.base, body.len);
 Exit:
     OPENSSL_cleanse(c->token, sizeof(c->token));
@@ -175,8 +175,8 @@ int relay_route_create(h2o_req_t *req)
         goto Error;
     }
     rec.sealed = sreq.has_seal_key;
-    memcpy(rec.as_host, sreq.as_host, sizeof(rec.as_host));
-    memcpy(c->as_host, sreq.as_host, sizeof(c->as_host));
+    memcpy(rec.as_id, sreq.as_id, sizeof(rec.as_id));
+    memcpy(c->as_id, sreq.as_id, sizeof(c->as_id));
     if ((metalen = relay_meta_seal(relay_keys(r), c->sid_text, &sreq, meta)) < 0)
         goto Error;
     rec.meta = meta;

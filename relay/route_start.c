@@ -33,7 +33,7 @@ typedef struct st_start_t {
     char cookie[RLY_COOKIE_LEN + 1];
     int cookie_new; /* minted by this request: set it on the response */
     char csrf[RLY_CSRF_LEN + 1];
-    char as_host[RLY_AS_HOST_MAX + 1];
+    char as_id[RLY_AS_ID_MAX + 1];
     relay_meta_t meta;
     int meta_open;
 } start_t;
@@ -52,7 +52,7 @@ static relay_t *relay_of(start_t *s)
 
 static void respond_page(start_t *s, h2o_req_t *req, int status, relay_page_t page, const char *outcome)
 {
-    relay_event(RLY_LOG_INFO, "start", s->as_host[0] != '\0' ? s->as_host : NULL, outcome, relay_op_elapsed(&s->super));
+    relay_event(RLY_LOG_INFO, "start", s->as_id[0] != '\0' ? s->as_id : NULL, outcome, relay_op_elapsed(&s->super));
     relay_respond_page(req, status, page, NULL, 0, status == 503 ? 2 : 0);
 }
 
@@ -84,13 +84,24 @@ static const rly_param_t *param(const relay_meta_t *m, const char *name)
 static void show_page(start_t *s, h2o_req_t *req)
 {
     const rly_param_t *scope = param(&s->meta, "scope"), *audience = param(&s->meta, "audience");
+    /* the AS host as the instance wrote it (the log and the store know only its anonymous identifier) */
+    const char *host, *port, *path;
+    size_t host_len = 0, reg_off, port_len, path_len;
+    int port_default;
+    char as_host[RLY_AS_HOST_MAX + 3];
+    if (relay_url_display_split(s->meta.authorization_server, s->meta.authorization_server_len, &host, &host_len, &reg_off, &port,
+                                &port_len, &port_default, &path, &path_len) != 0 ||
+        host_len >= sizeof(as_host))
+        host_len = 0;
+    memcpy(as_host, host_len != 0 ? host : "", host_len);
+    as_host[host_len] = '\0';
     if (rly_csrf_new(relay_keys(relay_of(s)), s->sid, s->cookie, RLY_COOKIE_LEN, s->csrf) != 0) {
         respond_page(s, req, 500, RELAY_PAGE_RETRY, "error");
         return;
     }
     relay_confirm_view_t v = {s->meta.return_uri,
                               s->meta.return_uri_len,
-                              s->as_host,
+                              as_host,
                               scope != NULL ? scope->value : NULL,
                               scope != NULL ? scope->value_len : 0,
                               audience != NULL ? audience->value : NULL,
@@ -99,7 +110,7 @@ static void show_page(start_t *s, h2o_req_t *req)
                               s->meta.label_len,
                               s->token,
                               s->csrf};
-    relay_event(RLY_LOG_INFO, "start", s->as_host, "shown", relay_op_elapsed(&s->super));
+    relay_event(RLY_LOG_INFO, "start", s->as_id, "shown", relay_op_elapsed(&s->super));
     relay_respond_confirm(req, &v);
 }
 
@@ -127,7 +138,7 @@ static void on_session(void *ctx, store_status_t status, const store_record_t *r
         respond_store_status(s, req, status);
         goto Exit;
     }
-    memcpy(s->as_host, rec->as_host, sizeof(s->as_host));
+    memcpy(s->as_id, rec->as_id, sizeof(s->as_id));
     if (!confirmable(s, rec) || open_meta(s, rec) != 0) {
         respond_page(s, req, 410, RELAY_PAGE_START_GONE, "gone");
         goto Exit;
@@ -187,7 +198,7 @@ static void proceed(start_t *s, h2o_req_t *req)
         respond_page(s, req, 500, RELAY_PAGE_RETRY, "error");
         return;
     }
-    relay_event(RLY_LOG_INFO, "start", s->as_host, "confirmed", relay_op_elapsed(&s->super));
+    relay_event(RLY_LOG_INFO, "start", s->as_id, "confirmed", relay_op_elapsed(&s->super));
     h2o_iovec_t loc = h2o_strdup(&req->pool, url, len);
     free(url);
     relay_respond_redirect(req, loc.base, loc.len);
@@ -203,7 +214,7 @@ static void on_confirmed(void *ctx, store_status_t status, const store_record_t 
         respond_store_status(s, req, status == STORE_CONFLICT ? STORE_NOT_FOUND : status);
         goto Exit;
     }
-    memcpy(s->as_host, rec->as_host, sizeof(s->as_host));
+    memcpy(s->as_id, rec->as_id, sizeof(s->as_id));
     if (open_meta(s, rec) != 0) {
         respond_page(s, req, 410, RELAY_PAGE_START_GONE, "gone");
         goto Exit;

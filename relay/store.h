@@ -14,7 +14,7 @@
 typedef struct st_store_record_t {
     uint8_t key[RLY_SESSION_ID_BYTES]; /* the store key: rly_store_key of the session id, never the id itself */
     uint8_t token_hash[32];
-    char as_host[RLY_AS_HOST_MAX + 1];
+    char as_id[RLY_AS_ID_MAX + 1];
     const uint8_t *meta; /* encrypted under the data key; borrowed */
     size_t meta_len;
     const uint8_t *result; /* NULL while pending; borrowed */

@@ -13,7 +13,7 @@ typedef struct st_entry_t {
     struct st_entry_t *next;
     uint8_t key[RLY_SESSION_ID_BYTES];
     uint8_t token_hash[32];
-    char as_host[RLY_AS_HOST_MAX + 1];
+    char as_id[RLY_AS_ID_MAX + 1];
     uint8_t *meta;
     size_t meta_len;
     uint8_t *result;
@@ -159,7 +159,7 @@ static int snapshot(snapshot_t *s, const entry_t *e, int64_t now)
         return -1;
     memcpy(s->rec.key, e->key, sizeof(e->key));
     memcpy(s->rec.token_hash, e->token_hash, sizeof(e->token_hash));
-    memcpy(s->rec.as_host, e->as_host, sizeof(e->as_host));
+    memcpy(s->rec.as_id, e->as_id, sizeof(e->as_id));
     if (e->meta_len != 0)
         memcpy(s->buf, e->meta, e->meta_len);
     s->rec.meta = s->buf;
@@ -263,7 +263,7 @@ static void op_create(store_t *self, const store_record_t *rec, unsigned ttl, st
         return;
     }
     memcpy(e->token_hash, rec->token_hash, sizeof(e->token_hash));
-    memcpy(e->as_host, rec->as_host, sizeof(e->as_host));
+    memcpy(e->as_id, rec->as_id, sizeof(e->as_id));
     e->sealed = rec->sealed != 0;
     e->bound = rec->bound != 0;
     memcpy(e->start_hash, rec->start_hash, sizeof(e->start_hash));

@@ -210,13 +210,13 @@ static int parse_record(const redisReply *r, size_t first, const uint8_t key[RLY
     if (e[NFIELDS]->type != REDIS_REPLY_INTEGER)
         return -1;
     /* th, as, meta are always there; sh and ck are hashes when there */
-    if (f[0] == NULL || len[0] != 32 || f[1] == NULL || len[1] > RLY_AS_HOST_MAX || f[2] == NULL ||
+    if (f[0] == NULL || len[0] != 32 || f[1] == NULL || len[1] > RLY_AS_ID_MAX || f[2] == NULL ||
         (f[8] != NULL && len[8] != 32) || (f[9] != NULL && len[9] != 32))
         return -1;
     memset(rec, 0, sizeof(*rec));
     memcpy(rec->key, key, RLY_SESSION_ID_BYTES);
     memcpy(rec->token_hash, f[0], 32);
-    memcpy(rec->as_host, f[1], len[1]);
+    memcpy(rec->as_id, f[1], len[1]);
     rec->meta = (const uint8_t *)f[2];
     rec->meta_len = len[2];
     rec->result = (const uint8_t *)f[3];
@@ -654,9 +654,9 @@ static void op_create(store_t *self, const store_record_t *rec, unsigned ttl, st
     redis_handle_t *h = (redis_handle_t *)self;
     char ttl_ms[24];
     int n = snprintf(ttl_ms, sizeof(ttl_ms), "%u", ttl * 1000);
-    const void *args[] = {rec->token_hash, rec->as_host, rec->meta, ttl_ms, "1", "1", rec->start_hash};
+    const void *args[] = {rec->token_hash, rec->as_id, rec->meta, ttl_ms, "1", "1", rec->start_hash};
     size_t lens[] = {
-        32, strlen(rec->as_host), rec->meta_len, (size_t)n, rec->sealed ? 1 : 0, rec->bound ? 1 : 0, rec->bound ? 32 : 0};
+        32, strlen(rec->as_id), rec->meta_len, (size_t)n, rec->sealed ? 1 : 0, rec->bound ? 1 : 0, rec->bound ? 32 : 0};
     if (!rec->bound) {
         run_script(h, SCRIPT_CREATE, rec->key, 7, args, lens, cb, ctx);
         return;

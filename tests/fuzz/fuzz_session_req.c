@@ -28,9 +28,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     switch (rly_session_req_parse((const char *)data, size, &policy, &req, &errstr)) {
     case RLY_SREQ_OK:
         CHECK(size <= RLY_SESSION_BODY_MAX);
-        CHECK(memchr(req.as_host, '\0', sizeof(req.as_host)) != NULL);
+        CHECK(memchr(req.as_id, '\0', sizeof(req.as_id)) != NULL);
         for (i = 0; i < policy.allow_as_count; i++)
-            if (strcmp(req.as_host, allow_list[i]) == 0)
+            if (strcmp(req.as_id, allow_list[i]) == 0)
                 break;
         CHECK(i < policy.allow_as_count);
         CHECK(req.ttl >= RLY_TTL_MIN && req.ttl <= policy.ttl_max);
@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case RLY_SREQ_INVALID:
     case RLY_SREQ_NOT_ALLOWED:
         CHECK(errstr != NULL && errstr[0] != '\0');
-        CHECK(req.as_host[0] == '\0' && req.return_uri_len == 0 && req.has_seal_key == 0);
+        CHECK(req.as_id[0] == '\0' && req.return_uri_len == 0 && req.has_seal_key == 0);
         break;
     default:
         abort();

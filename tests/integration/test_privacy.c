@@ -35,10 +35,22 @@ static void remember_session(const rly_session_t *s)
     remember(s->poll_token);
 }
 
+static char *rly_metrics_text_before_stop; /* /metrics just before the relay stops (arena) */
+
+/* a version-1 session at the AS given, with the test's return_uri; fails the test unless 201 */
+static void rly_create_ok_as(const rly_relay_t *r, int v, const char *as, rly_session_t *s)
+{
+    rly_response_t *res =
+        rly_create(r, v, rly_strf("{\"authorization_server\": \"%s\", \"return_uri\": \"" RLY_TEST_RETURN "\"}", as), s);
+    RLY_EXPECT(res, 201, v);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
-    static const char *const extra[] = {"--rate-limit", "0", "--log-level", "debug", NULL};
+    /* an allow-list with a tenant wildcard: the log and the metrics say the entry that matched, never the tenant's host */
+    static const char *const extra[] = {"--rate-limit",       "0",          "--log-level", "debug", "--allow-as",
+                                        "auth.atlassian.com", "--allow-as", "*.okta.com",  NULL};
     return rly_relay_start(&relay, extra);
 }
 
@@ -343,10 +355,14 @@ static void check_log_line(const char *line, size_t len, size_t lineno, int *see
     if (as != NULL) {
         for (const char *p = as; *p != '\0'; p++)
             if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '[' || *p == ']' ||
-                  *p == ':'))
+                  *p == ':' || *p == '*'))
                 fail_msg("log line %zu: bad as", lineno);
         if (strcmp(as, "auth.atlassian.com") == 0)
-            *seen_as = 1;
+            *seen_as |= 1;
+        else if (strcmp(as, "*.okta.com") == 0)
+            *seen_as |= 2;
+        else
+            fail_msg("log line %zu: as \"%s\" is neither allow-list entry", lineno, as);
     }
 }
 
@@ -419,6 +435,21 @@ static void test_log_is_anonymous(void **state)
     remember("log-scope-value");
     remember("log-challenge");
 
+    /* a tenant of a wildcard entry: its host must not reach the log or the metrics */
+    for (int v = RLY_H1; v <= RLY_H2; v++) {
+        rly_session_t s;
+        rly_create_ok_as(&relay, v, "https://acme-tenant.okta.com/oauth2/v1/authorize", &s);
+        RLY_EXPECT(rly_callback(&relay, v, NULL, rly_query("code", "tenant-code", "state", s.state, NULL)), 303, v);
+        RLY_EXPECT(rly_pickup(&s, v, -1), 200, v);
+    }
+    RLY_EXPECT(rly_create(&relay, RLY_H1, "{\"authorization_server\": \"https://okta.com/authorize\"}", NULL), 403, RLY_H1);
+    remember("acme-tenant");
+    rly_response_t metrics_res;
+    rly_request_t mq = {.url = rly_admin_url(&relay, "/metrics")};
+    assert_int_equal(rly_http_req(&mq, &metrics_res), 200);
+    rly_metrics_text_before_stop = rly_keep(strdup(metrics_res.body));
+    rly_response_free(&metrics_res);
+
     int exit_status = rly_relay_stop(&relay);
     size_t len;
     char *out = rly_relay_stdout(&relay, &len);
@@ -437,8 +468,15 @@ static void test_log_is_anonymous(void **state)
         p = nl + 1;
     }
     assert_true(lineno >= 10);
-    if (!seen_as)
-        fail_msg("no log line names the AS auth.atlassian.com (anonymous facts are what the log is for)");
+    if (seen_as != 3)
+        fail_msg("the log does not name both allow-list entries auth.atlassian.com and *.okta.com (anonymous facts are what the "
+                 "log is for)");
+    /* the tenant behind the wildcard is named nowhere: not in the log, not in a metric label */
+    char *metrics = rly_metrics_text_before_stop;
+    if (metrics == NULL || strstr(metrics, "*.okta.com") == NULL)
+        fail_msg("/metrics has no series for *.okta.com");
+    if (strstr(metrics, "acme-tenant") != NULL)
+        fail_msg("/metrics names the tenant acme-tenant");
 
     /* nothing identifying, anywhere */
     const char *outputs[2] = {out, err}, *names[2] = {"stdout", "stderr"};

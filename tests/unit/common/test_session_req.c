@@ -64,7 +64,7 @@ static void test_minimal(void **state)
 {
     (void)state;
     assert_int_equal(parse("{" AS "}"), RLY_SREQ_OK);
-    assert_string_equal(req.as_host, "auth.atlassian.com");
+    assert_string_equal(req.as_id, "unlisted"); /* no allow-list: the host is never the identifier */
     assert_int_equal(req.return_uri_len, 0);
     assert_string_equal(req.return_uri, "");
     assert_int_equal(req.has_seal_key, 0);
@@ -82,7 +82,7 @@ static void test_full(void **state)
     assert_int_equal(
         parse("{" AS ",\"return_uri\":\"https://qorus.example.com:8011/grant?x=1\",\"seal_key\":\"" KEY32 "\",\"ttl\":300}"),
         RLY_SREQ_OK);
-    assert_string_equal(req.as_host, "auth.atlassian.com");
+    assert_string_equal(req.as_id, "unlisted");
     assert_string_equal(req.return_uri, "https://qorus.example.com:8011/grant?x=1");
     assert_int_equal(req.return_uri_len, strlen("https://qorus.example.com:8011/grant?x=1"));
     assert_int_equal(req.has_seal_key, 1);
@@ -92,7 +92,7 @@ static void test_full(void **state)
     assert_int_equal(parse("{\"authorization_server\":\"https:\\/\\/AUTH.atlassian.com\\/authorize\",\"return_uri\":"
                            "\"http:\\u002F\\u002Flocalhost:8011/grant\"}"),
                      RLY_SREQ_OK);
-    assert_string_equal(req.as_host, "auth.atlassian.com");
+    assert_string_equal(req.authorization_server, "https://AUTH.atlassian.com/authorize");
     assert_string_equal(req.return_uri, "http://localhost:8011/grant");
 }
 
@@ -268,7 +268,7 @@ static void test_urls(void **state)
     assert_int_equal(parse("{\"authorization_server\":\"http://auth.atlassian.com/authorize\"}"), RLY_SREQ_INVALID);
     assert_int_equal(parse("{\"authorization_server\":\"http://localhost:9000/authorize\"}"), RLY_SREQ_INVALID);
     assert_int_equal(parse_pol(&pol_dev, "{\"authorization_server\":\"http://localhost:9000/authorize\"}"), RLY_SREQ_OK);
-    assert_string_equal(req.as_host, "localhost");
+    assert_string_equal(req.as_id, "unlisted");
     assert_int_equal(parse("{\"authorization_server\":\"https://user@auth.atlassian.com/\"}"), RLY_SREQ_INVALID);
     assert_int_equal(parse("{\"authorization_server\":\"https://auth.atlassian.com/#x\"}"), RLY_SREQ_INVALID);
     assert_int_equal(parse("{\"authorization_server\":\"\"}"), RLY_SREQ_INVALID);
@@ -303,7 +303,7 @@ static void test_allow_list(void **state)
     (void)state;
     assert_int_equal(parse_pol(&pol_list, "{" AS "}"), RLY_SREQ_OK);
     assert_int_equal(parse_pol(&pol_list, "{\"authorization_server\":\"https://AUTH.Atlassian.com:443/x\"}"), RLY_SREQ_OK);
-    assert_string_equal(req.as_host, "auth.atlassian.com");
+    assert_string_equal(req.as_id, "auth.atlassian.com"); /* the entry that matched */
     assert_int_equal(parse_pol(&pol_list, "{\"authorization_server\":\"https://[::1]/authorize\"}"), RLY_SREQ_OK);
     assert_int_equal(parse_pol(&pol_list, "{\"authorization_server\":\"https://login.evil.com/authorize\"}"), RLY_SREQ_NOT_ALLOWED);
     assert_int_equal(parse_pol(&pol_list, "{\"authorization_server\":\"https://auth.atlassian.com.evil.com/\"}"),
@@ -315,7 +315,36 @@ static void test_allow_list(void **state)
     assert_int_equal(parse_pol(&pol_list, "{\"authorization_server\":\"https://login.evil.com/\",\"ttl\":1}"), RLY_SREQ_INVALID);
     /* an empty allow-list allows any https authorization server */
     assert_int_equal(parse_pol(&pol_any, "{\"authorization_server\":\"https://login.example.org/authorize\"}"), RLY_SREQ_OK);
-    assert_string_equal(req.as_host, "login.example.org");
+    assert_string_equal(req.as_id, "unlisted");
+}
+
+/* wildcard entries: one label or more before the suffix, never the bare suffix; the most specific entry is the identifier,
+ * never the host it matched */
+static void test_allow_list_wildcards(void **state)
+{
+    static const char *const entries[] = {"*.okta.com", "*.my.salesforce.com", "*.salesforce.com", "login.salesforce.com",
+                                          "auth.atlassian.com"};
+    rly_session_policy_t pol = {0, 600, entries, 5, NULL, 0, 1};
+    (void)state;
+    assert_int_equal(parse_pol(&pol, "{\"authorization_server\":\"https://acme.okta.com/oauth2/v1/authorize\"}"), RLY_SREQ_OK);
+    assert_string_equal(req.as_id, "*.okta.com");
+    assert_int_equal(parse_pol(&pol, "{\"authorization_server\":\"https://a.b.okta.com/authorize\"}"), RLY_SREQ_OK);
+    assert_string_equal(req.as_id, "*.okta.com");
+    assert_int_equal(parse_pol(&pol, "{\"authorization_server\":\"https://okta.com/authorize\"}"), RLY_SREQ_NOT_ALLOWED);
+    assert_int_equal(parse_pol(&pol, "{\"authorization_server\":\"https://evilokta.com/authorize\"}"), RLY_SREQ_NOT_ALLOWED);
+    assert_int_equal(parse_pol(&pol, "{\"authorization_server\":\"https://okta.com.evil.example/authorize\"}"),
+                     RLY_SREQ_NOT_ALLOWED);
+    /* the longest suffix wins; an exact entry wins over any wildcard */
+    assert_int_equal(parse_pol(&pol, "{\"authorization_server\":\"https://acme.my.salesforce.com/services/oauth2/authorize\"}"),
+                     RLY_SREQ_OK);
+    assert_string_equal(req.as_id, "*.my.salesforce.com");
+    assert_int_equal(parse_pol(&pol, "{\"authorization_server\":\"https://acme.lightning.salesforce.com/x\"}"), RLY_SREQ_OK);
+    assert_string_equal(req.as_id, "*.salesforce.com");
+    assert_int_equal(parse_pol(&pol, "{\"authorization_server\":\"https://login.salesforce.com/services/oauth2/authorize\"}"),
+                     RLY_SREQ_OK);
+    assert_string_equal(req.as_id, "login.salesforce.com");
+    assert_int_equal(parse_pol(&pol, "{\"authorization_server\":\"https://auth.atlassian.com/authorize\"}"), RLY_SREQ_OK);
+    assert_string_equal(req.as_id, "auth.atlassian.com");
 }
 
 static void test_null_members(void **state)
@@ -335,7 +364,7 @@ static void test_unknown_members(void **state)
     assert_int_equal(parse("{\"client_id\":\"abc\"," AS ",\"scope\":[\"read\",\"write\"],\"nested\":{\"ttl\":1,\"ttl\":2,"
                            "\"authorization_server\":5},\"n\":null,\"TTL\":\"x\",\"Return_Uri\":7}"),
                      RLY_SREQ_OK);
-    assert_string_equal(req.as_host, "auth.atlassian.com");
+    assert_string_equal(req.as_id, "unlisted");
     assert_int_equal(req.ttl, RLY_TTL_DEFAULT);
     assert_int_equal(req.return_uri_len, 0);
 }
@@ -971,6 +1000,7 @@ int main(void)
         cmocka_unit_test(test_urls),
         cmocka_unit_test(test_return_uri_length),
         cmocka_unit_test(test_allow_list),
+        cmocka_unit_test(test_allow_list_wildcards),
         cmocka_unit_test(test_null_members),
         cmocka_unit_test(test_unknown_members),
         cmocka_unit_test(test_duplicates),

@@ -331,6 +331,42 @@ static void test_is_loopback(void **state)
     assert_int_equal(rly_host_is_loopback("localhost", 8), 0);
 }
 
+/* allow-list entries: exact hosts and IP literals, or "*." and a suffix of two labels or more */
+static void test_as_entries(void **state)
+{
+    static const char *const yes[] = {"auth.atlassian.com", "localhost",           "127.0.0.1",      "[::1]",
+                                      "*.okta.com",         "*.my.salesforce.com", "a-b.c0.example", "x.y"};
+    static const char *const no[] = {
+        "",           "*",          "*.",         "*.com",      "**.okta.com", "*okta.com", "a.*.com",     "Okta.com",
+        "*.Okta.com", "-a.example", "a-.example", "a..b",       ".a.b",        "a.b.",      "a b.example", "auth.example:443",
+        "[::1",       "[::1]:80",   "*.[::1]",    "a_b.example"};
+    size_t i;
+    (void)state;
+    for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        if (!rly_url_as_entry_ok(yes[i], strlen(yes[i])))
+            fail_msg("%s should be a valid entry", yes[i]);
+    for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        if (rly_url_as_entry_ok(no[i], strlen(no[i])))
+            fail_msg("%s should not be a valid entry", no[i]);
+}
+
+static void test_as_match(void **state)
+{
+    static const char *const entries[] = {"*.okta.com", "*.example.okta.com", "id.example.okta.com", "auth.atlassian.com"};
+    (void)state;
+    assert_string_equal(rly_url_as_match("acme.okta.com", entries, 4), "*.okta.com");
+    assert_string_equal(rly_url_as_match("a.b.okta.com", entries, 4), "*.okta.com");
+    assert_string_equal(rly_url_as_match("x.example.okta.com", entries, 4), "*.example.okta.com");
+    assert_string_equal(rly_url_as_match("id.example.okta.com", entries, 4), "id.example.okta.com");
+    assert_string_equal(rly_url_as_match("auth.atlassian.com", entries, 4), "auth.atlassian.com");
+    assert_null(rly_url_as_match("okta.com", entries, 4));
+    assert_null(rly_url_as_match("evilokta.com", entries, 4));
+    assert_null(rly_url_as_match("okta.com.evil.com", entries, 4));
+    assert_null(rly_url_as_match("atlassian.com", entries, 4));
+    assert_null(rly_url_as_match("xauth.atlassian.com", entries, 4));
+    assert_null(rly_url_as_match("acme.okta.com", entries, 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,7 +377,8 @@ int main(void)
         cmocka_unit_test(test_as_scheme),      cmocka_unit_test(test_as_lengths),
         cmocka_unit_test(test_as_host_length), cmocka_unit_test(test_as_hostcap),
         cmocka_unit_test(test_return),         cmocka_unit_test(test_return_length),
-        cmocka_unit_test(test_is_loopback),
+        cmocka_unit_test(test_is_loopback),    cmocka_unit_test(test_as_entries),
+        cmocka_unit_test(test_as_match),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

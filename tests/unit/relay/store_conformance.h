@@ -250,7 +250,7 @@ typedef struct st_conf_session_t {
     uint8_t meta[200];
 } conf_session_t;
 
-static void conf_session_init(conf_session_t *s, const char *as_host)
+static void conf_session_init(conf_session_t *s, const char *as_id)
 {
     memset(s, 0, sizeof(*s));
     assert_int_equal(rly_random(s->rec.key, sizeof(s->rec.key)), 0);
@@ -259,8 +259,8 @@ static void conf_session_init(conf_session_t *s, const char *as_host)
     s->meta[0] = 0; /* binary: NULs inside and at both ends */
     s->meta[100] = 0;
     s->meta[sizeof(s->meta) - 1] = 0;
-    assert_true(strlen(as_host) <= RLY_AS_HOST_MAX);
-    memcpy(s->rec.as_host, as_host, strlen(as_host) + 1);
+    assert_true(strlen(as_id) <= RLY_AS_HOST_MAX);
+    memcpy(s->rec.as_id, as_id, strlen(as_id) + 1);
     s->rec.meta = s->meta;
     s->rec.meta_len = sizeof(s->meta);
 }
@@ -396,7 +396,7 @@ static void conf_test_create_get(void **state)
         assert_true(op.has_rec);
         assert_memory_equal(op.rec.key, s.rec.key, RLY_SESSION_ID_BYTES);
         assert_memory_equal(op.rec.token_hash, s.rec.token_hash, sizeof(s.rec.token_hash));
-        assert_string_equal(op.rec.as_host, hosts[h]);
+        assert_string_equal(op.rec.as_id, hosts[h]);
         assert_int_equal(op.rec.meta_len, sizeof(s.meta));
         assert_memory_equal(op.rec.meta, s.meta, sizeof(s.meta));
         assert_null(op.rec.result);
@@ -440,7 +440,7 @@ static void conf_test_complete(void **state)
     assert_int_equal(op.rec.completed_at, 1764395000123);
     assert_int_equal(op.rec.read, 0);
     assert_memory_equal(op.rec.token_hash, s.rec.token_hash, sizeof(s.rec.token_hash));
-    assert_string_equal(op.rec.as_host, "auth.atlassian.com");
+    assert_string_equal(op.rec.as_id, "auth.atlassian.com");
     assert_int_equal(op.rec.meta_len, sizeof(s.meta));
     assert_memory_equal(op.rec.meta, s.meta, sizeof(s.meta));
     assert_true(op.rec.expires_in_ms > (int64_t)CONF_TTL * 1000 - 5000); /* completing does not shorten the life */
@@ -459,7 +459,7 @@ static void conf_test_complete_record(void **state)
     assert_int_equal(conf_complete(fx, s.rec.key, result, sizeof(result), 1764395000777, &op), STORE_OK);
     assert_true(op.has_rec);
     assert_memory_equal(op.rec.key, s.rec.key, sizeof(s.rec.key));
-    assert_string_equal(op.rec.as_host, "auth.atlassian.com");
+    assert_string_equal(op.rec.as_id, "auth.atlassian.com");
     assert_memory_equal(op.rec.token_hash, s.rec.token_hash, sizeof(s.rec.token_hash));
     assert_int_equal(op.rec.meta_len, sizeof(s.meta));
     assert_memory_equal(op.rec.meta, s.meta, sizeof(s.meta));
@@ -878,7 +878,7 @@ static void conf_test_many(void **state)
         assert_int_equal(rly_random(b->rec.key, sizeof(b->rec.key)), 0);
         assert_int_equal(rly_random(b->rec.token_hash, sizeof(b->rec.token_hash)), 0);
         assert_int_equal(rly_random(b->meta, sizeof(b->meta)), 0);
-        memcpy(b->rec.as_host, "auth.atlassian.com", sizeof("auth.atlassian.com"));
+        memcpy(b->rec.as_id, "auth.atlassian.com", sizeof("auth.atlassian.com"));
         b->rec.meta = b->meta;
         b->rec.meta_len = sizeof(b->meta);
         b->done = &done;

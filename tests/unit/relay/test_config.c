@@ -995,17 +995,8 @@ static void test_sentinel(void **state)
 
 static void test_allow_as(void **state)
 {
-    static const char *const bad[] = {"auth.example.com:443",
-                                      "bad_host.example",
-                                      "-a.example",
-                                      "a-.example",
-                                      "a..example",
-                                      "a.example.",
-                                      "https://a.example",
-                                      "1.2.3",
-                                      "[::1",
-                                      "*.example",
-                                      "é.example"};
+    static const char *const bad[] = {"auth.example.com:443", "bad_host.example",  "-a.example", "a-.example", "a..example",
+                                      "a.example.",           "https://a.example", "1.2.3",      "[::1",       "é.example"};
     relay_config_t cfg;
     char many[65 * 16], *p;
     size_t i;
@@ -1025,6 +1016,18 @@ static void test_allow_as(void **state)
         if (LOAD(&cfg, "--dev", "--allow-as", bad[i]) != 1)
             fail_msg("--allow-as %s was accepted", bad[i]);
         assert_err("authrelay: --allow-as: invalid host");
+    }
+    /* wildcards: "*." and a suffix of two labels or more that is not a public suffix of the ICANN section */
+    assert_int_equal(LOAD(&cfg, "--dev", "--allow-as", "*.Okta.com", "--allow-as", "*.my.salesforce.com"), 0);
+    assert_int_equal(cfg.allow_as_count, 2);
+    assert_string_equal(cfg.allow_as[0], "*.okta.com");
+    assert_string_equal(cfg.allow_as[1], "*.my.salesforce.com");
+    relay_config_free(&cfg);
+    static const char *const too_wide[] = {"*.example", "*.com", "*.co.uk", "*.", "*", "**.okta.com", "*.okta.com:443", "a.*.com"};
+    for (i = 0; i != sizeof(too_wide) / sizeof(too_wide[0]); ++i) {
+        if (LOAD(&cfg, "--dev", "--allow-as", too_wide[i]) != 1)
+            fail_msg("--allow-as %s was accepted", too_wide[i]);
+        assert_err("authrelay: --allow-as: invalid");
     }
     assert_int_equal(LOAD(&cfg, "--dev", "--allow-as", "a.example,,b.example"), 1);
     assert_err("--allow-as: empty host name");

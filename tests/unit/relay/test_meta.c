@@ -39,7 +39,7 @@ static void new_sid(char text[RLY_SESSION_ID_LEN + 1])
 static void sreq_init(rly_session_req_t *r, const char *return_uri, const uint8_t *seal_key)
 {
     memset(r, 0, sizeof(*r));
-    memcpy(r->as_host, "auth.atlassian.com", sizeof("auth.atlassian.com"));
+    memcpy(r->as_id, "auth.atlassian.com", sizeof("auth.atlassian.com"));
     if (return_uri != NULL) {
         r->return_uri_len = strlen(return_uri);
         memcpy(r->return_uri, return_uri, r->return_uri_len + 1);

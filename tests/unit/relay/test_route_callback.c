@@ -134,7 +134,7 @@ static void test_success_redirect(void **state)
     lb_assert_json_str(o, "iss", "https://auth.example.com");
     json_object_put(o);
 
-    assert_true(lb_log_has(lb, "\"event\":\"callback\"", "\"as\":\"auth.example.com\"", "\"outcome\":\"authorized\"", NULL));
+    assert_true(lb_log_has(lb, "\"event\":\"callback\"", "\"as\":\"unlisted\"", "\"outcome\":\"authorized\"", NULL));
     assert_false(lb_log_contains(lb, CODE));
     assert_false(lb_log_contains(lb, s.state));
 }

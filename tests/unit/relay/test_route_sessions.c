@@ -143,14 +143,14 @@ static void test_create(void **state)
     assert_int_equal(lb_stored(lb, sid, &stored), STORE_OK);
     rly_poll_token_hash(token, strlen(token), hash);
     assert_memory_equal(stored.rec.token_hash, hash, sizeof(hash));
-    assert_string_equal(stored.rec.as_host, "auth.example.com");
+    assert_string_equal(stored.rec.as_id, "unlisted"); /* no allow-list: the anonymous identifier, never the host */
     assert_false(stored.has_result);
     assert_int_equal(stored.rec.sealed, 0);
     assert_true(stored.rec.meta_len > 0);
     assert_true(stored.rec.expires_in_ms > 115000 && stored.rec.expires_in_ms <= 120000);
 
     /* logged with its AS, and nothing of the flow's secrets */
-    assert_true(lb_log_has(lb, "\"event\":\"session_create\"", "\"as\":\"auth.example.com\"", "\"outcome\":\"created\"", NULL));
+    assert_true(lb_log_has(lb, "\"event\":\"session_create\"", "\"as\":\"unlisted\"", "\"outcome\":\"created\"", NULL));
     assert_false(lb_log_contains(lb, id));
     assert_false(lb_log_contains(lb, st));
     assert_false(lb_log_contains(lb, token));
