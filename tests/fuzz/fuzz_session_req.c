@@ -14,9 +14,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
             abort();                                                                                                               \
     } while (0)
 
-static const char *const allow_list[] = {"auth.atlassian.com", "localhost", "[::1]"};
-/* dev mode on so that the http-to-loopback paths are reached too */
-static const rly_session_policy_t policy = {1, 3600, allow_list, sizeof(allow_list) / sizeof(allow_list[0])};
+static const char *const allow_list[] = {"auth.atlassian.com", "localhost", "[::1]", "*.okta.com"};
+static const char *const clients[] = {"qorus-client"};
+/* dev mode on so that the http-to-loopback paths are reached too; version-1 requests allowed, so both shapes are reached */
+static const rly_session_policy_t policy = {1, 3600, allow_list, sizeof(allow_list) / sizeof(allow_list[0]), clients, 1, 1};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
