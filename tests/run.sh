@@ -39,8 +39,8 @@ secs=${RLY_FUZZ_SECONDS:-15}
 if [ "$secs" -gt 0 ]; then
     step "fuzz smoke (${secs}s per target)"
     CC=clang cmake -S "$top" -B "$top/build-fuzz" -DAUTHRELAY_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-    cmake --build "$top/build-fuzz" -j2 --target fuzz_callback fuzz_session_req fuzz_addr
-    for t in fuzz_callback fuzz_session_req fuzz_addr; do
+    cmake --build "$top/build-fuzz" -j2 --target fuzz_callback fuzz_session_req fuzz_addr fuzz_lock
+    for t in fuzz_callback fuzz_session_req fuzz_addr fuzz_lock; do
         work=$(mktemp -d)
         cp -r "$top/tests/fuzz/corpus/$t/." "$work/"
         "$top/build-fuzz/$t" -max_total_time="$secs" -print_final_stats=1 "$work" 2>&1 | grep -E '^stat::number_of_executed_units|^Done' || true
