@@ -12,7 +12,10 @@
 
 #include "keys.h"
 
-#define KEY_SLOTS (2 * RLY_KEYS_MAX) /* per kind: the key file's keys, and room for the next file's after a reload */
+/* per kind: the key file's keys, and room for the next file's after a reload; HMAC keys are three a key-file key (state
+ * MAC, cookie, CSRF token) */
+#define GCM_SLOTS (2 * RLY_KEYS_MAX)
+#define HMAC_SLOTS (3 * 2 * RLY_KEYS_MAX)
 #define POOL_BYTES 384
 
 typedef struct st_hmac_slot_t {
@@ -26,9 +29,9 @@ typedef struct st_gcm_slot_t {
 } gcm_slot_t;
 
 typedef struct st_tcache_t {
-    gcm_slot_t gcm[KEY_SLOTS];
+    gcm_slot_t gcm[GCM_SLOTS];
     size_t gcm_next;
-    hmac_slot_t hmac[KEY_SLOTS];
+    hmac_slot_t hmac[HMAC_SLOTS];
     size_t hmac_next; /* the slot replaced next when a key is new */
     uint8_t pool[POOL_BYTES];
     size_t pool_used; /* bytes of pool already handed out (POOL_BYTES: empty) */
@@ -43,11 +46,12 @@ static EVP_MAC *hmac_mac;
 static void tcache_free(void *p)
 {
     tcache_t *c = p;
-    for (size_t i = 0; i != KEY_SLOTS; ++i) {
+    for (size_t i = 0; i != GCM_SLOTS; ++i) {
         EVP_CIPHER_CTX_free(c->gcm[i].ctx[0]);
         EVP_CIPHER_CTX_free(c->gcm[i].ctx[1]);
-        EVP_MAC_CTX_free(c->hmac[i].ctx);
     }
+    for (size_t i = 0; i != HMAC_SLOTS; ++i)
+        EVP_MAC_CTX_free(c->hmac[i].ctx);
     OPENSSL_cleanse(c, sizeof(*c));
     free(c);
 }
@@ -84,13 +88,13 @@ EVP_CIPHER_CTX *rly_tc_gcm(const uint8_t key[32], int enc)
     enc = enc != 0;
     if (c == NULL || gcm_cipher == NULL)
         return NULL;
-    for (size_t i = 0; i != KEY_SLOTS && s == NULL; ++i)
+    for (size_t i = 0; i != GCM_SLOTS && s == NULL; ++i)
         if (c->gcm[i].ctx[0] != NULL && CRYPTO_memcmp(c->gcm[i].key, key, 32) == 0)
             s = &c->gcm[i];
     if (s == NULL) {
         /* a key not seen on this thread: key both directions once (the AES key schedule and GCM's table) */
         s = &c->gcm[c->gcm_next];
-        c->gcm_next = (c->gcm_next + 1) % KEY_SLOTS;
+        c->gcm_next = (c->gcm_next + 1) % GCM_SLOTS;
         for (int e = 0; e != 2; ++e) {
             EVP_CIPHER_CTX_free(s->ctx[e]);
             s->ctx[e] = EVP_CIPHER_CTX_new();
@@ -116,13 +120,13 @@ EVP_MAC_CTX *rly_tc_hmac_sha256(const uint8_t key[32])
     tcache_t *c = tcache();
     if (c == NULL || hmac_mac == NULL)
         return NULL;
-    for (size_t i = 0; i != KEY_SLOTS; ++i) {
+    for (size_t i = 0; i != HMAC_SLOTS; ++i) {
         hmac_slot_t *s = &c->hmac[i];
         if (s->ctx != NULL && CRYPTO_memcmp(s->key, key, 32) == 0)
             return EVP_MAC_init(s->ctx, NULL, 0, NULL) == 1 ? s->ctx : NULL; /* same key: restart, key schedule kept */
     }
     hmac_slot_t *s = &c->hmac[c->hmac_next];
-    c->hmac_next = (c->hmac_next + 1) % KEY_SLOTS;
+    c->hmac_next = (c->hmac_next + 1) % HMAC_SLOTS;
     EVP_MAC_CTX_free(s->ctx);
     OPENSSL_cleanse(s->key, sizeof(s->key));
     OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
