@@ -145,7 +145,7 @@ start_relay() { # name
     ERR_SEEN[$name]=$(wc -l 2>/dev/null <"$TMP/relay-$name.err" || echo 0)
     # shellcheck disable=SC2086
     "$RELAY_BIN" serve ${RARGS[$name]} --listen "127.0.0.1:${RPORT[$name]}" --admin-listen "127.0.0.1:${RADMIN[$name]}" \
-        --rate-limit 0 --threads "$THREADS" >"$TMP/relay-$name.log" 2>>"$TMP/relay-$name.err" </dev/null &
+        --rate-limit 0 --allow-unbound --threads "$THREADS" >"$TMP/relay-$name.log" 2>>"$TMP/relay-$name.err" </dev/null &
     RPID[$name]=$!
     for _ in $(seq 1 100); do
         curl -sf "http://127.0.0.1:${RADMIN[$name]}/readyz" >/dev/null 2>&1 && break
@@ -293,6 +293,24 @@ measure_ceiling() { # relay name
     stop_pid "$H2O_PID"
     H2O_PID=
 }
+# protocol 1.1's extra step: the confirmation page (GET /v1/start?t=...: two store reads, a cookie, a CSRF token, the page)
+# under h2load; a GET never consumes the token, so one session serves the whole run
+START_RPS=""
+START_MS=""
+measure_start_page() { # relay name
+    local port=${RPORT[$1]} body url
+    body='{"authorization_server": "https://auth.atlassian.com/authorize", "return_uri": "https://qorus.example.com:8011/grant",
+           "authorize_params": {"client_id": "bench", "scope": "read:jira-work"}, "label": "bench"}'
+    url=$(curl -sk "https://127.0.0.1:$port/v1/sessions" -H 'Content-Type: application/json' -d "$body" |
+        sed -n 's/.*"start_url":"\([^"]*\)".*/\1/p' | sed "s#https://[^/]*#https://127.0.0.1:$port#")
+    [ -n "$url" ] || { echo "run.sh: no 1.1 session on relay $1 for the start page" >&2; return; }
+    echo "h2load against relay $1's confirmation page (GET /v1/start) ..."
+    h2load -n 20000 -c 10 -m 1 -t 1 "$url" >"$TMP/start-h2load.out" 2>&1
+    START_RPS=$(h2load_rps "$TMP/start-h2load.out")
+    START_MS=$(awk '/^time for request:/ {v=$6; u=substr(v, length(v)-1); n=v+0; if (u == "us") n /= 1000; if (u != "ms" && u != "us") n *= 1000; printf "%.2f", n}' "$TMP/start-h2load.out")
+    relay_alive "$1" "start page"
+}
+
 print_ceiling() { # relay label
     echo "raw HTTP ceiling, GET /.well-known/authrelay over TLS    $(printf '%6s' "$1")        h2o  relay/h2o   failed (relay/h2o)"
     local r h
@@ -623,8 +641,9 @@ redis_main() {
         CHECK="A B"
     fi
 
-    # ---- the h2o ceiling ----
+    # ---- the h2o ceiling, and the 1.1 start page ----
     measure_ceiling A
+    measure_start_page A
     local H2O
     H2O=$(h2load_rps "$TMP/h2o-h2load.out")
 
@@ -642,6 +661,8 @@ redis_main() {
     printf '  %-62s %14s %8s  %s\n' "" "value" "x h2o" "target"
     v=$(h2load_rps "$TMP/relay-h2load.out")
     printf '  %-62s %14s %8s\n' "raw HTTP: relay A's discovery document, h2load req/s" "$v" "$(ratio "$v" "$H2O")"
+    printf '  %-62s %14s %8s\n' "1.1 confirmation page on A (GET /v1/start, h2load -c10), req/s" "${START_RPS:-?}" "$(ratio "$START_RPS" "$H2O")"
+    printf '  %-62s %14s\n' "  its mean latency at the client, ms" "${START_MS:-?}"
     v=$(field "$TMP/cb-$cb1.out" create_rate)
     printf '  %-62s %14s %8s\n' "session creation on A (POST /v1/sessions), per s, c=$cb1" "$v" "$(ratio "$v" "$H2O")"
     v=$(field "$TMP/cb-$cb1.out" rate)
