@@ -100,18 +100,39 @@ rly_response_t *rly_bound_start_page(const rly_relay_t *r, int version, rly_boun
     return res;
 }
 
+rly_request_t rly_bound_confirm_request(const rly_relay_t *r, int version, const rly_bound_t *b, const char *action)
+{
+    const char **hdrs = rly_keep(calloc(4, sizeof(*hdrs)));
+    hdrs[0] = "Content-Type: application/x-www-form-urlencoded";
+    hdrs[1] = rly_strf("Origin: %s", rly_url(r, ""));
+    hdrs[2] = b->cookie[0] != '\0' ? rly_strf("Cookie: " RLY_COOKIE_NAME "=%s", b->cookie) : NULL;
+    char *body = rly_query("t", b->token, "csrf", b->csrf, "action", action, NULL);
+    return (rly_request_t){.method = "POST",
+                           .url = rly_url(r, "/v1/start"),
+                           .headers = hdrs,
+                           .body = body,
+                           .body_len = strlen(body),
+                           .version = version};
+}
+
+void rly_bound_confirm_race(const rly_relay_t *const *relays, size_t nrelays, const rly_bound_t *b, size_t n, int *ok, int *gone)
+{
+    rly_request_t *reqs = rly_keep(calloc(n, sizeof(*reqs)));
+    rly_response_t *res = rly_responses(n);
+    for (size_t i = 0; i != n; ++i)
+        reqs[i] = rly_bound_confirm_request(relays[i % nrelays], i % 2 ? RLY_H2 : RLY_H1, b, "continue");
+    assert_int_equal(rly_http_multi(reqs, n, res, 0, NULL, NULL), 0);
+    *ok = *gone = 0;
+    for (size_t i = 0; i != n; ++i) {
+        *ok += res[i].status == 303;
+        *gone += res[i].status == 410;
+        rly_response_free(&res[i]);
+    }
+}
+
 rly_response_t *rly_bound_confirm(const rly_relay_t *r, int version, rly_bound_t *b, const char *action)
 {
-    const char *origin = rly_url(r, "");
-    const char *hdrs[] = {"Content-Type: application/x-www-form-urlencoded", rly_strf("Origin: %s", origin),
-                          b->cookie[0] != '\0' ? rly_strf("Cookie: " RLY_COOKIE_NAME "=%s", b->cookie) : NULL, NULL};
-    char *body = rly_query("t", b->token, "csrf", b->csrf, "action", action, NULL);
-    rly_request_t q = {.method = "POST",
-                       .url = rly_url(r, "/v1/start"),
-                       .headers = hdrs,
-                       .body = body,
-                       .body_len = strlen(body),
-                       .version = version};
+    rly_request_t q = rly_bound_confirm_request(r, version, b, action);
     rly_response_t *res = rly_do(&q);
     const char *loc = res->status == 303 ? rly_header(res, "Location") : NULL;
     if (loc != NULL) {

@@ -31,6 +31,10 @@ rly_response_t *rly_bound_start_page(const rly_relay_t *r, int version, rly_boun
 /* POST /v1/start (action "continue" or "cancel") with the cookie, the CSRF token and the relay's Origin; takes the
  * state from a 303's Location */
 rly_response_t *rly_bound_confirm(const rly_relay_t *r, int version, rly_bound_t *b, const char *action);
+/* the confirmation POST at relay r, as rly_bound_confirm sends it but not yet sent (arena-owned) */
+rly_request_t rly_bound_confirm_request(const rly_relay_t *r, int version, const rly_bound_t *b, const char *action);
+/* n Continues of one flow at once, request i to relays[i % nrelays]; *ok the 303s, *gone the 410s */
+void rly_bound_confirm_race(const rly_relay_t *const *relays, size_t nrelays, const rly_bound_t *b, size_t n, int *ok, int *gone);
 /* the whole confirmation: start page then Continue, failing the test unless 200 then 303 */
 void rly_bound_confirm_ok(const rly_relay_t *r, int version, rly_bound_t *b);
 /* GET the callback with query and the Cookie header given (NULL: none); takes the release key from a delivery page */
