@@ -1221,6 +1221,8 @@ static void conn_close(conn_t *c)
     c->len = 0;
 }
 
+/* answers a request that cannot be served; the rest of it (an unread body, say) is read and dropped for a moment first, so
+ * that closing with unread data does not reset the connection before the client read the answer */
 static void conn_error(conn_t *c, int status)
 {
     char storage[2048];
@@ -1230,6 +1232,13 @@ static void conn_error(conn_t *c, int status)
     rly_client_return_error(status, &out);
     if (out.err == RLY_BUF_OK)
         send_all(c->fd, out.base, out.len);
+    if (shutdown(c->fd, SHUT_WR) == 0) {
+        for (int i = 0; i != 5; i++) {
+            struct pollfd pfd = {c->fd, POLLIN, 0};
+            if (poll(&pfd, 1, 50) <= 0 || recv(c->fd, storage, sizeof(storage), 0) <= 0)
+                break;
+        }
+    }
     conn_close(c);
 }
 
