@@ -271,7 +271,7 @@ before(async () => {
     const closed = await freePort(); // nothing listens there: the store is down for good
     await Promise.all([
         startRelay('main', ['--rate-limit', '0', '--allow-as', 'auth.atlassian.com', '--allow-as', '127.0.0.1', '--allow-unbound']),
-        startRelay('bound', ['--rate-limit', '0', '--allow-as', 'auth.atlassian.com', '--allow-client-id', CLIENT_ID,
+        startRelay('bound', ['--rate-limit', '0', '--allow-as', 'auth.atlassian.com', '--allow-as', '*.okta.com', '--allow-client-id', CLIENT_ID,
             '--allow-client-id', 'qorus-other-client']),
         startRelay('limited', ['--rate-limit', '5', '--allow-unbound']),
         startRelay('down', ['--rate-limit', '0', '--redis', `redis://127.0.0.1:${closed}`, '--allow-unbound']),
@@ -480,6 +480,7 @@ test('discovery', async () => {
     const any = conform('/.well-known/authrelay', 'GET', await request(relays.limited, 'GET', '/.well-known/authrelay'));
     assert.deepEqual(any.authorization_servers, []);
     const b = conform('/.well-known/authrelay', 'GET', await request(relays.bound, 'GET', '/.well-known/authrelay'));
+    assert.deepEqual(b.authorization_servers, ['auth.atlassian.com', '*.okta.com']);
     assert.equal(b.version, '1.1');
     assert.equal(b.unbound_sessions, false);
 });
@@ -701,6 +702,8 @@ test('1.1 session creation: accepted and refused bodies agree with the request s
         [bound({ authorize_params: { ...PARAMS, response_mode: 'form_post', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' } }), 201, true],
         [bound({ authorize_params: { ...PARAMS, response_mode: 'query', 'x.y_z-1': 'a b ~' } }), 201, true],
         [bound({ authorize_params: { client_id: 'qorus-other-client' } }), 201, true],
+        [bound({ authorization_server: 'https://acme.okta.com/oauth2/v1/authorize' }), 201, true], // *.okta.com
+        [bound({ authorization_server: 'https://eu.acme.okta.com/oauth2/v1/authorize' }), 201, true],
         [{ authorization_server: AS, return_uri: RETURN }, 400, null], // version 1: this relay has no --allow-unbound
         [{ authorization_server: AS, authorize_params: null, return_uri: RETURN }, 400, null],
         [{ authorization_server: AS, authorize_params: PARAMS }, 400, false],
@@ -734,6 +737,8 @@ test('1.1 session creation: accepted and refused bodies agree with the request s
         [bound({ label: 'a\u2028b' }), 400, false], // Zl
         [bound({ authorize_params: { client_id: 'stranger' } }), 403, true], // not on --allow-client-id
         [bound({ authorization_server: 'https://auth.example.org/authorize' }), 403, true],
+        [bound({ authorization_server: 'https://okta.com/oauth2/v1/authorize' }), 403, true], // never the bare suffix
+        [bound({ authorization_server: 'https://evilokta.com/oauth2/v1/authorize' }), 403, true],
     ];
     for (const [body, status, schemaOk] of cases) {
         const { out } = await create(r, body, status);
