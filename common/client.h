@@ -31,9 +31,8 @@
 #define RLY_CLIENT_RETURN_BODY_MAX 8192            /* a request body; more: 413 */
 #define RLY_CLIENT_RETURN_TIMEOUT_MS 10000         /* a connection has this long to send its whole request, else 408 */
 #define RLY_CLIENT_RETURN_CONNS 8                  /* connections served at once (browsers open spare ones); more wait */
-#define RLY_CLIENT_RETURN_LINGER_MS 3000 /* at the end, how long the listener still waits for the browser's GET of the done page   \
-                                          */
-#define RLY_CLIENT_PASTE_LINE_MAX 512    /* --no-listen: one pasted line */
+#define RLY_CLIENT_RETURN_LINGER_MS 3000           /* at the end: the wait for the browser's GET of the done page */
+#define RLY_CLIENT_PASTE_LINE_MAX 512              /* --no-listen: one pasted line */
 
 /* the outcome of a flow; each value is also the exit status of `authrelay client` */
 typedef enum en_rly_client_status_t {
