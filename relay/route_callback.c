@@ -27,6 +27,7 @@ typedef struct st_callback_t {
     char *result_json;             /* plaintext result, wiped and freed when the store has answered */
     size_t result_json_len;
     int bound;                             /* a 1.1 flow: the result is locked, the store checks the cookie */
+    int has_cookie;                        /* bound: the request carries a valid browser cookie (cookie_hash) */
     uint8_t cookie_hash[32];               /* bound: the browser cookie's hash */
     char release[RLY_RELEASE_KEY_LEN + 1]; /* bound: the key of the locked result, for the delivery page only */
     relay_meta_t meta;
@@ -139,7 +140,7 @@ static int write_result(callback_t *c, h2o_req_t *req)
         return -1;
     }
     c->super.worker->store->complete(c->super.worker->store, c->key, blob, bloblen, relay_unix_ms(), c->meta.has_seal_key,
-                                     c->bound ? c->cookie_hash : NULL, on_completed, c);
+                                     c->bound && c->has_cookie ? c->cookie_hash : NULL, on_completed, c);
     free(blob);
     return 0;
 }
@@ -220,7 +221,7 @@ static void on_session(void *ctx, store_status_t status, const store_record_t *r
         relay_respond_page(req, 409, RELAY_PAGE_USED, NULL, 0, 0);
         goto Exit;
     }
-    if (rec->bound && (!c->bound || !rec->confirmed || !rly_hash_equal(rec->cookie_hash, c->cookie_hash))) {
+    if (rec->bound && (!c->has_cookie || !rec->confirmed || !rly_hash_equal(rec->cookie_hash, c->cookie_hash))) {
         respond_other_browser(c, req); /* the store would refuse the write too */
         goto Exit;
     }
@@ -271,21 +272,18 @@ int relay_route_callback(h2o_req_t *req)
     }
 
     char cookie[RLY_COOKIE_LEN + 1];
-    int bound = (flags & RLY_STATE_BOUND) != 0;
-    if (bound && !relay_browser_cookie(req, relay_keys(r), cookie)) {
-        /* 1.1 without the browser's cookie: refused before the store is asked */
-        rly_callback_wipe(cb, len);
-        relay_event(RLY_LOG_INFO, "callback", NULL, "forbidden", 0);
-        relay_respond_page(req, 403, RELAY_PAGE_OTHER_BROWSER, NULL, 0, 0);
-        return 0;
-    }
+    int bound = (flags & RLY_STATE_BOUND) != 0, has_cookie = bound && relay_browser_cookie(req, relay_keys(r), cookie);
     if ((c = relay_op_new(req, sizeof(*c))) == NULL || rly_store_key(sid, c->key) != 0) {
         rly_callback_wipe(cb, len);
         goto Error;
     }
     if (bound) {
+        /* 1.1: the store checks, inside its atomic write, that the session was confirmed by this browser's cookie; without
+         * a cookie it still answers 409 for a completed session (as version 1 does), else 403 */
         c->bound = 1;
-        rly_cookie_hash(cookie, RLY_COOKIE_LEN, c->cookie_hash);
+        c->has_cookie = has_cookie;
+        if (has_cookie)
+            rly_cookie_hash(cookie, RLY_COOKIE_LEN, c->cookie_hash);
         OPENSSL_cleanse(cookie, sizeof(cookie));
     }
     rly_b64url_encode(c->sid_text, sid, sizeof(sid));

@@ -52,7 +52,7 @@ static relay_t *relay_of(start_t *s)
 
 static void respond_page(start_t *s, h2o_req_t *req, int status, relay_page_t page, const char *outcome)
 {
-    relay_event(RLY_LOG_INFO, "start", s->as_id[0] != '\0' ? s->as_id : NULL, outcome, relay_op_elapsed(&s->super));
+    relay_event(RLY_LOG_INFO, "confirm", s->as_id[0] != '\0' ? s->as_id : NULL, outcome, relay_op_elapsed(&s->super));
     relay_respond_page(req, status, page, NULL, 0, status == 503 ? 2 : 0);
 }
 
@@ -110,7 +110,7 @@ static void show_page(start_t *s, h2o_req_t *req)
                               s->meta.label_len,
                               s->token,
                               s->csrf};
-    relay_event(RLY_LOG_INFO, "start", s->as_id, "shown", relay_op_elapsed(&s->super));
+    relay_event(RLY_LOG_INFO, "confirm", s->as_id, "shown", relay_op_elapsed(&s->super));
     relay_respond_confirm(req, &v);
 }
 
@@ -198,7 +198,7 @@ static void proceed(start_t *s, h2o_req_t *req)
         respond_page(s, req, 500, RELAY_PAGE_RETRY, "error");
         return;
     }
-    relay_event(RLY_LOG_INFO, "start", s->as_id, "confirmed", relay_op_elapsed(&s->super));
+    relay_event(RLY_LOG_INFO, "confirm", s->as_id, "confirmed", relay_op_elapsed(&s->super));
     h2o_iovec_t loc = h2o_strdup(&req->pool, url, len);
     free(url);
     relay_respond_redirect(req, loc.base, loc.len);
@@ -269,12 +269,12 @@ static int begin(h2o_req_t *req, start_t **out, int is_post)
     size_t len;
     if (is_post) {
         if (req->entity.len > RLY_SESSION_BODY_MAX) {
-            relay_event(RLY_LOG_INFO, "start", NULL, "too_large", 0);
+            relay_event(RLY_LOG_INFO, "confirm", NULL, "too_large", 0);
             relay_respond_page(req, 413, RELAY_PAGE_TOO_LARGE, NULL, 0, 0);
             return -1;
         }
         if (!relay_content_type_is(req, "application/x-www-form-urlencoded")) {
-            relay_event(RLY_LOG_INFO, "start", NULL, "bad_media_type", 0);
+            relay_event(RLY_LOG_INFO, "confirm", NULL, "bad_media_type", 0);
             relay_respond_page(req, 415, RELAY_PAGE_BAD_REQUEST, NULL, 0, 0);
             return -1;
         }
@@ -294,7 +294,7 @@ static int begin(h2o_req_t *req, start_t **out, int is_post)
     int proceed_ = action.base != NULL && action.len == 8 && memcmp(action.base, "continue", 8) == 0;
     if (t.base == NULL || t.len != RLY_START_TOKEN_LEN ||
         (is_post && (csrf.base == NULL || csrf.len != RLY_CSRF_LEN || (!cancel && !proceed_)))) {
-        relay_event(RLY_LOG_INFO, "start", NULL, "bad_request", 0);
+        relay_event(RLY_LOG_INFO, "confirm", NULL, "bad_request", 0);
         relay_respond_page(req, 400, RELAY_PAGE_BAD_REQUEST, NULL, 0, 0);
         return -1;
     }
@@ -303,7 +303,7 @@ static int begin(h2o_req_t *req, start_t **out, int is_post)
     int has_cookie = relay_browser_cookie(req, relay_keys(r), cookie);
     if (is_post && (!has_cookie || !relay_browser_same_origin(req, r->config->public_url))) {
         /* no browser cookie, or a cross-origin POST: nothing changes */
-        relay_event(RLY_LOG_INFO, "start", NULL, "refused", 0);
+        relay_event(RLY_LOG_INFO, "confirm", NULL, "refused", 0);
         relay_respond_page(req, 403, RELAY_PAGE_START_REFUSED, NULL, 0, 0);
         return -1;
     }

@@ -50,10 +50,12 @@ int relay_on_req(h2o_handler_t *self, h2o_req_t *req)
     const char *path = req->path.base;
     int is_callback =
         h2o_memis(path, plen, H2O_STRLIT(RELAY_PATH_CALLBACK)) || h2o_memis(path, plen, H2O_STRLIT(RELAY_PATH_CALLBACK_ALIAS));
+    int is_start = h2o_memis(path, plen, H2O_STRLIT(RELAY_PATH_START));
 
     if (req->query_at != SIZE_MAX && req->path.len - req->query_at - 1 > RLY_QUERY_MAX) {
-        relay_event(RLY_LOG_INFO, is_callback ? "callback" : "request", NULL, "uri_too_long", 0);
-        if (is_callback)
+        /* browser paths get a page, the API a JSON error */
+        relay_event(RLY_LOG_INFO, is_callback ? "callback" : is_start ? "confirm" : "request", NULL, "uri_too_long", 0);
+        if (is_callback || is_start)
             relay_respond_page(req, 414, RELAY_PAGE_TOO_LARGE, NULL, 0, 0);
         else
             relay_respond_error(req, 414, NULL, "invalid_request", "the query string is longer than 16 KiB", 0);
@@ -65,10 +67,10 @@ int relay_on_req(h2o_handler_t *self, h2o_req_t *req)
             return not_allowed(req, "GET, POST", 1);
         return admitted(req, "callback", 1) ? relay_route_callback(req) : 0;
     }
-    if (h2o_memis(path, plen, H2O_STRLIT(RELAY_PATH_START))) {
+    if (is_start) {
         if (!method_is(req, "GET") && !method_is(req, "POST"))
             return not_allowed(req, "GET, POST", 1);
-        return admitted(req, "start", 1) ? relay_route_start(req) : 0;
+        return admitted(req, "confirm", 1) ? relay_route_start(req) : 0;
     }
     if (h2o_memis(path, plen, H2O_STRLIT(RELAY_PATH_DISCOVERY))) {
         if (method_is(req, "GET"))
