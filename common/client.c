@@ -558,13 +558,13 @@ int rly_client_return_serve(rly_client_return_t *rs, const rly_client_http_req_t
         return 0;
     }
     if ((n = rly_query_parse(body, bodylen, form, sizeof(form), params, RLY_QUERY_PARAMS_MAX)) < 0)
-        goto Malformed;
+        goto Error;
     session = rly_query_find(params, (size_t)n, "session", &nsession);
     release = rly_query_find(params, (size_t)n, "release", &nrelease);
     status = rly_query_find(params, (size_t)n, "status", &nstatus);
     (void)rly_query_find(params, (size_t)n, "message", &nmessage);
     if (nsession != 1 || nrelease != 1 || nstatus > 1 || nmessage > 1)
-        goto Malformed;
+        goto Error;
     if (session->value.len != RLY_SESSION_ID_LEN || CRYPTO_memcmp(session->value.base, rs->session, RLY_SESSION_ID_LEN) != 0) {
         rs->foreign++;
         respond(out, 400, "", "Not this sign-in",
@@ -574,7 +574,7 @@ int rly_client_return_serve(rly_client_return_t *rs, const rly_client_http_req_t
     }
     if (release->value.len != RLY_RELEASE_KEY_LEN ||
         rly_b64url_decode(key, sizeof(key), release->value.base, release->value.len) != 32)
-        goto Malformed;
+        goto Error;
     if (rs->release[0] != '\0') {
         if (CRYPTO_memcmp(rs->release, release->value.base, RLY_RELEASE_KEY_LEN) == 0)
             respond(out, 303, "Location: " RLY_CLIENT_DONE_PATH "\r\n", "Sign-in received", "The authrelay client has it.");
@@ -588,7 +588,7 @@ int rly_client_return_serve(rly_client_return_t *rs, const rly_client_http_req_t
     respond(out, 303, "Location: " RLY_CLIENT_DONE_PATH "\r\n", "Sign-in received", "The authrelay client has it.");
     ret = 1;
     goto Exit;
-Malformed:
+Error:
     respond(out, 400, "", "Not a sign-in return", "This is not the form of the relay's last page.");
 Exit:
     OPENSSL_cleanse(form, sizeof(form));
@@ -598,12 +598,13 @@ Exit:
 
 /* ---- option parsing ---- */
 
-static int uerr(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int uerr(char *err, size_t cap, const char *fmt, ...)
+/* writes the message into err and returns -1 */
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
+    vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
     return -1;
 }
@@ -671,24 +672,24 @@ static int is_reserved_param(const char *k, size_t n)
 
 /* a label (protocol.md): 1 to RLY_LABEL_MAX bytes of UTF-8 without characters of the categories Cc, Cf, Zl (U+2028) and
  * Zp (U+2029); 0 / -1 with err */
-static int check_label(const char *label, char *err, size_t errcap)
+static int check_label(const char *label, char *err, size_t errlen)
 {
     size_t len = strlen(label), i = 0;
 
     if (len > RLY_LABEL_MAX)
-        return uerr(err, errcap, "--label: at most %d bytes", RLY_LABEL_MAX);
+        return fail(err, errlen, "--label: at most %d bytes", RLY_LABEL_MAX);
     while (i != len) {
         int64_t cp = rly_utf8_next(label, len, &i);
         if (cp < 0)
-            return uerr(err, errcap, "--label: not UTF-8");
+            return fail(err, errlen, "--label: not UTF-8");
         if (rly_unicode_is_control((uint32_t)cp) || rly_unicode_is_format((uint32_t)cp) || cp == 0x2028 || cp == 0x2029)
-            return uerr(err, errcap, "--label: no control, format or line or paragraph separator characters");
+            return fail(err, errlen, "--label: no control, format or line or paragraph separator characters");
     }
     return 0;
 }
 
 /* the 1.1 rules of authorize_params (protocol.md) for what the options put there; 0 / -1 with err */
-static int check_bound_params(const rly_client_opts_t *o, char *err, size_t errcap)
+static int check_bound_params(const rly_client_opts_t *o, char *err, size_t errlen)
 {
     static const char *const what[] = {"--client-id", "--audience", "--prompt"};
     const char *const vals[] = {o->client_id, o->audience, o->prompt};
@@ -696,10 +697,10 @@ static int check_bound_params(const rly_client_opts_t *o, char *err, size_t errc
 
     for (size_t i = 0; i != 3; i++)
         if (vals[i] != NULL && !rly_text_is_printable_ascii(vals[i], strlen(vals[i])))
-            return uerr(err, errcap, "%s: only printable ASCII is accepted in an authorize parameter (protocol 1.1)", what[i]);
+            return fail(err, errlen, "%s: only printable ASCII is accepted in an authorize parameter (protocol 1.1)", what[i]);
     for (size_t i = 0; i != o->nscopes; i++) {
         if (!rly_text_is_printable_ascii(o->scopes[i], strlen(o->scopes[i])))
-            return uerr(err, errcap, "--scope: only printable ASCII is accepted in an authorize parameter (protocol 1.1)");
+            return fail(err, errlen, "--scope: only printable ASCII is accepted in an authorize parameter (protocol 1.1)");
         bytes += strlen(o->scopes[i]) + (i != 0);
     }
     if (o->nscopes != 0) {
@@ -722,26 +723,26 @@ static int check_bound_params(const rly_client_opts_t *o, char *err, size_t errc
         const char *p = o->params[i], *eq = strchr(p, '=');
         size_t n = (size_t)(eq - p);
         if (!rly_text_is_param_name(p, n))
-            return uerr(err, errcap, "--param: a name is 1 to %d of A-Z a-z 0-9 . _ - (protocol 1.1): %.*s",
+            return fail(err, errlen, "--param: a name is 1 to %d of A-Z a-z 0-9 . _ - (protocol 1.1): %.*s",
                         RLY_AUTHORIZE_PARAM_NAME_MAX, (int)(n > 80 ? 80 : n), p);
         if (!rly_text_is_printable_ascii(eq + 1, strlen(eq + 1)))
-            return uerr(err, errcap, "--param %.*s: only printable ASCII is accepted in a value (protocol 1.1)", (int)n, p);
+            return fail(err, errlen, "--param %.*s: only printable ASCII is accepted in a value (protocol 1.1)", (int)n, p);
         for (size_t j = 0; j != i; j++)
             if (strncmp(o->params[j], p, n + 1) == 0)
-                return uerr(err, errcap, "--param %.*s given twice", (int)n, p);
+                return fail(err, errlen, "--param %.*s given twice", (int)n, p);
         count++;
         bytes += strlen(p) - 1;
     }
     if (count > RLY_AUTHORIZE_PARAMS_COUNT_MAX)
-        return uerr(err, errcap, "too many authorize parameters: at most %d in all, --param included (protocol 1.1)",
+        return fail(err, errlen, "too many authorize parameters: at most %d in all, --param included (protocol 1.1)",
                     RLY_AUTHORIZE_PARAMS_COUNT_MAX);
     if (bytes > RLY_AUTHORIZE_PARAMS_MAX)
-        return uerr(err, errcap, "the authorize parameters are longer than %d bytes of names and values in all (protocol 1.1)",
+        return fail(err, errlen, "the authorize parameters are longer than %d bytes of names and values in all (protocol 1.1)",
                     RLY_AUTHORIZE_PARAMS_MAX);
     return 0;
 }
 
-int rly_client_parse_args(rly_client_opts_t *o, int argc, char *const *argv, char *err, size_t errcap)
+int rly_client_parse_args(rly_client_opts_t *o, int argc, char *const *argv, char *err, size_t errlen)
 {
     enum { T_STR, T_LIST, T_FLAG, T_LONG };
     struct opt {
@@ -789,7 +790,7 @@ int rly_client_parse_args(rly_client_opts_t *o, int argc, char *const *argv, cha
             return 0;
         }
         if (strncmp(a, "--", 2) != 0)
-            return uerr(err, errcap, "unexpected argument: %s", a);
+            return fail(err, errlen, "unexpected argument: %s", a);
         a += 2;
         eq = strchr(a, '=');
         nlen = eq != NULL ? (size_t)(eq - a) : strlen(a);
@@ -797,10 +798,10 @@ int rly_client_parse_args(rly_client_opts_t *o, int argc, char *const *argv, cha
             if (strlen(p->name) == nlen && memcmp(p->name, a, nlen) == 0)
                 break;
         if (p->name == NULL)
-            return uerr(err, errcap, "unknown option: %s", argv[i]);
+            return fail(err, errlen, "unknown option: %s", argv[i]);
         if (p->type == T_FLAG) {
             if (eq != NULL)
-                return uerr(err, errcap, "--%s takes no value", p->name);
+                return fail(err, errlen, "--%s takes no value", p->name);
             *(int *)p->dst = 1;
             continue;
         }
@@ -809,95 +810,95 @@ int rly_client_parse_args(rly_client_opts_t *o, int argc, char *const *argv, cha
         else if (i + 1 < argc)
             val = argv[++i];
         else
-            return uerr(err, errcap, "--%s needs a value", p->name);
+            return fail(err, errlen, "--%s needs a value", p->name);
         if (*val == '\0')
-            return uerr(err, errcap, "--%s: empty value", p->name);
+            return fail(err, errlen, "--%s: empty value", p->name);
         switch (p->type) {
         case T_STR:
             if (*(const char **)p->dst != NULL)
-                return uerr(err, errcap, "--%s given twice", p->name);
+                return fail(err, errlen, "--%s given twice", p->name);
             *(const char **)p->dst = val;
             break;
         case T_LIST:
             if (*p->count == RLY_CLIENT_ARGS_MAX)
-                return uerr(err, errcap, "--%s given more than %d times", p->name, RLY_CLIENT_ARGS_MAX);
+                return fail(err, errlen, "--%s given more than %d times", p->name, RLY_CLIENT_ARGS_MAX);
             ((const char **)p->dst)[(*p->count)++] = val;
             break;
         default: /* T_LONG */
             if (p->dst == &o->ttl) {
                 if (seen_ttl++ != 0)
-                    return uerr(err, errcap, "--ttl given twice");
+                    return fail(err, errlen, "--ttl given twice");
                 if (parse_long(val, RLY_TTL_MIN, RLY_CLIENT_TTL_MAX, &o->ttl) != 0)
-                    return uerr(err, errcap, "--ttl: not a number of seconds from %d to %d: %s", RLY_TTL_MIN, RLY_CLIENT_TTL_MAX,
+                    return fail(err, errlen, "--ttl: not a number of seconds from %d to %d: %s", RLY_TTL_MIN, RLY_CLIENT_TTL_MAX,
                                 val);
             } else if (p->dst == &o->listen_port) {
                 if (seen_port++ != 0)
-                    return uerr(err, errcap, "--listen-port given twice");
+                    return fail(err, errlen, "--listen-port given twice");
                 if (parse_long(val, 1, 65535, &o->listen_port) != 0)
-                    return uerr(err, errcap, "--listen-port: not a port number from 1 to 65535: %s", val);
+                    return fail(err, errlen, "--listen-port: not a port number from 1 to 65535: %s", val);
             } else {
                 if (seen_timeout++ != 0)
-                    return uerr(err, errcap, "--timeout given twice");
+                    return fail(err, errlen, "--timeout given twice");
                 if (parse_long(val, 1, RLY_CLIENT_TIMEOUT_MAX, &o->timeout) != 0)
-                    return uerr(err, errcap, "--timeout: not a number of seconds from 1 to %d: %s", RLY_CLIENT_TIMEOUT_MAX, val);
+                    return fail(err, errlen, "--timeout: not a number of seconds from 1 to %d: %s", RLY_CLIENT_TIMEOUT_MAX, val);
             }
             break;
         }
     }
 
     if (o->relay == NULL)
-        return uerr(err, errcap, "--relay URL is required");
+        return fail(err, errlen, "--relay URL is required");
     if (o->authorize_url == NULL)
-        return uerr(err, errcap, "--authorize-url URL is required");
+        return fail(err, errlen, "--authorize-url URL is required");
     if (o->client_id == NULL)
-        return uerr(err, errcap, "--client-id ID is required");
+        return fail(err, errlen, "--client-id ID is required");
     if (check_url(o->relay, host, sizeof(host), &es) != 0)
-        return uerr(err, errcap, "--relay: %s", es);
+        return fail(err, errlen, "--relay: %s", es);
     if (strchr(o->relay, '?') != NULL)
-        return uerr(err, errcap, "--relay: the relay's base URL has no query");
+        return fail(err, errlen, "--relay: the relay's base URL has no query");
     if (o->insecure && !rly_host_is_loopback(host, strlen(host)))
-        return uerr(err, errcap, "--insecure is accepted only for a loopback relay (localhost, 127.0.0.0/8, [::1])");
+        return fail(err, errlen, "--insecure is accepted only for a loopback relay (localhost, 127.0.0.0/8, [::1])");
     if (check_url(o->authorize_url, host, sizeof(host), &es) != 0)
-        return uerr(err, errcap, "--authorize-url: %s", es);
+        return fail(err, errlen, "--authorize-url: %s", es);
     if (o->return_uri != NULL && rly_url_check_return(o->return_uri, strlen(o->return_uri), &es) != 0)
-        return uerr(err, errcap, "--return-uri: %s", es);
+        return fail(err, errlen, "--return-uri: %s", es);
     for (size_t i = 0; i != o->nparams; i++) {
         const char *eq = strchr(o->params[i], '=');
         if (eq == NULL || eq == o->params[i])
-            return uerr(err, errcap, "--param: expected k=v: %s", o->params[i]);
+            return fail(err, errlen, "--param: expected k=v: %s", o->params[i]);
         if (is_reserved_param(o->params[i], (size_t)(eq - o->params[i])))
-            return uerr(err, errcap, "--param: %.*s is set by the client itself (or by its own option)", (int)(eq - o->params[i]),
+            return fail(err, errlen, "--param: %.*s is set by the client itself (or by its own option)", (int)(eq - o->params[i]),
                         o->params[i]);
     }
     if (o->token_url != NULL) {
         if (check_url(o->token_url, host, sizeof(host), &es) != 0)
-            return uerr(err, errcap, "--token-url: %s", es);
+            return fail(err, errlen, "--token-url: %s", es);
         if (o->client_secret_file == NULL && !o->pkce)
-            return uerr(err, errcap, "--token-url needs --client-secret-file FILE, --pkce, or both");
+            return fail(err, errlen, "--token-url needs --client-secret-file FILE, --pkce, or both");
     } else if (o->client_secret_file != NULL) {
-        return uerr(err, errcap, "--client-secret-file is used only with --token-url");
+        return fail(err, errlen, "--client-secret-file is used only with --token-url");
     }
     if (o->unbound) {
         static const char *const bound_only[] = {"--no-listen", "--listen-port", "--label"};
         const int given[] = {o->no_listen, seen_port, o->label != NULL};
         for (size_t i = 0; i != 3; i++)
             if (given[i])
-                return uerr(err, errcap, "%s is for protocol 1.1 flows: not with --unbound", bound_only[i]);
+                return fail(err, errlen, "%s is for protocol 1.1 flows: not with --unbound", bound_only[i]);
         return 0;
     }
     if (o->return_uri != NULL && !o->no_listen)
-        return uerr(err, errcap,
+        return fail(err, errlen,
                     "--return-uri goes with --no-listen or --unbound: otherwise the return_uri is this client's own listener, "
                     "http://127.0.0.1:PORT" RLY_CLIENT_RETURN_PATH);
     if (o->no_listen && o->return_uri == NULL)
-        return uerr(err, errcap, "--no-listen needs --return-uri URI: where the relay's last page sends the browser");
+        return fail(err, errlen, "--no-listen needs --return-uri URI: where the relay's last page sends the browser");
     if (o->no_listen && seen_port)
-        return uerr(err, errcap, "--listen-port is for the return listener: not with --no-listen");
+        return fail(err, errlen, "--listen-port is for the return listener: not with --no-listen");
     if (o->return_uri != NULL && strchr(o->return_uri, '?') != NULL)
-        return uerr(err, errcap, "--return-uri: a protocol 1.1 return_uri has no query");
-    if (o->label != NULL && check_label(o->label, err, errcap) != 0)
+        return fail(err, errlen, "--return-uri: a protocol 1.1 return_uri has no query");
+    if (o->label != NULL && check_label(o->label, err, errlen) != 0)
         return -1;
-    return check_bound_params(o, err, errcap);
+    return check_bound_params(o, err, errlen);
 }
 
 /* ---- HTTP ---- */
@@ -1107,16 +1108,6 @@ static const char *describe_error(const resp_t *r, char *buf, size_t cap)
         snprintf(buf, cap, "HTTP %ld", r->status);
     json_object_put(o);
     return buf;
-}
-
-static int fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return -1;
 }
 
 /* sleeps ms milliseconds (in slices, watching the cancel flag); 0, or -1 when cancelled */
@@ -1360,7 +1351,7 @@ static void *listener_main(void *ud)
 
 /* binds 127.0.0.1:port (0: an ephemeral port); the listener (caller frees it with listener_free) and its return_uri in
  * uri, or NULL with err */
-static listener_t *listener_open(long port, FILE *diag, char *uri, size_t uricap, char *err, size_t errcap)
+static listener_t *listener_open(long port, FILE *diag, char *uri, size_t uricap, char *err, size_t errlen)
 {
     listener_t *l = calloc(1, sizeof(*l));
     struct sockaddr_in sin;
@@ -1368,7 +1359,7 @@ static listener_t *listener_open(long port, FILE *diag, char *uri, size_t uricap
     char lerr[256];
 
     if (l == NULL) {
-        fail(err, errcap, "out of memory");
+        fail(err, errlen, "out of memory");
         return NULL;
     }
     for (size_t i = 0; i != RLY_CLIENT_RETURN_CONNS; i++)
@@ -1380,11 +1371,11 @@ static listener_t *listener_open(long port, FILE *diag, char *uri, size_t uricap
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     sin.sin_port = htons((unsigned short)port);
     if ((l->fd = rly_listen((const struct sockaddr *)&sin, sizeof(sin), NULL, 0, 16, lerr, sizeof(lerr))) < 0) {
-        fail(err, errcap, "the return listener %s", lerr);
+        fail(err, errlen, "the return listener %s", lerr);
         goto Error;
     }
     if (getsockname(l->fd, (struct sockaddr *)&sin, &slen) != 0) {
-        fail(err, errcap, "the return listener: getsockname: %s", strerror(errno));
+        fail(err, errlen, "the return listener: getsockname: %s", strerror(errno));
         goto Error;
     }
     snprintf(l->rs.host, sizeof(l->rs.host), "127.0.0.1:%u", (unsigned)ntohs(sin.sin_port));
@@ -1399,7 +1390,7 @@ Error:
 }
 
 /* starts serving for the session (the thread blocks SIGINT and SIGTERM: they stay with the flow); 0 / -1 with err */
-static int listener_start(listener_t *l, const char *session, char *err, size_t errcap)
+static int listener_start(listener_t *l, const char *session, char *err, size_t errlen)
 {
     sigset_t block, old;
     int rc;
@@ -1413,7 +1404,7 @@ static int listener_start(listener_t *l, const char *session, char *err, size_t 
     rc = pthread_create(&l->tid, NULL, listener_main, l);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0)
-        return fail(err, errcap, "cannot start the return listener: %s", strerror(rc));
+        return fail(err, errlen, "cannot start the return listener: %s", strerror(rc));
     l->started = 1;
     return 0;
 }
@@ -1471,17 +1462,17 @@ typedef struct st_flow_t {
 } flow_t;
 
 /* reads and trims the client secret; 0 / -1 with err */
-static int read_secret(const char *path, char *out, size_t cap, char *err, size_t errcap)
+static int read_secret(const char *path, char *out, size_t cap, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     size_t n, s = 0;
 
     if (f == NULL)
-        return fail(err, errcap, "cannot read --client-secret-file %s: %s", path, strerror(errno));
+        return fail(err, errlen, "cannot read --client-secret-file %s: %s", path, strerror(errno));
     n = fread(out, 1, cap, f);
     if (n == cap) {
         fclose(f);
-        return fail(err, errcap, "--client-secret-file %s: larger than %zu bytes", path, cap - 1);
+        return fail(err, errlen, "--client-secret-file %s: larger than %zu bytes", path, cap - 1);
     }
     fclose(f);
     while (n != 0 && (out[n - 1] == ' ' || out[n - 1] == '\t' || out[n - 1] == '\r' || out[n - 1] == '\n'))
@@ -1491,30 +1482,30 @@ static int read_secret(const char *path, char *out, size_t cap, char *err, size_
     memmove(out, out + s, n - s);
     out[n - s] = '\0';
     if (n == s)
-        return fail(err, errcap, "--client-secret-file %s is empty", path);
+        return fail(err, errlen, "--client-secret-file %s is empty", path);
     return 0;
 }
 
-static char *dup_url_checked(json_object *o, const char *key, const char *what, char *err, size_t errcap)
+static char *dup_url_checked(json_object *o, const char *key, const char *what, char *err, size_t errlen)
 {
     const char *v = jstr(o, key), *es;
     char host[RLY_AS_HOST_MAX + 1];
     char *d;
 
     if (v == NULL) {
-        fail(err, errcap, "relay error: the %s response has no %s", what, key);
+        fail(err, errlen, "relay error: the %s response has no %s", what, key);
         return NULL;
     }
     if (check_url(v, host, sizeof(host), &es) != 0) {
-        fail(err, errcap, "relay error: the %s response's %s is unusable: %s", what, key, es);
+        fail(err, errlen, "relay error: the %s response's %s is unusable: %s", what, key, es);
         return NULL;
     }
     if ((d = strdup(v)) == NULL)
-        fail(err, errcap, "out of memory");
+        fail(err, errlen, "out of memory");
     return d;
 }
 
-static rly_client_status_t discover(client_t *c, flow_t *f, char *err, size_t errcap)
+static rly_client_status_t discover(client_t *c, flow_t *f, char *err, size_t errlen)
 {
     const rly_client_opts_t *o = c->o;
     static const char *const hdrs[] = {"Accept: application/json", NULL};
@@ -1533,43 +1524,43 @@ static rly_client_status_t discover(client_t *c, flow_t *f, char *err, size_t er
     rly_buf_add(&url, o->relay, blen);
     rly_buf_adds(&url, "/.well-known/authrelay");
     if (url.err != RLY_BUF_OK) {
-        fail(err, errcap, "out of memory");
+        fail(err, errlen, "out of memory");
         goto Exit;
     }
     if ((rc = request_busy(c, "GET", url.base, hdrs, NULL, 0, &r)) != 0) {
-        fail(err, errcap, rc == -2 ? "relay error: discovery: %s" : "relay unreachable: %s", r.error);
+        fail(err, errlen, rc == -2 ? "relay error: discovery: %s" : "relay unreachable: %s", r.error);
         goto Exit;
     }
     if (r.status != 200) {
-        fail(err, errcap, "relay error: discovery (GET %s): %s", url.base, describe_error(&r, buf, sizeof(buf)));
+        fail(err, errlen, "relay error: discovery (GET %s): %s", url.base, describe_error(&r, buf, sizeof(buf)));
         goto Exit;
     }
     if ((d = parse_object(r.body.base, r.body.len)) == NULL) {
-        fail(err, errcap, "relay error: discovery (GET %s) did not answer a JSON object: is --relay an authrelay?", url.base);
+        fail(err, errlen, "relay error: discovery (GET %s) did not answer a JSON object: is --relay an authrelay?", url.base);
         goto Exit;
     }
     if ((v = jstr(d, "version")) == NULL || (strcmp(v, PROTOCOL_BOUND) != 0 && strcmp(v, PROTOCOL_UNBOUND) != 0)) {
-        fail(err, errcap, "relay error: the relay speaks protocol version %.40s; this client speaks %s (and %s with --unbound)",
+        fail(err, errlen, "relay error: the relay speaks protocol version %.40s; this client speaks %s (and %s with --unbound)",
              v != NULL ? v : "(none)", PROTOCOL_BOUND, PROTOCOL_UNBOUND);
         goto Exit;
     }
     if (f->bound && strcmp(v, PROTOCOL_UNBOUND) == 0) {
-        fail(err, errcap,
+        fail(err, errlen,
              "relay error: the relay speaks protocol version 1 only, without bound flows (1.1): update it, or use --unbound");
         goto Exit;
     }
     if (!f->bound && strcmp(v, PROTOCOL_BOUND) == 0 &&
         !(json_object_object_get_ex(d, "unbound_sessions", &unbound) && json_object_is_type(unbound, json_type_boolean) &&
           json_object_get_boolean(unbound))) {
-        fail(err, errcap,
+        fail(err, errlen,
              "relay error: --unbound: the relay does not accept version-1 sessions (discovery: unbound_sessions is not true; "
              "it runs without --allow-unbound): leave out --unbound");
         goto Exit;
     }
-    if ((f->sessions_endpoint = dup_url_checked(d, "sessions_endpoint", "discovery", err, errcap)) == NULL)
+    if ((f->sessions_endpoint = dup_url_checked(d, "sessions_endpoint", "discovery", err, errlen)) == NULL)
         goto Exit;
     if (jint(d, "wait_max", &f->wait_max) != 0 || f->wait_max < 0 || f->wait_max > WAIT_MAX_LIMIT) {
-        fail(err, errcap, "relay error: the discovery response has no valid wait_max");
+        fail(err, errlen, "relay error: the discovery response has no valid wait_max");
         goto Exit;
     }
     if (o->seal) {
@@ -1581,7 +1572,7 @@ static rly_client_status_t discover(client_t *c, flow_t *f, char *err, size_t er
                     found = 1;
             }
         if (!found) {
-            fail(err, errcap, "relay error: the relay does not offer sealing with %s (--seal)", RLY_SEAL_ALGORITHM);
+            fail(err, errlen, "relay error: the relay does not offer sealing with %s (--seal)", RLY_SEAL_ALGORITHM);
             goto Exit;
         }
     }
@@ -1595,7 +1586,7 @@ Exit:
 
 /* POST /v1/sessions: a 1.1 session (authorize_params with challenge, the return_uri, the label) or, --unbound, a
  * version-1 one; fills f from the 201 */
-static rly_client_status_t create_session(client_t *c, flow_t *f, const char *challenge, char *err, size_t errcap)
+static rly_client_status_t create_session(client_t *c, flow_t *f, const char *challenge, char *err, size_t errlen)
 {
     const rly_client_opts_t *o = c->o;
     static const char *const hdrs[] = {"Content-Type: application/json", "Accept: application/json", NULL};
@@ -1625,7 +1616,7 @@ static rly_client_status_t create_session(client_t *c, flow_t *f, const char *ch
     if (o->seal) {
         char pub[RLY_B64URL_ENCODED_LEN(32) + 1];
         if (rly_x25519_keypair(f->seal_priv, f->seal_pub) != 0) {
-            fail(err, errcap, "cannot generate the X25519 seal key");
+            fail(err, errlen, "cannot generate the X25519 seal key");
             goto Exit;
         }
         rly_b64url_encode(pub, f->seal_pub, sizeof(f->seal_pub));
@@ -1638,55 +1629,55 @@ static rly_client_status_t create_session(client_t *c, flow_t *f, const char *ch
         goto Error;
 
     if ((rc = request_busy(c, "POST", f->sessions_endpoint, hdrs, body, strlen(body), &r)) != 0) {
-        fail(err, errcap, rc == -2 ? "relay error: session creation: %s" : "relay unreachable: %s", r.error);
+        fail(err, errlen, rc == -2 ? "relay error: session creation: %s" : "relay unreachable: %s", r.error);
         goto Exit;
     }
     if (r.status != 201) {
-        fail(err, errcap, "relay error: session creation: %s", describe_error(&r, buf, sizeof(buf)));
+        fail(err, errlen, "relay error: session creation: %s", describe_error(&r, buf, sizeof(buf)));
         goto Exit;
     }
     if ((s = parse_object(r.body.base, r.body.len)) == NULL) {
-        fail(err, errcap, "relay error: session creation did not answer a JSON object");
+        fail(err, errlen, "relay error: session creation did not answer a JSON object");
         goto Exit;
     }
     if ((v = jstr(s, "session")) == NULL || strlen(v) != RLY_SESSION_ID_LEN || !rly_b64url_is_charset(v, strlen(v))) {
-        fail(err, errcap, "relay error: the session response has no valid session");
+        fail(err, errlen, "relay error: the session response has no valid session");
         goto Exit;
     }
     memcpy(f->session, v, RLY_SESSION_ID_LEN + 1);
     if (f->bound) {
         /* a relay that ignored authorize_params would answer a state and no start_url */
-        if ((f->start_url = dup_url_checked(s, "start_url", "session", err, errcap)) == NULL)
+        if ((f->start_url = dup_url_checked(s, "start_url", "session", err, errlen)) == NULL)
             goto Exit;
     } else {
         if ((v = jstr(s, "state")) == NULL || strlen(v) == 0 || strlen(v) > RLY_STATE_MAX || !rly_b64url_is_charset(v, strlen(v))) {
-            fail(err, errcap, "relay error: the session response has no valid state");
+            fail(err, errlen, "relay error: the session response has no valid state");
             goto Exit;
         }
         memcpy(f->state, v, strlen(v) + 1);
     }
     if ((v = jstr(s, "poll_token")) == NULL || strlen(v) == 0 || strlen(v) > 256 || !rly_b64url_is_charset(v, strlen(v))) {
-        fail(err, errcap, "relay error: the session response has no valid poll_token");
+        fail(err, errlen, "relay error: the session response has no valid poll_token");
         goto Exit;
     }
     snprintf(f->auth_header, sizeof(f->auth_header), "Authorization: Bearer %s", v);
-    if ((f->poll_url = dup_url_checked(s, "poll_url", "session", err, errcap)) == NULL)
+    if ((f->poll_url = dup_url_checked(s, "poll_url", "session", err, errlen)) == NULL)
         goto Exit;
     if ((v = jstr(s, "redirect_uri")) == NULL || strlen(v) == 0 || strlen(v) > RLY_CLIENT_URL_MAX) {
-        fail(err, errcap, "relay error: the session response has no valid redirect_uri");
+        fail(err, errlen, "relay error: the session response has no valid redirect_uri");
         goto Exit;
     }
     if ((f->redirect_uri = strdup(v)) == NULL)
         goto Error;
     if (jint(s, "expires_in", &f->expires_in) != 0 || f->expires_in <= 0 || f->expires_in > RLY_CLIENT_TTL_MAX) {
-        fail(err, errcap, "relay error: the session response has no valid expires_in");
+        fail(err, errlen, "relay error: the session response has no valid expires_in");
         goto Exit;
     }
     f->deadline = now_s() + (double)f->expires_in;
     ret = RLY_CLIENT_OK;
     goto Exit;
 Error:
-    fail(err, errcap, "out of memory");
+    fail(err, errlen, "out of memory");
 Exit:
     json_object_put(s);
     json_object_put(req);
@@ -1712,7 +1703,7 @@ static void delete_session(client_t *c, flow_t *f)
 }
 
 /* long-polls until a 200; *result receives its body (a JSON object, caller puts it) */
-static rly_client_status_t pickup(client_t *c, flow_t *f, json_object **result, char *err, size_t errcap)
+static rly_client_status_t pickup(client_t *c, flow_t *f, json_object **result, char *err, size_t errlen)
 {
     char prefer[32], buf[700], last[CURL_ERROR_SIZE + 32] = "";
     const char *const hdrs[] = {f->auth_header, prefer, "Accept: application/json", NULL};
@@ -1727,14 +1718,14 @@ static rly_client_status_t pickup(client_t *c, flow_t *f, json_object **result, 
         int rc;
 
         if (cancelled(c)) {
-            fail(err, errcap, "interrupted");
+            fail(err, errlen, "interrupted");
             goto Exit;
         }
         if (remaining <= 0) {
             if (last[0] != '\0') {
-                fail(err, errcap, "relay unreachable until the session expired: %s", last);
+                fail(err, errlen, "relay unreachable until the session expired: %s", last);
             } else {
-                fail(err, errcap, "expired: no authorization arrived within the session's %lld s", (long long)f->expires_in);
+                fail(err, errlen, "expired: no authorization arrived within the session's %lld s", (long long)f->expires_in);
                 ret = RLY_CLIENT_EXPIRED;
             }
             goto Exit;
@@ -1744,7 +1735,7 @@ static rly_client_status_t pickup(client_t *c, flow_t *f, json_object **result, 
         snprintf(prefer, sizeof(prefer), "Prefer: wait=%ld", wait);
         rc = request(c, "GET", f->poll_url, hdrs, NULL, 0, wait, &r);
         if (rc == -2) {
-            fail(err, errcap, "relay error: pickup: %s", r.error);
+            fail(err, errlen, "relay error: pickup: %s", r.error);
             goto Exit;
         }
         if (rc == 0 && r.status == 200)
@@ -1759,12 +1750,12 @@ static rly_client_status_t pickup(client_t *c, flow_t *f, json_object **result, 
             continue;
         }
         if (rc == 0 && r.status == 404) {
-            fail(err, errcap, "expired: the relay no longer knows the session (it expired or was deleted before the callback)");
+            fail(err, errlen, "expired: the relay no longer knows the session (it expired or was deleted before the callback)");
             ret = RLY_CLIENT_EXPIRED;
             goto Exit;
         }
         if (rc == 0 && r.status != 429 && r.status != 502 && r.status != 503 && r.status != 504) {
-            fail(err, errcap, "relay error: pickup: %s", describe_error(&r, buf, sizeof(buf)));
+            fail(err, errlen, "relay error: pickup: %s", describe_error(&r, buf, sizeof(buf)));
             goto Exit;
         }
         if (cancelled(c))
@@ -1784,7 +1775,7 @@ static rly_client_status_t pickup(client_t *c, flow_t *f, json_object **result, 
     }
 
     if ((*result = parse_object(r.body.base, r.body.len)) == NULL) {
-        fail(err, errcap, "relay error: the pickup result is not a JSON object");
+        fail(err, errlen, "relay error: the pickup result is not a JSON object");
         goto Exit;
     }
     ret = RLY_CLIENT_OK;
@@ -1794,7 +1785,7 @@ Exit:
 }
 
 /* opens a sealed result (or insists on one with --seal); replaces *result with the plaintext object */
-static rly_client_status_t unseal_result(client_t *c, flow_t *f, json_object **result, char *err, size_t errcap)
+static rly_client_status_t unseal_result(client_t *c, flow_t *f, json_object **result, char *err, size_t errlen)
 {
     const char *status = jstr(*result, "status"), *sealed;
     uint8_t *pt = NULL;
@@ -1803,12 +1794,12 @@ static rly_client_status_t unseal_result(client_t *c, flow_t *f, json_object **r
 
     if (status != NULL && strcmp(status, "sealed") == 0) {
         if (!c->o->seal) {
-            fail(err, errcap, "relay error: the relay returned a sealed result although no seal key was sent");
+            fail(err, errlen, "relay error: the relay returned a sealed result although no seal key was sent");
             return RLY_CLIENT_FAILED;
         }
         if ((sealed = jstr(*result, "sealed")) == NULL ||
             (pt = rly_unseal(f->seal_priv, f->session, strlen(f->session), sealed, strlen(sealed), &ptlen)) == NULL) {
-            fail(err, errcap,
+            fail(err, errlen,
                  "bad seal: the sealed result does not open with this client's key (tampered with, or sealed to "
                  "another key)");
             return RLY_CLIENT_BAD_SEAL;
@@ -1817,20 +1808,20 @@ static rly_client_status_t unseal_result(client_t *c, flow_t *f, json_object **r
         OPENSSL_cleanse(pt, ptlen);
         free(pt);
         if (opened == NULL) {
-            fail(err, errcap, "bad seal: the opened result is not a JSON object");
+            fail(err, errlen, "bad seal: the opened result is not a JSON object");
             return RLY_CLIENT_BAD_SEAL;
         }
         json_object_put(*result);
         *result = opened;
     } else if (c->o->seal) {
-        fail(err, errcap, "bad seal: the relay returned the result unsealed although --seal asked for it sealed");
+        fail(err, errlen, "bad seal: the relay returned the result unsealed although --seal asked for it sealed");
         return RLY_CLIENT_BAD_SEAL;
     }
     return RLY_CLIENT_OK;
 }
 
 /* POSTs the code to the token endpoint; *token receives the response object (caller puts it) */
-static rly_client_status_t exchange(client_t *c, flow_t *f, const char *code, json_object **token, char *err, size_t errcap)
+static rly_client_status_t exchange(client_t *c, flow_t *f, const char *code, json_object **token, char *err, size_t errlen)
 {
     const rly_client_opts_t *o = c->o;
     static const char *const hdrs[] = {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json", NULL};
@@ -1850,21 +1841,21 @@ static rly_client_status_t exchange(client_t *c, flow_t *f, const char *code, js
     if (o->pkce)
         add_param(&body, &first, "code_verifier", f->verifier, strlen(f->verifier));
     if (body.err != RLY_BUF_OK) {
-        fail(err, errcap, "out of memory");
+        fail(err, errlen, "out of memory");
         goto Exit;
     }
     if ((rc = request(c, "POST", o->token_url, hdrs, body.base, body.len, 0, &r)) != 0) {
-        fail(err, errcap, rc == -2 ? "token endpoint error: %s" : "token endpoint unreachable: %s", r.error);
+        fail(err, errlen, rc == -2 ? "token endpoint error: %s" : "token endpoint unreachable: %s", r.error);
         goto Exit;
     }
     if (r.status != 200) {
-        fail(err, errcap, "token endpoint error: %s", describe_error(&r, buf, sizeof(buf)));
+        fail(err, errlen, "token endpoint error: %s", describe_error(&r, buf, sizeof(buf)));
         goto Exit;
     }
     if ((*token = parse_object(r.body.base, r.body.len)) == NULL || jstr(*token, "access_token") == NULL) {
         json_object_put(*token);
         *token = NULL;
-        fail(err, errcap, "token endpoint error: the response is not a JSON object with an access_token");
+        fail(err, errlen, "token endpoint error: the response is not a JSON object with an access_token");
         goto Exit;
     }
     ret = RLY_CLIENT_OK;
@@ -1875,15 +1866,15 @@ Exit:
 }
 
 /* waits until the browser brought the release key to the listener (or the session's end, or a cancel) */
-static rly_client_status_t wait_release(client_t *c, flow_t *f, listener_t *l, char *err, size_t errcap)
+static rly_client_status_t wait_release(client_t *c, flow_t *f, listener_t *l, char *err, size_t errlen)
 {
     while (!listener_release(l, f->release)) {
         if (cancelled(c)) {
-            fail(err, errcap, "interrupted");
+            fail(err, errlen, "interrupted");
             return RLY_CLIENT_FAILED;
         }
         if (now_s() >= f->deadline) {
-            fail(err, errcap,
+            fail(err, errlen,
                  "expired: the result is at the relay, but no browser brought its release key to %s within the session's "
                  "%lld s (was the relay's last page closed?)",
                  f->return_uri, (long long)f->expires_in);
@@ -1942,7 +1933,7 @@ static int paste_next(client_t *c, const flow_t *f, paste_t *p, char *line, size
 
 /* --no-listen: asks on diag for the session and the release key the relay's last page shows, and reads them (one line
  * "SESSION RELEASE", or one per line); a session other than this flow's is refused and asked for again */
-static rly_client_status_t read_pasted(client_t *c, flow_t *f, char *err, size_t errcap)
+static rly_client_status_t read_pasted(client_t *c, flow_t *f, char *err, size_t errlen)
 {
     static const char prompt[] = "Session and release key: ";
     paste_t p = {.len = 0};
@@ -1961,16 +1952,16 @@ static rly_client_status_t read_pasted(client_t *c, flow_t *f, char *err, size_t
     for (;;) {
         if ((rc = paste_next(c, f, &p, line, &len)) != 1) {
             if (rc == 0) {
-                fail(err, errcap, "no release key: the input ended before the session and the release key were pasted");
+                fail(err, errlen, "no release key: the input ended before the session and the release key were pasted");
             } else if (rc == -1 && !cancelled(c)) {
-                fail(err, errcap, "expired: no release key was pasted within the session's %lld s", (long long)f->expires_in);
+                fail(err, errlen, "expired: no release key was pasted within the session's %lld s", (long long)f->expires_in);
                 ret = RLY_CLIENT_EXPIRED;
             } else if (rc == -1) {
-                fail(err, errcap, "interrupted");
+                fail(err, errlen, "interrupted");
             } else if (rc == -2) {
-                fail(err, errcap, "the pasted line is longer than %d bytes", RLY_CLIENT_PASTE_LINE_MAX);
+                fail(err, errlen, "the pasted line is longer than %d bytes", RLY_CLIENT_PASTE_LINE_MAX);
             } else {
-                fail(err, errcap, "cannot read the pasted session and release key: %s", strerror(errno));
+                fail(err, errlen, "cannot read the pasted session and release key: %s", strerror(errno));
             }
             goto Exit;
         }
@@ -2022,7 +2013,7 @@ Exit:
  * NULL) and *result replaced by the object inside; the plain denied object of a Cancel on the confirmation page passes as
  * it is (nothing was locked and no release key comes); anything else is refused.
  */
-static rly_client_status_t open_bound(client_t *c, flow_t *f, listener_t *l, json_object **result, char *err, size_t errcap)
+static rly_client_status_t open_bound(client_t *c, flow_t *f, listener_t *l, json_object **result, char *err, size_t errlen)
 {
     const char *status = jstr(*result, "status"), *locked = jstr(*result, "locked");
     char *pt;
@@ -2033,17 +2024,17 @@ static rly_client_status_t open_bound(client_t *c, flow_t *f, listener_t *l, jso
     if (status != NULL && strcmp(status, "denied") == 0)
         return RLY_CLIENT_OK;
     if (status != NULL && strcmp(status, "authorized") == 0) {
-        fail(err, errcap, "bad lock: the relay returned the result unlocked although the session is bound (protocol 1.1)");
+        fail(err, errlen, "bad lock: the relay returned the result unlocked although the session is bound (protocol 1.1)");
         return RLY_CLIENT_BAD_SEAL;
     }
     if (status == NULL || strcmp(status, "locked") != 0 || locked == NULL) {
-        fail(err, errcap, "relay error: the pickup result is neither locked nor denied");
+        fail(err, errlen, "relay error: the pickup result is neither locked nor denied");
         return RLY_CLIENT_FAILED;
     }
-    if ((ret = l != NULL ? wait_release(c, f, l, err, errcap) : read_pasted(c, f, err, errcap)) != RLY_CLIENT_OK)
+    if ((ret = l != NULL ? wait_release(c, f, l, err, errlen) : read_pasted(c, f, err, errlen)) != RLY_CLIENT_OK)
         return ret;
     if ((pt = rly_unlock(f->release, strlen(f->release), f->session, locked, strlen(locked), &ptlen)) == NULL) {
-        fail(err, errcap,
+        fail(err, errlen,
              "bad release key: the locked result does not open with the release key %s (the key of another sign-in, "
              "mistyped, or the result was tampered with)",
              l != NULL ? "the browser brought" : "pasted");
@@ -2053,7 +2044,7 @@ static rly_client_status_t open_bound(client_t *c, flow_t *f, listener_t *l, jso
     OPENSSL_cleanse(pt, ptlen);
     free(pt);
     if (opened == NULL) {
-        fail(err, errcap, "relay error: the unlocked result is not a JSON object");
+        fail(err, errlen, "relay error: the unlocked result is not a JSON object");
         return RLY_CLIENT_FAILED;
     }
     json_object_put(*result);
@@ -2067,7 +2058,7 @@ static void print_json(FILE *out, json_object *o)
     fflush(out);
 }
 
-rly_client_status_t rly_client_authorize(const rly_client_opts_t *o, FILE *out, FILE *diag, char *err, size_t errcap)
+rly_client_status_t rly_client_authorize(const rly_client_opts_t *o, FILE *out, FILE *diag, char *err, size_t errlen)
 {
     client_t c = {o, diag, NULL, 0};
     flow_t *f = calloc(1, sizeof(*f));
@@ -2081,87 +2072,87 @@ rly_client_status_t rly_client_authorize(const rly_client_opts_t *o, FILE *out, 
 
     err[0] = '\0';
     if (f == NULL) {
-        fail(err, errcap, "out of memory");
+        fail(err, errlen, "out of memory");
         goto Exit;
     }
     f->bound = !o->unbound;
-    if (o->client_secret_file != NULL && read_secret(o->client_secret_file, f->secret, sizeof(f->secret), err, errcap) != 0)
+    if (o->client_secret_file != NULL && read_secret(o->client_secret_file, f->secret, sizeof(f->secret), err, errlen) != 0)
         goto Exit;
     /* the return_uri names the listener's port: bound before the session exists */
     if (f->bound && !o->no_listen &&
-        (l = listener_open(o->listen_port, diag, f->return_uri, sizeof(f->return_uri), err, errcap)) == NULL)
+        (l = listener_open(o->listen_port, diag, f->return_uri, sizeof(f->return_uri), err, errlen)) == NULL)
         goto Exit;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fail(err, errcap, "cannot initialise libcurl");
+        fail(err, errlen, "cannot initialise libcurl");
         goto Exit;
     }
     curl_inited = 1;
     if ((c.h = curl_easy_init()) == NULL) {
-        fail(err, errcap, "cannot initialise libcurl");
+        fail(err, errlen, "cannot initialise libcurl");
         goto Exit;
     }
     if (o->insecure)
         fputs("authrelay client: warning: --insecure: TLS certificates of loopback hosts are not checked\n", diag);
 
-    if ((ret = discover(&c, f, err, errcap)) != RLY_CLIENT_OK)
+    if ((ret = discover(&c, f, err, errlen)) != RLY_CLIENT_OK)
         goto Exit;
     ret = RLY_CLIENT_FAILED;
     if (o->pkce) {
         if (rly_pkce_verifier(f->verifier) != 0) {
-            fail(err, errcap, "cannot generate the PKCE verifier");
+            fail(err, errlen, "cannot generate the PKCE verifier");
             goto Exit;
         }
         rly_pkce_challenge(f->verifier, strlen(f->verifier), challenge);
     }
-    if ((ret = create_session(&c, f, o->pkce ? challenge : NULL, err, errcap)) != RLY_CLIENT_OK)
+    if ((ret = create_session(&c, f, o->pkce ? challenge : NULL, err, errlen)) != RLY_CLIENT_OK)
         goto Exit;
     have_session = 1;
     ret = RLY_CLIENT_FAILED;
 
     if (f->bound) {
-        if (l != NULL && listener_start(l, f->session, err, errcap) != 0)
+        if (l != NULL && listener_start(l, f->session, err, errlen) != 0)
             goto Exit;
         url = strdup(f->start_url);
     } else {
         url = rly_client_authorize_url(o, f->redirect_uri, f->state, o->pkce ? challenge : NULL);
     }
     if (url == NULL) {
-        fail(err, errcap, "out of memory");
+        fail(err, errlen, "out of memory");
         goto Exit;
     }
     if (o->on_authorize_url != NULL)
         o->on_authorize_url(url, o->ud);
 
-    if ((ret = pickup(&c, f, &result, err, errcap)) != RLY_CLIENT_OK) {
+    if ((ret = pickup(&c, f, &result, err, errlen)) != RLY_CLIENT_OK) {
         if (ret == RLY_CLIENT_EXPIRED)
             have_session = 0; /* nothing left to delete */
         goto Exit;
     }
-    if ((ret = unseal_result(&c, f, &result, err, errcap)) != RLY_CLIENT_OK)
+    if ((ret = unseal_result(&c, f, &result, err, errlen)) != RLY_CLIENT_OK)
         goto Exit;
-    if (f->bound && (ret = open_bound(&c, f, l, &result, err, errcap)) != RLY_CLIENT_OK)
+    if (f->bound && (ret = open_bound(&c, f, l, &result, err, errlen)) != RLY_CLIENT_OK)
         goto Exit;
     ret = RLY_CLIENT_FAILED;
     /* a version-1 result carries the session's state; a 1.1 one the state the relay minted, unknown here */
     if (!f->bound && (v = jstr(result, "state")) != NULL && strcmp(v, f->state) != 0) {
-        fail(err, errcap, "relay error: the result's state is not the session's");
+        fail(err, errlen, "relay error: the result's state is not the session's");
         goto Exit;
     }
     status = jstr(result, "status");
     if (status != NULL && strcmp(status, "denied") == 0) {
         const char *e = jstr(result, "error"), *d = jstr(result, "error_description");
         print_json(out, result);
-        fail(err, errcap, "denied: %.200s%s%.600s%s", e != NULL ? e : "(no error code)", d != NULL ? " (" : "", d != NULL ? d : "",
+        fail(err, errlen, "denied: %.200s%s%.600s%s", e != NULL ? e : "(no error code)", d != NULL ? " (" : "", d != NULL ? d : "",
              d != NULL ? ")" : "");
         ret = RLY_CLIENT_DENIED;
         goto Exit;
     }
     if (status == NULL || strcmp(status, "authorized") != 0 || (v = jstr(result, "code")) == NULL || *v == '\0') {
-        fail(err, errcap, "relay error: the pickup result is neither authorized with a code nor denied");
+        fail(err, errlen, "relay error: the pickup result is neither authorized with a code nor denied");
         goto Exit;
     }
     if (o->token_url != NULL) {
-        if ((ret = exchange(&c, f, v, &token, err, errcap)) != RLY_CLIENT_OK)
+        if ((ret = exchange(&c, f, v, &token, err, errlen)) != RLY_CLIENT_OK)
             goto Exit;
         print_json(out, token);
     } else {
@@ -2172,7 +2163,7 @@ rly_client_status_t rly_client_authorize(const rly_client_opts_t *o, FILE *out, 
 Exit:
     if (have_session) {
         if (c.o->cancel != NULL && *c.o->cancel != 0 && ret == RLY_CLIENT_FAILED)
-            fail(err, errcap, "interrupted; the session was deleted");
+            fail(err, errlen, "interrupted; the session was deleted");
         delete_session(&c, f);
     }
     /* a browser that brought the release key is on its way to the done page: it gets a moment to fetch it */

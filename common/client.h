@@ -86,7 +86,7 @@ typedef struct st_rly_client_opts_t {
  * rules for authorize_params (names [A-Za-z0-9._-]{1,64}, printable ASCII values, no name twice, at most 32 and 4 KiB).
  * 0 ok (o->help set when --help was seen), -1 usage error with a one-line message in err.
  */
-int rly_client_parse_args(rly_client_opts_t *o, int argc, char *const *argv, char *err, size_t errcap);
+int rly_client_parse_args(rly_client_opts_t *o, int argc, char *const *argv, char *err, size_t errlen);
 
 /*
  * Runs the whole flow of o. Protocol 1.1 (the default): the return listener on 127.0.0.1 (unless --no-listen), discovery,
@@ -97,7 +97,7 @@ int rly_client_parse_args(rly_client_opts_t *o, int argc, char *const *argv, cha
  * --no-listen too); on failure a one-line message without a prefix into err. Never writes the client secret, the PKCE
  * verifier, the release key or a token anywhere but to out, and never sends them to the relay.
  */
-rly_client_status_t rly_client_authorize(const rly_client_opts_t *o, FILE *out, FILE *diag, char *err, size_t errcap);
+rly_client_status_t rly_client_authorize(const rly_client_opts_t *o, FILE *out, FILE *diag, char *err, size_t errlen);
 
 /* ---- pure helpers (no I/O), exposed for the tests ---- */
 
