@@ -43,8 +43,13 @@ if [ "$secs" -gt 0 ]; then
     for t in fuzz_callback fuzz_session_req fuzz_addr fuzz_lock; do
         work=$(mktemp -d)
         cp -r "$top/tests/fuzz/corpus/$t/." "$work/"
-        "$top/build-fuzz/$t" -max_total_time="$secs" -print_final_stats=1 "$work" 2>&1 | grep -E '^stat::number_of_executed_units|^Done' || true
-        rm -rf "$work"
+        # a crash, a leak, a timeout or an out-of-memory makes libFuzzer exit non-zero, and so this script (set -e)
+        dict=()
+        [ -f "$top/tests/fuzz/$t.dict" ] && dict=(-dict="$top/tests/fuzz/$t.dict")
+        "$top/build-fuzz/$t" -max_total_time="$secs" -max_len=20000 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+            "${dict[@]}" "$work" >"$work.log" 2>&1 || { tail -40 "$work.log" >&2; echo "fuzz target $t failed" >&2; exit 1; }
+        grep -E '^stat::number_of_executed_units' "$work.log" | sed "s/^/  $t: /"
+        rm -rf "$work" "$work.log"
     done
 fi
 step "browser end to end: Debian chromium, the fake AS, the relay over TLS with Redis, authrelay client"

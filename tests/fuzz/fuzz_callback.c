@@ -72,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK(cb->code.len >= 1 && cb->code.len <= RLY_CODE_MAX && within(cb->code, cb->_buf, sizeof(cb->_buf)));
             CHECK(cb->error_description.base == NULL && cb->error_uri.base == NULL);
             for (i = 0; i < cb->code.len; i++)
-                CHECK(cb->code.base[i] > 0x20 && cb->code.base[i] < 0x7f);
+                CHECK(cb->code.base[i] >= 0x20 && cb->code.base[i] < 0x7f); /* VSCHAR: a space is one (RFC 6749 A.11) */
         } else {
             CHECK(cb->error.len >= 1 && cb->error.len <= RLY_ERROR_MAX && within(cb->error, cb->_buf, sizeof(cb->_buf)));
             for (i = 0; i < cb->error.len; i++)
@@ -86,6 +86,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK(cb->error_uri.len <= RLY_ERROR_URI_MAX && within(cb->error_uri, cb->_buf, sizeof(cb->_buf)));
         if (cb->iss.base != NULL)
             CHECK(cb->iss.len <= RLY_ISS_MAX && within(cb->iss, cb->_buf, sizeof(cb->_buf)));
+        /* the extra parameters: at most 32, inside the buffer, names of the rule, no NUL; counted drops only */
+        CHECK(cb->nparams <= RLY_CALLBACK_PARAMS_MAX);
+        for (size_t k = 0; k != cb->nparams; ++k) {
+            CHECK(within(cb->params[k].name, cb->_buf, sizeof(cb->_buf)) &&
+                  within(cb->params[k].value, cb->_buf, sizeof(cb->_buf)));
+            CHECK(cb->params[k].name.len >= 1 && cb->params[k].name.len <= 64);
+            CHECK(memchr(cb->params[k].value.base, '\0', cb->params[k].value.len) == NULL);
+            for (size_t j = 0; j != k; ++j)
+                CHECK(cb->params[j].name.len != cb->params[k].name.len ||
+                      memcmp(cb->params[j].name.base, cb->params[k].name.base, cb->params[k].name.len) != 0);
+        }
+        CHECK(cb->params_dropped <= size);
         break;
     case RLY_CALLBACK_BAD_STATE:
     case RLY_CALLBACK_BAD_REQUEST:

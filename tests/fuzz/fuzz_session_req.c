@@ -44,6 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case RLY_SREQ_INVALID:
     case RLY_SREQ_NOT_ALLOWED:
+    case RLY_SREQ_CLIENT_NOT_ALLOWED:
         CHECK(errstr != NULL && errstr[0] != '\0');
         CHECK(req.as_id[0] == '\0' && req.return_uri_len == 0 && req.has_seal_key == 0);
         break;
