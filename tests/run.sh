@@ -55,6 +55,9 @@ fi
 step "browser end to end: Debian chromium, the fake AS, the relay over TLS with Redis, authrelay client"
 AUTHRELAY_BIN="$top/build/authrelay" "$top/tests/browser/run.sh"
 
+step "providers: RFC 9207 iss on denials validated with a standard client library (oauth4webapi), against the real relay"
+AUTHRELAY_BIN="$top/build/authrelay" "$top/tests/providers/run.sh"
+
 step "OpenAPI: the document validates, and the relay's real responses match it"
 AUTHRELAY_BIN="$top/build/authrelay" "$top/tests/openapi/run.sh"
 
