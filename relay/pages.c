@@ -45,11 +45,16 @@ static const struct {
                               "You cancelled this sign-in; nothing was authorized. You may close this window."},
 };
 
-#define STYLE                                                                                                                      \
-    "<style>body{font-family:system-ui,sans-serif;background:#f4f5f7;color:#172b4d;margin:0}"                                      \
-    "main{max-width:34rem;margin:10vh auto;padding:2rem;background:#fff;border-radius:8px;"                                        \
-    "box-shadow:0 1px 3px rgba(0,0,0,.2)}h1{font-size:1.4rem;margin-top:0}h2{font-size:1rem;margin:1.4rem 0 .3rem}"                \
-    "p{line-height:1.5}.detail{color:#5e6c84;font-size:.9rem}.dest{font-size:1.15rem;word-break:break-all}"                        \
+/* the style every page shares (the callback's pages are on the hot path: kept as small as they were) */
+#define STYLE_BASE                                                                                                                 \
+    "body{font-family:system-ui,sans-serif;background:#f4f5f7;color:#172b4d;margin:0}"                                             \
+    "main{max-width:32rem;margin:12vh auto;padding:2rem;background:#fff;border-radius:8px;"                                        \
+    "box-shadow:0 1px 3px rgba(0,0,0,.2)}h1{font-size:1.4rem;margin-top:0}p{line-height:1.5}"                                      \
+    ".detail{color:#5e6c84;font-size:.9rem}"
+#define STYLE "<style>" STYLE_BASE "</style>"
+/* and what the two 1.1 pages add: the destination, the forms, Continue inert for its first second */
+#define STYLE_FORMS                                                                                                                \
+    "<style>" STYLE_BASE "h2{font-size:1rem;margin:1.4rem 0 .3rem}.dest{font-size:1.15rem;word-break:break-all}"                   \
     "code{font-family:ui-monospace,monospace}.actions{display:flex;gap:1rem;margin-top:1.6rem}"                                    \
     "button{font-size:1rem;padding:.5rem 1.2rem;border-radius:4px;border:1px solid #8993a4;background:#fff;cursor:pointer}"        \
     "button.go{background:#0052cc;color:#fff;border-color:#0052cc}"                                                                \
@@ -126,10 +131,10 @@ void relay_respond_page(h2o_req_t *req, int status, relay_page_t page, const cha
         relay_html_escape(escaped, sizeof(escaped), detail, detail_len < 64 ? detail_len : 64);
         snprintf(detail_html, sizeof(detail_html), "<p class=\"detail\">Reported: <code>%s</code></p>", escaped);
     }
-    char *html = h2o_mem_alloc_pool(&req->pool, 4096);
-    int n = snprintf(html, 4096, HEAD "<title>%s</title>" STYLE "</head><body><main><h1>%s</h1><p>%s</p>%s</main></body></html>\n",
+    char *html = h2o_mem_alloc_pool(&req->pool, 2048);
+    int n = snprintf(html, 2048, HEAD "<title>%s</title>" STYLE "</head><body><main><h1>%s</h1><p>%s</p>%s</main></body></html>\n",
                      pages[page].title, pages[page].title, pages[page].message, detail_html);
-    if (n < 0 || n >= 4096)
+    if (n < 0 || n >= 2048)
         n = (int)strlen(html);
     if (retry_after > 0) {
         char ra[16];
@@ -279,7 +284,7 @@ void relay_respond_confirm(h2o_req_t *req, const relay_confirm_view_t *v)
 {
     rly_buf_t b;
     rly_buf_init(&b, 64 * 1024);
-    rly_buf_adds(&b, HEAD "<title>Confirm this sign-in</title>" STYLE "</head><body><main>"
+    rly_buf_adds(&b, HEAD "<title>Confirm this sign-in</title>" STYLE_FORMS "</head><body><main>"
                           "<h1>Confirm where this sign-in goes</h1>"
                           "<p>If you continue and sign in, the authorization is handed to:</p><p class=\"dest\">");
     add_destination(&b, v->return_uri, v->return_uri_len);
@@ -324,7 +329,7 @@ void relay_respond_delivery(h2o_req_t *req, const relay_delivery_t *d)
     const char *values[] = {d->session, d->status, d->message, d->release};
     rly_buf_t b;
     rly_buf_init(&b, 16 * 1024);
-    rly_buf_adds(&b, HEAD "<title>Returning to Qorus</title>" STYLE "</head><body><main>"
+    rly_buf_adds(&b, HEAD "<title>Returning to Qorus</title>" STYLE_FORMS "</head><body><main>"
                           "<h1>Returning to your Qorus instance</h1><form id=\"deliver\" method=\"post\" action=\"");
     add_escaped(&b, d->return_uri, d->return_uri_len);
     rly_buf_adds(&b, "\">");
