@@ -99,6 +99,7 @@ static void *admin_main(void *arg)
 {
     int fd = (int)(intptr_t)arg;
     h2o_config_init(&admin.conf);
+    admin.conf.http1.upgrade_to_http2 = 0; /* plain HTTP/1.1 only: no h2c upgrade, which would bypass the reset guard */
     admin.conf.server_name = h2o_iovec_init(H2O_STRLIT("authrelay"));
     h2o_hostconf_t *host = h2o_config_register_host(&admin.conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pathconf = h2o_config_register_path(host, "/", 0);

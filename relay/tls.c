@@ -84,7 +84,14 @@ SSL_CTX *relay_tls_new(const relay_config_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* no TLS 1.2 session tickets: the ones OpenSSL would issue are under a random per-process key, so resumption would
+     * depend on the replica a client reaches (num_tickets below covers TLS 1.3) */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
+    /* elliptic-curve key exchange only: a finite-field group (ffdhe8192) costs ~150 ms of CPU a handshake (CVE-2002-20001) */
+    if (SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") != 1) {
+        openssl_error(err, errlen, "cannot restrict the key exchange groups");
+        goto Error;
+    }
     /* forward-secret AEAD suites only for TLS 1.2; TLS 1.3 defaults are all good */
     SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20");
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
