@@ -1,25 +1,27 @@
 /* audit.c: checks anonymous log lines against the schema of protocol.md and for identifying data, and counts them */
+#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
 #include "rly.h"
 #include "audit.h"
+#include "logmsg.h"
 #include "url.h"
 
 #define AUDIT_LINE_MAX (64 * 1024)
 #define AUDIT_TOTALS_MAX 4096
 #define AUDIT_INDEX_SIZE 8192 /* a power of two, at least twice AUDIT_TOTALS_MAX */
 #define AUDIT_IDENT_MAX 32
-#define AUDIT_LABEL_MAX 63
-#define AUDIT_MSG_MAX 200
+#define AUDIT_MSG_MAX RLY_LOGMSG_MAX
+#define AUDIT_ALLOW_AS_MAX 256 /* entries given with rly_audit_allow_as: the allow-lists of a few relays */
 #define AUDIT_VERSION_MAX 64
 #define AUDIT_TOKEN_RUN 20
 #define AUDIT_NONE "-"
 #define AUDIT_BAD "(invalid)"
 
 typedef struct st_total_t {
-    char as[RLY_AS_HOST_MAX + 1];
+    char as[RLY_AS_ID_MAX + 1];
     char event[AUDIT_IDENT_MAX + 1];
     char outcome[AUDIT_IDENT_MAX + 1];
     unsigned long long count;
@@ -34,6 +36,8 @@ struct st_rly_audit_t {
     size_t _cap;
     unsigned long long _other;         /* lines whose key came after AUDIT_TOTALS_MAX distinct ones */
     uint16_t _index[AUDIT_INDEX_SIZE]; /* 1 + position in _totals; 0 empty */
+    char **_allow_as;                  /* the allow-list "as" is checked against (lower-case entries); none: any entry */
+    size_t _nallow_as;
 };
 
 enum {
@@ -71,6 +75,9 @@ void rly_audit_free(rly_audit_t *a)
         return;
     if (a->_tok != NULL)
         json_tokener_free(a->_tok);
+    for (size_t i = 0; i != a->_nallow_as; ++i)
+        free(a->_allow_as[i]);
+    free(a->_allow_as);
     free(a->_totals);
     free(a);
 }
@@ -211,6 +218,39 @@ static int has_email(const char *s, size_t n)
     return 0;
 }
 
+/*
+ * A host name in free text: two labels or more of [A-Za-z0-9-] joined by single dots, the last one with a letter
+ * ("acme.okta.com", "sso.acme.com"; not "5.0" or "1.2.3"). For texts only (a msg): a whole line's as holds one.
+ */
+static int has_host(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t labels = 0;
+        int letter = 0;
+        if (!is_label_char(s[i])) {
+            i++;
+            continue;
+        }
+        for (;;) {
+            letter = 0;
+            while (i < n && is_label_char(s[i])) {
+                letter |= is_upper(s[i]) || is_lower(s[i]);
+                i++;
+            }
+            labels++;
+            if (i + 1 < n && s[i] == '.' && is_label_char(s[i + 1])) {
+                i++;
+                continue;
+            }
+            break;
+        }
+        if (labels >= 2 && letter)
+            return 1;
+    }
+    return 0;
+}
+
 static size_t b64url_run(const char *s, size_t n, size_t i)
 {
     size_t start = i;
@@ -329,6 +369,14 @@ static const char *scan_text(const char *s, size_t n)
     return NULL;
 }
 
+const char *rly_audit_text_scan(const char *s, size_t n)
+{
+    const char *why = scan_text(s, n);
+    if (why == NULL && has_host(s, n))
+        why = "host name";
+    return why;
+}
+
 /* ---- value shapes ---- */
 
 static int is_ident(const char *s, size_t n)
@@ -342,25 +390,9 @@ static int is_ident(const char *s, size_t n)
     return 1;
 }
 
-/* lower-case labels of [a-z0-9-], 1-63 each, 253 in all; a bracketed IP literal is an address, not a host name */
-static int is_host(const char *s, size_t n)
+static int is_unlisted(const char *s, size_t n)
 {
-    size_t label = 0;
-    if (n < 1 || n > RLY_AS_HOST_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '.') {
-            if (label == 0)
-                return 0;
-            label = 0;
-        } else if (is_lower(s[i]) || is_digit(s[i]) || s[i] == '-') {
-            if (++label > AUDIT_LABEL_MAX)
-                return 0;
-        } else {
-            return 0;
-        }
-    }
-    return label > 0;
+    return n == sizeof(RLY_AS_UNLISTED) - 1 && memcmp(s, RLY_AS_UNLISTED, n) == 0;
 }
 
 int rly_audit_value_ok(const char *key, const char *s, size_t n)
@@ -370,8 +402,75 @@ int rly_audit_value_ok(const char *key, const char *s, size_t n)
     if (strcmp(key, "event") == 0 || strcmp(key, "outcome") == 0)
         return is_ident(s, n);
     if (strcmp(key, "as") == 0) /* an allow-list entry, or "unlisted": never a tenant's host that an entry matched */
-        return rly_url_as_entry_ok(s, n) || (n == sizeof(RLY_AS_UNLISTED) - 1 && memcmp(s, RLY_AS_UNLISTED, n) == 0);
+        return rly_url_as_entry_ok(s, n) || is_unlisted(s, n);
     return 0;
+}
+
+/* 1 if s[0..n) is one of the entries given with rly_audit_allow_as */
+static int allow_listed(const rly_audit_t *a, const char *s, size_t n)
+{
+    for (size_t i = 0; i != a->_nallow_as; ++i) {
+        if (strlen(a->_allow_as[i]) == n && memcmp(a->_allow_as[i], s, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* an AS identifier the log may hold: with an allow-list given, one of its entries or "unlisted"; without, any entry */
+static int as_ok(const rly_audit_t *a, const char *s, size_t n)
+{
+    if (!rly_audit_value_ok("as", s, n))
+        return 0;
+    return a->_nallow_as == 0 || is_unlisted(s, n) || allow_listed(a, s, n);
+}
+
+int rly_audit_allow_as(rly_audit_t *a, const char *list, const char **errstr)
+{
+    const char *p = list;
+    char *entry = NULL;
+
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        if (len == 0) {
+            *errstr = "empty entry";
+            goto Error;
+        }
+        if (len > RLY_AS_ID_MAX || (entry = strndup(p, len)) == NULL) {
+            *errstr = len > RLY_AS_ID_MAX ? "not an allow-list entry (a host, an IP address or *.suffix)" : "out of memory";
+            goto Error;
+        }
+        for (size_t i = 0; i != len; ++i)
+            entry[i] = (char)tolower((unsigned char)entry[i]);
+        if (!rly_url_as_entry_ok(entry, len)) {
+            *errstr = "not an allow-list entry (a host, an IP address or *.suffix)";
+            goto Error;
+        }
+        if (!allow_listed(a, entry, len)) {
+            char **grown;
+            if (a->_nallow_as == AUDIT_ALLOW_AS_MAX) {
+                *errstr = "too many entries";
+                goto Error;
+            }
+            if ((grown = realloc(a->_allow_as, (a->_nallow_as + 1) * sizeof(*grown))) == NULL) {
+                *errstr = "out of memory";
+                goto Error;
+            }
+            a->_allow_as = grown;
+            a->_allow_as[a->_nallow_as++] = entry;
+        } else {
+            free(entry);
+        }
+        entry = NULL;
+        if (p[len] == '\0')
+            break;
+        p += len + 1;
+    }
+    *errstr = NULL;
+    return 0;
+
+Error:
+    free(entry);
+    return -1;
 }
 
 static int digits_in(const char *s, size_t n, unsigned min, unsigned max)
@@ -413,7 +512,7 @@ static size_t utf8_chars(const char *s, size_t n)
     return chars;
 }
 
-static const char *check_shape(int key, struct json_object *v)
+static const char *check_shape(const rly_audit_t *a, int key, struct json_object *v)
 {
     static const char *const bad[KEY_COUNT] = {"bad ts",      "bad level", "bad event", "bad as",
                                                "bad outcome", "bad ms",    "bad msg",   "bad version"};
@@ -441,11 +540,12 @@ static const char *check_shape(int key, struct json_object *v)
         ok = is_ident(s, n);
         break;
     case KEY_AS:
-        ok = is_host(s, n);
+        ok = as_ok(a, s, n);
         break;
-    case KEY_MSG:
-        ok = utf8_chars(s, n) <= AUDIT_MSG_MAX;
-        break;
+    case KEY_MSG: /* one of the relay's fixed texts, and nothing else */
+        if (utf8_chars(s, n) > AUDIT_MSG_MAX)
+            return bad[key];
+        return rly_logmsg_find(s, n) != NULL ? NULL : "unknown msg";
     default: /* KEY_VERSION */
         ok = n >= 1 && n <= AUDIT_VERSION_MAX;
         break;
@@ -495,11 +595,11 @@ static long raw_members(const char *line, size_t len)
 /* ---- totals ---- */
 
 /* the value to count under: the string when it is well formed and clean, AUDIT_NONE when absent, else AUDIT_BAD */
-static const char *total_label(struct json_object *v, int key)
+static const char *total_label(const rly_audit_t *a, struct json_object *v, int key)
 {
     if (v == NULL)
         return AUDIT_NONE;
-    if (check_shape(key, v) != NULL || scan_text(json_object_get_string(v), (size_t)json_object_get_string_len(v)) != NULL)
+    if (check_shape(a, key, v) != NULL || scan_text(json_object_get_string(v), (size_t)json_object_get_string_len(v)) != NULL)
         return AUDIT_BAD;
     return json_object_get_string(v);
 }
@@ -561,7 +661,7 @@ Error: /* no slot left: counted apart */
 
 /* ---- lines ---- */
 
-static const char *check_object(const char *line, size_t len, struct json_object *obj)
+static const char *check_object(const rly_audit_t *a, const char *line, size_t len, struct json_object *obj)
 {
     struct json_object *values[KEY_COUNT] = {NULL}; /* NULL also for a JSON null */
     int present[KEY_COUNT] = {0};
@@ -593,7 +693,7 @@ static const char *check_object(const char *line, size_t len, struct json_object
     if (!present[KEY_TS] || !present[KEY_LEVEL] || !present[KEY_EVENT])
         return "missing ts, level or event";
     for (int k = 0; k < KEY_COUNT; k++) {
-        if (present[k] && (why = check_shape(k, values[k])) != NULL)
+        if (present[k] && (why = check_shape(a, k, values[k])) != NULL)
             return why;
     }
     return NULL;
@@ -648,9 +748,9 @@ int rly_audit_line(rly_audit_t *a, const char *line, size_t len, const char **er
         *errstr = "not a JSON object";
         goto Exit;
     }
-    *errstr = check_object(line, len, obj);
-    count_total(a, total_label(member(obj, "as"), KEY_AS), total_label(member(obj, "event"), KEY_EVENT),
-                total_label(member(obj, "outcome"), KEY_OUTCOME));
+    *errstr = check_object(a, line, len, obj);
+    count_total(a, total_label(a, member(obj, "as"), KEY_AS), total_label(a, member(obj, "event"), KEY_EVENT),
+                total_label(a, member(obj, "outcome"), KEY_OUTCOME));
 
 Exit:
     json_object_put(obj);
@@ -741,14 +841,13 @@ static void count_violation(rly_audit_t *a, FILE *out, unsigned long long lineno
     fprintf(out, "line %llu: %s\n", lineno, why);
 }
 
-int rly_audit_run(FILE *in, FILE *out)
+int rly_audit_run(rly_audit_t *a, FILE *in, FILE *out)
 {
-    rly_audit_t *a = rly_audit_new();
     char *buf = malloc(AUDIT_LINE_MAX);
     unsigned long long lineno = 0, pending_empty = 0;
     int ret = 1;
 
-    if (a == NULL || buf == NULL) {
+    if (buf == NULL) {
         fprintf(out, "audit: out of memory\n");
         goto Exit;
     }
@@ -789,6 +888,5 @@ int rly_audit_run(FILE *in, FILE *out)
 
 Exit:
     free(buf);
-    rly_audit_free(a);
     return ret;
 }

@@ -10,9 +10,9 @@
 #include "buf.h"
 #include "jsonstr.h"
 #include "log.h"
+#include "logmsg.h"
 
-#define LOG_LINE_MAX 2048 /* the longest line: 200 msg bytes escaped as \u00XX, a 253-byte host, two identifiers */
-#define LOG_MSG_MAX 200
+#define LOG_LINE_MAX 2048 /* the longest line: a 255-byte AS identifier, two identifiers, a listed msg, the version */
 #define LOG_INVALID "invalid"
 
 static atomic_int min_level = RLY_LOG_INFO;
@@ -46,18 +46,17 @@ void rly_log_init(rly_log_level_t level, int fd)
     atomic_store(&out_fd, fd);
 }
 
-/* the same rule as the auditor's: a dotted number of exactly four groups of 1-3 digits, each at most 255 */
 /* event, outcome and as are written only if the auditor would accept them: one schema, kept in audit.c */
 /*
- * Values repeat (a handful of events and outcomes, the AS hosts in use), so a thread remembers the last ones the rules
- * accepted: the rules are a pure function of key and value, and a remembered value is compared in full.
+ * Values repeat (a handful of events and outcomes, the AS identifiers in use), so a thread remembers the last ones the
+ * rules accepted: the rules are a pure function of key and value, and a remembered value is compared in full.
  */
 #define MEMO_SLOTS 16
 static _Thread_local struct {
     struct {
         char key; /* the key's first letter: "event", "outcome" and "as" differ in it; 0: empty */
         unsigned char len;
-        char value[RLY_AS_HOST_MAX + 1];
+        char value[RLY_AS_ID_MAX + 1];
     } slots[MEMO_SLOTS];
     unsigned next;
 } memo;
@@ -68,14 +67,14 @@ static int value_ok(const char *key, const char *s)
     if (s == NULL)
         return 0;
     n = strlen(s);
-    if (n <= RLY_AS_HOST_MAX) {
+    if (n <= RLY_AS_ID_MAX) {
         for (unsigned i = 0; i != MEMO_SLOTS; ++i)
             if (memo.slots[i].key == key[0] && memo.slots[i].len == n && memcmp(memo.slots[i].value, s, n) == 0)
                 return 1;
     }
     if (!rly_audit_value_ok(key, s, n))
         return 0;
-    if (n <= RLY_AS_HOST_MAX) {
+    if (n <= RLY_AS_ID_MAX) {
         unsigned i = memo.next++ % MEMO_SLOTS;
         memo.slots[i].key = key[0];
         memo.slots[i].len = (unsigned char)n;
@@ -84,15 +83,11 @@ static int value_ok(const char *key, const char *s)
     return 1;
 }
 
-/* fixed text: printable or control ASCII (controls are escaped), at most LOG_MSG_MAX bytes */
-static int is_msg(const char *s)
+/* msg: one of the fixed texts of logmsg.c as it is; any other text is never written: the placeholder stands for it */
+static const char *listed_msg(const char *s)
 {
-    size_t n = 0;
-    for (; s[n] != '\0'; n++) {
-        if (n >= LOG_MSG_MAX || (unsigned char)s[n] >= 0x80)
-            return 0;
-    }
-    return 1;
+    const char *text = rly_logmsg_find(s, strnlen(s, RLY_LOGMSG_MAX + 1));
+    return text != NULL ? text : RLY_LOGMSG_WITHHELD;
 }
 
 /* writes value as width decimal digits, zero padded (width 0: as many as needed), ending at end; returns the start */
@@ -173,7 +168,7 @@ int rly_log_format(char *buf, size_t cap, rly_log_level_t level, const char *eve
         put_uint(&o, (unsigned long long)ms);
     }
     if (msg != NULL)
-        put_member(&o, "msg", is_msg(msg) ? msg : LOG_INVALID);
+        put_member(&o, "msg", listed_msg(msg));
     if (with_version)
         put_member(&o, "version", RLY_VERSION);
     rly_buf_add(&o, "}\n", 2);

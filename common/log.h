@@ -20,15 +20,16 @@ void rly_log_init(rly_log_level_t level, int fd);
 
 /*
  * A flow event: {"ts":..., "level":..., "event":..., "as":..., "outcome":..., "ms":...}.
- * event and outcome must be identifiers [a-z0-9_]{1,32}; as must be a host name (lower-case [a-z0-9-] labels, at most
- * 253) or NULL (key omitted): an IP address, dotted or bracketed, is "invalid" since `authrelay audit` treats any address
- * as a client's; ms < 0 omits the key. A value that breaks its rule is replaced by "invalid", never written as given.
- * One write(2) per line, or per loop pass on a thread that batches (rly_log_batch); thread-safe.
+ * event and outcome must be identifiers [a-z0-9_]{1,32}; as must be an AS identifier (rly_url_as_entry_ok of url.h: the
+ * allow-list entry that matched, a host or "*." and a suffix; or RLY_AS_UNLISTED) or NULL (key omitted): an IP address,
+ * dotted or bracketed, is "invalid" since `authrelay audit` treats any address as a client's; ms < 0 omits the key. A value that
+ * breaks its rule is replaced by "invalid", never written as given. One write(2) per line, or per loop pass on a thread that
+ * batches (rly_log_batch); thread-safe.
  */
 void rly_log_event(rly_log_level_t level, const char *event, const char *as, const char *outcome, long ms);
 /*
- * A lifecycle event: {"ts", "level", "event", "msg"} and "version" when with_version. msg must be fixed text (a string
- * literal); it is escaped anyway.
+ * A lifecycle event: {"ts", "level", "event", "msg"} and "version" when with_version. msg must be one of the fixed texts
+ * of logmsg.c (the relay's own words, never anything from a request); any other text is written as RLY_LOGMSG_WITHHELD.
  */
 void rly_log_msg(rly_log_level_t level, const char *event, const char *msg, int with_version);
 

@@ -20,7 +20,8 @@ static void usage(FILE *out)
           "  check-config [options]       check the configuration, print \"configuration OK\" or each error\n"
           "  keygen FILE                  write a new key file (mode 0600); refuses to overwrite\n"
           "  keygen --rotate FILE         put a new key first, keep the previous ones (at most 3 in all)\n"
-          "  audit [FILE|-]               check an authrelay log for schema violations and identifying data\n"
+          "  audit [options] [FILE|-]     check an authrelay log for schema violations and identifying data;\n"
+          "                               see `authrelay audit --help` (--allow-as: against the relay's allow-list)\n"
           "  client authorize [options]   play an instance: run one OAuth flow through a relay; see `authrelay client --help`\n"
           "  version                      print the version\n"
           "\n"
@@ -103,31 +104,69 @@ static int cmd_keygen(int argc, char **argv)
     return 0;
 }
 
+#define AUDIT_USAGE "usage: authrelay audit [--allow-as HOST|*.SUFFIX]... [FILE|-]\n"
+
 static int cmd_audit(int argc, char **argv)
 {
-    const char *path = NULL;
-    for (int i = 1; i < argc; ++i) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            puts("usage: authrelay audit [FILE|-]\n"
-                 "  checks every line of an authrelay log against the log schema and for identifying data\n"
-                 "  (addresses, e-mail addresses, tokens, URLs); prints totals per AS, event and outcome;\n"
-                 "  exit status 0 clean, 1 violations");
-            return 0;
-        }
-        if (path != NULL) {
-            fprintf(stderr, "authrelay audit: unexpected argument: %s\n", argv[i]);
-            return 2;
-        }
-        path = argv[i];
-    }
+    const char *path = NULL, *errstr;
+    rly_audit_t *a = rly_audit_new();
     FILE *in = stdin;
+    int rc = 2;
+
+    if (a == NULL) {
+        fputs("authrelay audit: out of memory\n", stderr);
+        rc = 1;
+        goto Exit;
+    }
+    for (int i = 1; i < argc; ++i) {
+        const char *value;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(AUDIT_USAGE, stdout);
+            fputs("  checks every line of an authrelay log against the log schema and for identifying data\n"
+                  "  (addresses, e-mail addresses, tokens, URLs, a msg that is not one of the relay's own texts,\n"
+                  "  an as that is no allow-list entry); prints totals per AS, event and outcome;\n"
+                  "  exit status 0 clean, 1 violations, 2 usage error\n"
+                  "\n"
+                  "  --allow-as HOST|*.SUFFIX  the relay's allow-list: as must then be one of these entries or\n"
+                  "                            \"unlisted\"; repeatable, or comma-separated (without it: any entry)\n",
+                  stdout);
+            rc = 0;
+            goto Exit;
+        }
+        if (strcmp(argv[i], "--allow-as") == 0) {
+            if (i + 1 >= argc) {
+                fputs("authrelay audit: --allow-as needs a value (HOST|*.SUFFIX)\n" AUDIT_USAGE, stderr);
+                goto Exit;
+            }
+            value = argv[++i];
+        } else if (strncmp(argv[i], "--allow-as=", 11) == 0) {
+            value = argv[i] + 11;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(stderr, "authrelay audit: unknown option: %s\n" AUDIT_USAGE, argv[i]);
+            goto Exit;
+        } else if (path != NULL) {
+            fprintf(stderr, "authrelay audit: unexpected argument: %s\n" AUDIT_USAGE, argv[i]);
+            goto Exit;
+        } else {
+            path = argv[i];
+            continue;
+        }
+        if (rly_audit_allow_as(a, value, &errstr) != 0) {
+            fprintf(stderr, "authrelay audit: --allow-as %s: %s\n", value, errstr);
+            goto Exit;
+        }
+    }
     if (path != NULL && strcmp(path, "-") != 0 && (in = fopen(path, "r")) == NULL) {
         fprintf(stderr, "authrelay audit: cannot open %s\n", path);
-        return 1;
+        rc = 1;
+        goto Exit;
     }
-    int rc = rly_audit_run(in, stdout);
-    if (in != stdin)
+    rc = rly_audit_run(a, in, stdout);
+
+Exit:
+    if (in != NULL && in != stdin)
         fclose(in);
+    rly_audit_free(a);
     return rc;
 }
 

@@ -1,4 +1,4 @@
-/* test_log.c: the log emitter: exact lines, value rules, escaping, level filter, and lines the auditor accepts */
+/* test_log.c: the log emitter: exact lines, value rules, fixed msg texts, level filter, and lines the auditor accepts */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include "rly.h"
 #include "log.h"
+#include "logmsg.h"
 #include "audit.h"
 
 #define TS_MS 1795930728123LL /* 2026-11-29T05:38:48.123Z */
@@ -86,8 +87,8 @@ static void test_format_lifecycle(void **state)
     (void)state;
     assert_string_equal(fmt(RLY_LOG_INFO, "start", NULL, NULL, -1, "listening", 1),
                         TS ",\"level\":\"info\",\"event\":\"start\",\"msg\":\"listening\",\"version\":\"" RLY_VERSION "\"}\n");
-    assert_string_equal(fmt(RLY_LOG_INFO, "stop", NULL, NULL, -1, "shutting down", 0),
-                        TS ",\"level\":\"info\",\"event\":\"stop\",\"msg\":\"shutting down\"}\n");
+    assert_string_equal(fmt(RLY_LOG_INFO, "stop", NULL, NULL, -1, "stopped", 0),
+                        TS ",\"level\":\"info\",\"event\":\"stop\",\"msg\":\"stopped\"}\n");
     assert_string_equal(fmt(RLY_LOG_WARN, "store", NULL, NULL, -1, NULL, 0), TS ",\"level\":\"warn\",\"event\":\"store\"}\n");
 }
 
@@ -149,6 +150,12 @@ static void test_invalid_values(void **state)
         "jane@example.com",
         "0123456789abcdef0123456789abcdef.example",
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example", /* a 64-byte label */
+        "*.com",                                                                    /* a wildcard over one label */
+        "*.",
+        "*okta.com",
+        "acme.*.okta.com",
+        "*.*.okta.com",
+        "Unlisted",
     };
     char long_host[300];
     (void)state;
@@ -170,6 +177,15 @@ static void test_invalid_values(void **state)
     long_host[253] = '\0';
     fmt(RLY_LOG_INFO, "callback", long_host, "ok", -1, NULL, 0);
     assert_non_null(strstr(line, long_host));
+    /* a wildcard over the longest host: 255 bytes */
+    {
+        char wild[RLY_AS_ID_MAX + 1];
+        memcpy(wild, "*.", 2);
+        memcpy(wild + 2, long_host, 254); /* 253 bytes and the NUL */
+        assert_int_equal(strlen(wild), RLY_AS_ID_MAX);
+        assert_non_null(strstr(fmt(RLY_LOG_INFO, "callback", wild, "ok", -1, NULL, 0), wild));
+        assert_null(audit_why(line));
+    }
     long_host[253] = 'a';
     long_host[254] = '\0';
     assert_null(strstr(fmt(RLY_LOG_INFO, "callback", long_host, "ok", -1, NULL, 0), "aaaa"));
@@ -190,6 +206,9 @@ static void test_good_hosts(void **state)
         "cognito-idp.us-east-1.amazonaws.com",
         "1.2.3.4.5.example", /* a dotted number of five groups is not an address */
         "xn--bcher-kva.example",
+        "*.okta.com", /* AS identifiers: wildcard entries as written, and a relay without an allow-list */
+        "*.my.salesforce.com",
+        "unlisted",
     };
     char expect[512];
     (void)state;
@@ -200,33 +219,76 @@ static void test_good_hosts(void **state)
     }
 }
 
-static void test_escaping(void **state)
+/* every text on the list is written as it is, and the auditor accepts it */
+static void test_listed_msgs(void **state)
 {
-    char msg[256];
+    size_t n;
+    const char *const *texts = rly_logmsg_list(&n);
+    char expect[512];
     (void)state;
-    assert_string_equal(fmt(RLY_LOG_INFO, "start", NULL, NULL, -1, "a\"b\\c\nd\re\tf\x01g\x1fh\x7fi/j", 0), TS
-                        ",\"level\":\"info\",\"event\":\"start\",\"msg\":\"a\\\"b\\\\c\\nd\\re\\tf\\u0001g\\u001fh\\u007fi/j\"}\n");
+    for (size_t i = 0; i != n; ++i) {
+        snprintf(expect, sizeof(expect), TS ",\"level\":\"warn\",\"event\":\"store_down\",\"msg\":\"%s\"}\n", texts[i]);
+        assert_string_equal(fmt(RLY_LOG_WARN, "store_down", NULL, NULL, -1, texts[i], 0), expect);
+        assert_null(audit_why(line));
+        /* the same text from another buffer: it is the words that count, not where they are */
+        char copy[RLY_LOGMSG_MAX + 1];
+        snprintf(copy, sizeof(copy), "%s", texts[i]);
+        assert_string_equal(fmt(RLY_LOG_WARN, "store_down", NULL, NULL, -1, copy, 0), expect);
+    }
+}
+
+/* a text that is not on the list is never written: the placeholder (on the list) stands for it */
+static void test_unlisted_msg(void **state)
+{
+    static const char *const unlisted[] = {
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+        "Mozilla/5.0 (X11; Linux x86_64) ...",
+        "acme.okta.com",
+        "callback from acme.okta.com",
+        "client 203.0.113.7",
+        "jane.doe@example.com",
+        "shutting down",
+        "fatal error",
+        "invalid",
+        "",
+        "listening ",
+        "Listening",
+        "listenin",
+        "the Redis connection was lost: 10.0.0.7:6379",
+        "a\"b\\c\nd\re\tf\x01g\x1fh\x7fi/j", /* controls and quotes: nothing to escape any more */
+        "x\",\"ip\":\"y",                    /* a msg that tries to close the string and add a key */
+        "caf\xc3\xa9",                       /* not ASCII */
+        "bad \xff byte",
+        "(not a fixed text: withheld) ",
+    };
+    const char *expect = TS ",\"level\":\"info\",\"event\":\"start\",\"msg\":\"" RLY_LOGMSG_WITHHELD "\"}\n";
+    char msg[4096];
+    (void)state;
+
+    assert_non_null(rly_logmsg_find(RLY_LOGMSG_WITHHELD, strlen(RLY_LOGMSG_WITHHELD)));
+    for (size_t i = 0; i != sizeof(unlisted) / sizeof(unlisted[0]); ++i) {
+        assert_string_equal(fmt(RLY_LOG_INFO, "start", NULL, NULL, -1, unlisted[i], 0), expect);
+        assert_null(audit_why(line));
+    }
+    /* long texts: 200 bytes (the longest a listed text may be), 201, and far more */
+    memset(msg, 'm', sizeof(msg) - 1);
+    msg[sizeof(msg) - 1] = '\0';
+    assert_string_equal(fmt(RLY_LOG_INFO, "start", NULL, NULL, -1, msg, 0), expect);
+    msg[RLY_LOGMSG_MAX + 1] = '\0';
+    assert_string_equal(fmt(RLY_LOG_INFO, "start", NULL, NULL, -1, msg, 0), expect);
+    msg[RLY_LOGMSG_MAX] = '\0';
+    assert_string_equal(fmt(RLY_LOG_INFO, "start", NULL, NULL, -1, msg, 0), expect);
+    /* a listed text followed by more: not the listed text */
+    snprintf(msg, sizeof(msg), "listening%s", " on 203.0.113.7:443");
+    assert_string_equal(fmt(RLY_LOG_INFO, "start", NULL, NULL, -1, msg, 0), expect);
+    /* with the version, on a flow line too */
+    assert_string_equal(fmt(RLY_LOG_INFO, "start", NULL, NULL, -1, "acme.okta.com", 1),
+                        TS ",\"level\":\"info\",\"event\":\"start\",\"msg\":\"" RLY_LOGMSG_WITHHELD "\",\"version\":\"" RLY_VERSION
+                           "\"}\n");
     assert_null(audit_why(line));
-    /* a msg that tries to close the string and add a key stays inside the string */
-    fmt(RLY_LOG_INFO, "start", NULL, NULL, -1, "x\",\"ip\":\"y", 0);
-    assert_null(audit_why(line));
-    /* not ASCII: invalid */
-    assert_string_equal(fmt(RLY_LOG_INFO, "start", NULL, NULL, -1, "caf\xc3\xa9", 0),
-                        TS ",\"level\":\"info\",\"event\":\"start\",\"msg\":\"invalid\"}\n");
-    assert_string_equal(fmt(RLY_LOG_INFO, "start", NULL, NULL, -1, "bad \xff byte", 0),
-                        TS ",\"level\":\"info\",\"event\":\"start\",\"msg\":\"invalid\"}\n");
-    /* 200 bytes is the longest msg */
-    memset(msg, 'm', 200);
-    msg[200] = '\0';
-    assert_non_null(strstr(fmt(RLY_LOG_INFO, "start", NULL, NULL, -1, msg, 0), msg));
-    assert_null(audit_why(line));
-    msg[200] = 'm';
-    msg[201] = '\0';
-    assert_non_null(strstr(fmt(RLY_LOG_INFO, "start", NULL, NULL, -1, msg, 0), "\"msg\":\"invalid\""));
-    /* the longest line there is: 200 control bytes escaped six-fold still fit the emitter's buffer */
-    memset(msg, '\x01', 200);
-    msg[200] = '\0';
-    assert_true(rly_log_format(line, 2048, RLY_LOG_INFO, "start", NULL, NULL, -1, msg, 1, TS_MS) > 1200);
+    assert_string_equal(fmt(RLY_LOG_INFO, "callback", "*.okta.com", "ok", 5, "acme.okta.com", 0),
+                        TS ",\"level\":\"info\",\"event\":\"callback\",\"as\":\"*.okta.com\",\"outcome\":\"ok\",\"ms\":5,"
+                           "\"msg\":\"" RLY_LOGMSG_WITHHELD "\"}\n");
     assert_null(audit_why(line));
 }
 
@@ -300,13 +362,13 @@ static void test_level_filter(void **state)
     errno = ENOENT;
     rly_log_event(RLY_LOG_WARN, "callback", "auth.atlassian.com", "store_down", 3);
     assert_int_equal(errno, ENOENT); /* the emitter keeps the caller's errno */
-    rly_log_msg(RLY_LOG_ERROR, "stop", "fatal error", 1);
+    rly_log_msg(RLY_LOG_ERROR, "stop", "stopped", 1);
     rly_log_event(RLY_LOG_ERROR, "pickup", NULL, NULL, -1);
 
     drain(fds[0], out, sizeof(out));
     p = expect_line(out, ",\"level\":\"warn\",\"event\":\"callback\",\"as\":\"auth.atlassian.com\",\"outcome\":\"store_down\","
                          "\"ms\":3}\n");
-    p = expect_line(p, ",\"level\":\"error\",\"event\":\"stop\",\"msg\":\"fatal error\",\"version\":\"" RLY_VERSION "\"}\n");
+    p = expect_line(p, ",\"level\":\"error\",\"event\":\"stop\",\"msg\":\"stopped\",\"version\":\"" RLY_VERSION "\"}\n");
     /* a flow event without an outcome says so */
     p = expect_line(p, ",\"level\":\"error\",\"event\":\"pickup\",\"outcome\":\"invalid\"}\n");
     assert_string_equal(p, "");
@@ -492,18 +554,15 @@ static void random_value(char *buf, size_t cap)
 static void test_round_trip(void **state)
 {
     static const char *const events[] = {"start", "stop", "session_create", "callback", "pickup", "ack", "invalid", "x"};
-    static const char *const hosts[] = {"auth.atlassian.com", "localhost", "127.0.0.1", "[::1]", "a.b", NULL};
+    static const char *const hosts[] = {
+        "auth.atlassian.com", "*.okta.com", "unlisted", "localhost", "127.0.0.1", "[::1]", "a.b", "*.com", NULL};
     static const char *const outcomes[] = {"ok", "store_down", "bad_state", "expired", "conflict", "Denied", NULL};
-    static const char *const msgs[] = {"listening",
-                                       "shutting down",
-                                       "configuration OK",
-                                       "authrelay " RLY_VERSION,
-                                       "store reachable again",
-                                       "",
-                                       "tab\tand \"quotes\"",
-                                       NULL};
+    static const char *const msgs[] = {"listening",           "the Redis connection was lost",
+                                       "shutting down",       "authrelay " RLY_VERSION,
+                                       "acme.okta.com",       "",
+                                       "tab\tand \"quotes\"", NULL};
     rly_audit_t *a = rly_audit_new();
-    char event[64], host[300], outcome[64];
+    char event[64], host[300], outcome[64], msg[300];
     const char *why;
     int n;
     (void)state;
@@ -526,9 +585,10 @@ static void test_round_trip(void **state)
         random_value(event, sizeof(event));
         random_value(host, sizeof(host));
         random_value(outcome, sizeof(outcome));
+        random_value(msg, sizeof(msg));
         n = rly_log_format(line, sizeof(line), (rly_log_level_t)(rng() % 5), event, rng() % 8 == 0 ? NULL : host,
-                           rng() % 8 == 0 ? NULL : outcome, (long)(rng() % 100000) - 10, NULL, (int)(rng() & 1),
-                           (long long)(rng() % 4000000000u) * 1000 + rng() % 1000);
+                           rng() % 8 == 0 ? NULL : outcome, (long)(rng() % 100000) - 10, rng() % 2 == 0 ? NULL : msg,
+                           (int)(rng() & 1), (long long)(rng() % 4000000000u) * 1000 + rng() % 1000);
         assert_true(n > 0);
         why = NULL;
         if (rly_audit_line(a, line, (size_t)n - 1, &why) != 0)
@@ -540,19 +600,11 @@ static void test_round_trip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_level_names),
-        cmocka_unit_test(test_format_flow),
-        cmocka_unit_test(test_format_lifecycle),
-        cmocka_unit_test(test_format_ts),
-        cmocka_unit_test(test_invalid_values),
-        cmocka_unit_test(test_good_hosts),
-        cmocka_unit_test(test_escaping),
-        cmocka_unit_test(test_buffer_too_small),
-        cmocka_unit_test(test_level_filter),
-        cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_batch),
-        cmocka_unit_test(test_memo),
-        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_level_names),  cmocka_unit_test(test_format_flow),    cmocka_unit_test(test_format_lifecycle),
+        cmocka_unit_test(test_format_ts),    cmocka_unit_test(test_invalid_values), cmocka_unit_test(test_good_hosts),
+        cmocka_unit_test(test_listed_msgs),  cmocka_unit_test(test_unlisted_msg),   cmocka_unit_test(test_buffer_too_small),
+        cmocka_unit_test(test_level_filter), cmocka_unit_test(test_threads),        cmocka_unit_test(test_batch),
+        cmocka_unit_test(test_memo),         cmocka_unit_test(test_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
