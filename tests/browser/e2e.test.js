@@ -172,7 +172,9 @@ describe('authrelay end to end in chromium', { timeout: 300000 }, () => {
     env.redis = await H.startRedis(env.dir);
     env.as = await H.startFakeAs(['--client-secret', CLIENT_SECRET]);
     env.relayLog = path.join(env.dir, 'relay.out');
-    env.relay = await H.startRelay({ dir: env.dir, redisUrl: env.redis.url, cert: env.cert.cert, key: env.cert.key, logFile: env.relayLog });
+    // these flows are version 1 (the instance sends the browser to the AS itself): a 1.1 relay needs --allow-unbound
+    env.relay = await H.startRelay({ dir: env.dir, redisUrl: env.redis.url, cert: env.cert.cert, key: env.cert.key, logFile: env.relayLog,
+      extraArgs: ['--allow-unbound'] });
     env.inst = await H.startInstancePage();
     env.browser = await H.launchBrowser();
     env.browser.on('request', (q) => requests.push(q.url()));
@@ -352,7 +354,8 @@ describe('authrelay end to end in chromium', { timeout: 300000 }, () => {
 
   /** Runs `authrelay client authorize` and plays the user; returns {code, out, exit, page}. */
   async function clientFlow(name, { seal = false, token = false, secret = true, pkce: withPkce = false, button = 'Allow' } = {}) {
-    const args = ['client', 'authorize', '--relay', env.relay.base, '--cacert', env.cert.cert, '--authorize-url', `${env.as.base}/authorize`,
+    // --unbound: the client plays a version-1 instance (it builds the authorize URL); 1.1 is in bound.test.js
+    const args = ['client', 'authorize', '--unbound', '--relay', env.relay.base, '--cacert', env.cert.cert, '--authorize-url', `${env.as.base}/authorize`,
       '--client-id', CLIENT_ID, '--scope', SCOPE, '--audience', 'api.atlassian.com', '--prompt', 'consent', '--return-uri', env.inst.returnUri];
     if (seal) args.push('--seal');
     if (withPkce) args.push('--pkce');

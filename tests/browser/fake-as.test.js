@@ -17,6 +17,16 @@ test.before(async () => {
 });
 test.after(() => H.cleanup());
 
+/** Runs /authorize and the decision; returns the raw decision response. */
+async function decide(extra = {}, decision = 'allow') {
+  const q = new URLSearchParams({ response_type: 'code', client_id: 'cid', redirect_uri: REDIRECT, state: 'st-1', scope: 'read:jira-work offline_access',
+    audience: 'api.atlassian.com', prompt: 'consent', ...extra });
+  const page = await H.request(`${as.base}/authorize?${q}`);
+  assert.equal(page.status, 200);
+  const id = /name="request" value="([^"]+)"/.exec(page.body)[1];
+  return H.request(`${as.base}/authorize/decision`, { method: 'POST', headers: FORM, body: form({ request: id, decision }) });
+}
+
 /** Runs /authorize and the decision; returns the redirect Location as a URL. */
 async function authorize(extra = {}, decision = 'allow') {
   const q = new URLSearchParams({ response_type: 'code', client_id: 'cid', redirect_uri: REDIRECT, state: 'st-1', scope: 'read:jira-work offline_access',
@@ -105,12 +115,43 @@ test('PKCE S256: the verifier alone authenticates; a wrong or missing verifier f
   assert.equal(new URL(plain.headers.location).searchParams.get('error'), 'invalid_request');
 });
 
-test('deny: error=access_denied with a description and the state', async () => {
+test('deny: error=access_denied with a description, the state and iss', async () => {
   const u = await authorize({}, 'deny');
   assert.equal(u.searchParams.get('error'), 'access_denied');
   assert.ok(u.searchParams.get('error_description'));
   assert.equal(u.searchParams.get('state'), 'st-1');
+  assert.equal(u.searchParams.get('iss'), as.base);
   assert.equal(u.searchParams.get('code'), null);
+});
+
+test('response_mode=form_post: a page that POSTs code, state and iss (or the error) to redirect_uri, its one script by hash', async () => {
+  const fields = (html) => Object.fromEntries([...html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1], m[2]]));
+  const r = await decide({ response_mode: 'form_post' });
+  assert.equal(r.status, 200);
+  assert.match(r.body, /<title>Returning to the application<\/title>/);
+  assert.match(r.body, new RegExp(`<form id="fp" method="post" action="${REDIRECT}">`));
+  const f = fields(r.body);
+  assert.deepEqual(Object.keys(f).sort(), ['code', 'iss', 'state']);
+  assert.equal(f.state, 'st-1');
+  assert.equal(f.iss, as.base);
+  assert.match(f.code, /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+  const script = /<script>([^<]*)<\/script>/.exec(r.body)[1];
+  const csp = r.headers['content-security-policy'];
+  assert.ok(csp.includes(`'sha256-${crypto.createHash('sha256').update(script).digest('base64')}'`), csp);
+  assert.doesNotMatch(csp, /form-action/);
+  assert.match(r.body, />Continue</, 'a button without JavaScript');
+  const code = f.code.replace(/&amp;/g, '&');
+  const ok = await token({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, client_id: 'cid', client_secret: 's3cret' });
+  assert.equal(ok.status, 200, ok.body);
+  const d = fields((await decide({ response_mode: 'form_post' }, 'deny')).body);
+  assert.deepEqual(Object.keys(d).sort(), ['error', 'error_description', 'iss', 'state']);
+  assert.equal(d.error, 'access_denied');
+  assert.equal(d.iss, as.base, 'iss on a denial too (RFC 9207)');
+  const q = await decide({ response_mode: 'query' });
+  assert.equal(q.status, 302);
+  const bad = await H.request(`${as.base}/authorize?${new URLSearchParams({ response_type: 'code', client_id: 'cid', redirect_uri: REDIRECT, state: 's', response_mode: 'fragment' })}`);
+  assert.equal(bad.status, 302);
+  assert.equal(new URL(bad.headers.location).searchParams.get('error'), 'invalid_request');
 });
 
 test('unknown and expired codes are invalid_grant; wrong grant type and content type are refused', async () => {

@@ -43,11 +43,12 @@ function tmpDir(prefix) {
 }
 
 /**
- * Spawn a child whose stdout and stderr are captured (and optionally teed to files).
+ * Spawn a child whose stdout and stderr are captured (and optionally teed to files); stdin: true gives it a pipe
+ * (c.proc.stdin), else it reads nothing.
  * Returns {proc, out(), err(), exited: Promise<{code, signal}>, waitFor(stream, regex, ms)}.
  */
-function start(cmd, args, { env, name, cwd, logFile } = {}) {
-  const proc = spawn(cmd, args, { env: { ...process.env, ...env }, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(cmd, args, { env, name, cwd, logFile, stdin = false } = {}) {
+  const proc = spawn(cmd, args, { env: { ...process.env, ...env }, cwd, stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   const c = { name: name || path.basename(cmd), proc, stdout: '', stderr: '', done: false, code: null, signal: null };
   const sink = logFile ? fs.createWriteStream(logFile) : null;
   const waiters = [];
@@ -217,8 +218,11 @@ async function startFakeAs(extra = []) {
   return { c, port, base: `http://127.0.0.1:${port}` };
 }
 
-/** The relay: serve over TLS on loopback with Redis, its output teed to a log file. */
-async function startRelay({ dir, redisUrl, cert, key, logFile }) {
+/**
+ * The relay: serve over TLS on loopback with Redis, its output teed to a log file. extraArgs are appended (e.g.
+ * ['--allow-unbound'] for version-1 sessions, which a 1.1 relay refuses by default).
+ */
+async function startRelay({ dir, redisUrl, cert, key, logFile, extraArgs = [] }) {
   const keys = path.join(dir, 'keys.json');
   execFileSync(AUTHRELAY_BIN, ['keygen', keys], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10000 });
   const port = await freePort();
@@ -226,7 +230,7 @@ async function startRelay({ dir, redisUrl, cert, key, logFile }) {
   const args = ['serve', '--dev', // --dev: the only way a plain-http loopback AS (the fake AS) is accepted
     '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${adminPort}`, '--tls-cert', cert, '--tls-key', key,
     '--keys', keys, '--public-url', `https://localhost:${port}`, '--redis', redisUrl, '--rate-limit', '0', '--threads', '2',
-    '--shutdown-grace', '2'];
+    '--shutdown-grace', '2', ...extraArgs];
   const c = start(AUTHRELAY_BIN, args, { name: 'authrelay', logFile });
   await waitHttpOk(`http://127.0.0.1:${adminPort}/readyz`, 20000);
   return { c, port, adminPort, base: `https://localhost:${port}`, args };
@@ -302,7 +306,28 @@ async function launchBrowser() {
   return context;
 }
 
+/**
+ * Debian's chromium through playwright-core as a Browser (not a persistent profile), for tests that need several
+ * isolated browsers at once: each newContext() is a fresh profile with its own cookie jar. Never a downloaded browser.
+ */
+async function launchChromium() {
+  const { chromium } = require('playwright-core');
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 30000, chromiumSandbox: false });
+}
+
+/** A fresh context (an isolated "browser": own cookies, cache, storage) of a Browser from launchChromium(). */
+async function newContext(browser, opts = {}) {
+  const context = await browser.newContext({
+    ignoreHTTPSErrors: true, // the relay's self-signed certificate
+    viewport: { width: 1000, height: 700 },
+    ...opts,
+  });
+  context.setDefaultTimeout(15000);
+  context.setDefaultNavigationTimeout(20000);
+  return context;
+}
+
 module.exports = {
   REPO, AUTHRELAY_BIN, ARTIFACTS, CHROMIUM, sleep, freePort, tmpDir, start, stop, cleanup, makeCert, request, waitHttpOk,
-  startRedis, startFakeAs, startRelay, startInstancePage, clientAvailable, launchBrowser,
+  startRedis, startFakeAs, startRelay, startInstancePage, clientAvailable, launchBrowser, launchChromium, newContext,
 };

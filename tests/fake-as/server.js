@@ -8,7 +8,10 @@
 // Prints "listening <port>" on stdout once ready (--port 0, the default, picks a free port).
 //
 //   GET  /authorize            consent page (title "Authorize Qorus"), buttons "Allow" and "Deny"
-//   POST /authorize/decision   302 to redirect_uri with code, state[, iss] or error=access_denied, state
+//   POST /authorize/decision   302 to redirect_uri with code, state[, iss] or error=access_denied, error_description,
+//                              state[, iss]; with response_mode=form_post a 200 page (title "Returning to the
+//                              application") that POSTs the same fields to redirect_uri (one inline script allowed by
+//                              its hash; a "Continue" button without JavaScript)
 //   POST /token                authorization_code grant: client_secret (body or HTTP Basic) or PKCE S256 verifier
 //   GET  /_log                 JSON array of what it received (for tests)
 //   GET  /_codes               JSON array of the codes it issued (for tests)
@@ -119,7 +122,7 @@ function sendJson(res, status, obj, extra = {}) {
   res.end(body);
 }
 
-function sendHtml(res, status, title, bodyHtml) {
+function sendHtml(res, status, title, bodyHtml, csp = `default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'`) {
   const html =
     '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">' +
     '<meta name="viewport" content="width=device-width, initial-scale=1">' +
@@ -136,7 +139,7 @@ function sendHtml(res, status, title, bodyHtml) {
     securityHeaders({
       'Content-Type': 'text/html; charset=utf-8',
       'Content-Length': Buffer.byteLength(html),
-      'Content-Security-Policy': `default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'`,
+      'Content-Security-Policy': csp,
     })
   );
   res.end(html);
@@ -191,6 +194,23 @@ function appendQuery(uri, pairs) {
   return u.toString();
 }
 
+// response_mode=form_post (OAuth 2.0 Form Post Response Mode): the one inline script, allowed by its hash
+const FORM_POST_SCRIPT = 'document.getElementById("fp").submit();';
+const FORM_POST_CSP = `default-src 'none'; script-src 'sha256-${crypto.createHash('sha256').update(FORM_POST_SCRIPT).digest('base64')}'; ` +
+  "style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"; // no form-action: the relay may redirect on
+
+/** The form_post response: a page that POSTs pairs (undefined values left out) to redirectUri. */
+function sendFormPost(res, redirectUri, pairs) {
+  const fields = pairs
+    .filter(([, v]) => v !== undefined && v !== null)
+    .map(([k, v]) => `<input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}">`)
+    .join('');
+  sendHtml(res, 200, 'Returning to the application',
+    `<h1>Returning to the application</h1><form id="fp" method="post" action="${escapeHtml(redirectUri)}">${fields}` +
+    '<p class="muted">If nothing happens:</p><div class="buttons"><button class="allow" type="submit">Continue</button></div></form>' +
+    `<script>${FORM_POST_SCRIPT}</script>`, FORM_POST_CSP);
+}
+
 function gc() {
   const now = Date.now();
   for (const [k, v] of pending) if (now - v.created > PENDING_LIFETIME_MS) pending.delete(k);
@@ -210,6 +230,8 @@ function handleAuthorize(req, res, url, entry) {
     res.end();
   };
   if (p.response_type !== 'code') return redirectError('unsupported_response_type', 'Only response_type=code is supported.');
+  if (p.response_mode !== undefined && p.response_mode !== 'query' && p.response_mode !== 'form_post')
+    return redirectError('invalid_request', 'response_mode must be query or form_post.');
   if (p.code_challenge !== undefined || p.code_challenge_method !== undefined) {
     if (p.code_challenge_method !== 'S256') return redirectError('invalid_request', 'code_challenge_method must be S256.');
     if (!/^[A-Za-z0-9_-]{43}$/.test(p.code_challenge || '')) return redirectError('invalid_request', 'Bad code_challenge.');
@@ -246,7 +268,7 @@ async function handleDecision(req, res, entry) {
   const r = p.request && pending.get(p.request);
   if (!r) return errorPage(res, 400, 'This consent request is unknown or has expired. Start again.');
   pending.delete(p.request);
-  let location;
+  let pairs;
   if (p.decision === 'allow') {
     const code = makeCode({ iss: issuer(), aud: r.client_id, scope: r.scope || '' });
     codes.set(code, {
@@ -259,17 +281,19 @@ async function handleDecision(req, res, entry) {
     });
     entry.code = code;
     entry.outcome = 'code';
-    location = appendQuery(r.redirect_uri, [['code', code], ['state', r.state], ['iss', opts.iss ? issuer() : undefined]]);
+    pairs = [['code', code], ['state', r.state], ['iss', opts.iss ? issuer() : undefined]];
   } else {
     entry.outcome = 'access_denied';
-    location = appendQuery(r.redirect_uri, [
+    pairs = [
       ['error', 'access_denied'],
       ['error_description', 'The user denied access'],
       ['state', r.state],
-      ['iss', opts.iss ? issuer() : undefined],
-    ]);
+      ['iss', opts.iss ? issuer() : undefined], // RFC 9207: on errors too
+    ];
   }
-  res.writeHead(302, securityHeaders({ Location: location }));
+  entry.response_mode = r.response_mode || 'query';
+  if (r.response_mode === 'form_post') return sendFormPost(res, r.redirect_uri, pairs);
+  res.writeHead(302, securityHeaders({ Location: appendQuery(r.redirect_uri, pairs) }));
   res.end();
 }
 
