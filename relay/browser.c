@@ -48,14 +48,27 @@ void relay_browser_set_cookie(h2o_req_t *req, const char *cookie, unsigned max_a
                        (size_t)n);
 }
 
+/* the value of a request header (by lower-case name), or a NULL base */
+static h2o_iovec_t header(h2o_req_t *req, const char *name, size_t len)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, name, len, -1);
+    return i != -1 ? req->headers.entries[i].value : h2o_iovec_init(NULL, 0);
+}
+
 int relay_browser_same_origin(h2o_req_t *req, const char *public_url)
 {
-    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
-    if (i == -1)
+    h2o_iovec_t o = header(req, H2O_STRLIT("origin"));
+    if (o.base == NULL)
         return 1;
+    /* our pages send Referrer-Policy: no-referrer, under which a browser sends "Origin: null" even on a same-origin
+     * form POST (the Fetch standard's serialization of the origin): then the browser's own Sec-Fetch-Site must say
+     * same-origin, which a cross-site page cannot forge */
+    if (o.len == 4 && memcmp(o.base, "null", 4) == 0) {
+        h2o_iovec_t site = header(req, H2O_STRLIT("sec-fetch-site"));
+        return site.len == 11 && memcmp(site.base, "same-origin", 11) == 0;
+    }
     /* the origin is public_url up to its path: scheme "://" host [":" port] */
     const char *p = strstr(public_url, "://");
     size_t n = p != NULL ? (size_t)(p + 3 - public_url) + strcspn(p + 3, "/") : strlen(public_url);
-    h2o_iovec_t o = req->headers.entries[i].value;
     return o.len == n && strncasecmp(o.base, public_url, n) == 0;
 }

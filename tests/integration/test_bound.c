@@ -285,9 +285,39 @@ static void test_confirm_refusals(void **state)
         ((const char **)q.headers)[1] = rly_strf("Origin: %s", origins[i]);
         RLY_EXPECT(rly_do(&q), 403, v);
     }
-    /* none of that changed anything: the real confirmation still works */
+    /* "Origin: null" is what a browser sends from a no-referrer page: accepted only with its own Sec-Fetch-Site saying
+     * same-origin, never cross-site */
+    static const char *const sites[] = {"cross-site", "same-site", "none", NULL};
+    for (size_t i = 0; sites[i] != NULL; ++i) {
+        rly_request_t q = rly_bound_confirm_request(&relay, v, &b, "continue");
+        const char **h = rly_keep(calloc(5, sizeof(*h)));
+        memcpy(h, q.headers, 3 * sizeof(*h));
+        h[1] = "Origin: null";
+        h[3] = rly_strf("Sec-Fetch-Site: %s", sites[i]);
+        q.headers = h;
+        RLY_EXPECT(rly_do(&q), 403, v);
+    }
+    /* none of that changed anything: the real confirmation still works, here as a browser sends it */
+    rly_request_t q = rly_bound_confirm_request(&relay, v, &b, "continue");
+    const char **h = rly_keep(calloc(5, sizeof(*h)));
+    memcpy(h, q.headers, 3 * sizeof(*h));
+    h[1] = "Origin: null";
+    h[3] = "Sec-Fetch-Site: same-origin";
+    q.headers = h;
     RLY_EXPECT(rly_bound_start_page(&relay, v, &b), 200, v);
-    RLY_EXPECT(rly_bound_confirm(&relay, v, &b, "continue"), 303, v);
+    RLY_EXPECT(rly_do(&q), 303, v);
+}
+
+static void test_confirm_origin_header_forms(void **state)
+{
+    int v = rly_version(state);
+    rly_bound_t b;
+    rly_bound_create_ok(&relay, v, NULL, &b);
+    /* without an Origin (older browsers, non-browser clients) the cookie and the CSRF token still decide */
+    RLY_EXPECT(rly_bound_start_page(&relay, v, &b), 200, v);
+    rly_request_t q = rly_bound_confirm_request(&relay, v, &b, "continue");
+    ((const char **)q.headers)[1] = "Sec-Fetch-Site: same-origin"; /* in place of the Origin */
+    RLY_EXPECT(rly_do(&q), 303, v);
 }
 
 /* the first valid POST consumes the token: 16 concurrent Continues, exactly one 303 */
@@ -402,6 +432,7 @@ int main(void)
         RLY_TEST_BOTH(test_cancel),
         RLY_TEST_BOTH(test_denied_at_the_as),
         RLY_TEST_BOTH(test_confirm_refusals),
+        RLY_TEST_BOTH(test_confirm_origin_header_forms),
         RLY_TEST(test_start_token_single_use),
         RLY_TEST_BOTH(test_start_token_unknown),
         RLY_TEST_BOTH(test_two_flows_one_browser),
