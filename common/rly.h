@@ -21,9 +21,9 @@
 #define RLY_RETURN_URI_MAX 2048
 #define RLY_AS_HOST_MAX 253
 #define RLY_AS_ID_MAX (2 + RLY_AS_HOST_MAX) /* an AS identifier: an allow-list entry ("*." and a host at most) or "unlisted" */
-#define RLY_AS_UNLISTED "unlisted"         /* the AS identifier of a relay without an allow-list */
-#define RLY_QUERY_MAX 16384       /* query strings and form bodies; longer: 414 / 413 */
-#define RLY_SESSION_BODY_MAX 8192 /* POST /v1/sessions body */
+#define RLY_AS_UNLISTED "unlisted"          /* the AS identifier of a relay without an allow-list */
+#define RLY_QUERY_MAX 16384                 /* query strings and form bodies; longer: 414 / 413 */
+#define RLY_SESSION_BODY_MAX 8192           /* POST /v1/sessions body */
 #define RLY_JSON_DEPTH_MAX 16
 #define RLY_TTL_MIN 60
 #define RLY_TTL_DEFAULT 600

@@ -210,8 +210,8 @@ static int parse_record(const redisReply *r, size_t first, const uint8_t key[RLY
     if (e[NFIELDS]->type != REDIS_REPLY_INTEGER)
         return -1;
     /* th, as, meta are always there; sh and ck are hashes when there */
-    if (f[0] == NULL || len[0] != 32 || f[1] == NULL || len[1] > RLY_AS_ID_MAX || f[2] == NULL ||
-        (f[8] != NULL && len[8] != 32) || (f[9] != NULL && len[9] != 32))
+    if (f[0] == NULL || len[0] != 32 || f[1] == NULL || len[1] > RLY_AS_ID_MAX || f[2] == NULL || (f[8] != NULL && len[8] != 32) ||
+        (f[9] != NULL && len[9] != 32))
         return -1;
     memset(rec, 0, sizeof(*rec));
     memcpy(rec->key, key, RLY_SESSION_ID_BYTES);
