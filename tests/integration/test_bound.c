@@ -126,7 +126,7 @@ static void test_full_flow(void **state)
 
     /* a reload leaves the token usable, and keeps the cookie */
     char cookie[64];
-    strcpy(cookie, b.cookie);
+    snprintf(cookie, sizeof(cookie), "%s", b.cookie);
     RLY_EXPECT(rly_bound_start_page(&relay, v, &b), 200, v);
     RLY_EXPECT_STR(b.cookie, cookie);
 
@@ -266,13 +266,13 @@ static void test_confirm_refusals(void **state)
     t.cookie[0] = '\0';
     RLY_EXPECT(rly_bound_confirm(&relay, v, &t, "continue"), 403, v);
     t = b;
-    strcpy(t.cookie, other.cookie); /* a valid cookie, but not the one the CSRF token was made for */
+    snprintf(t.cookie, sizeof(t.cookie), "%s", other.cookie); /* a valid cookie, but not the one the CSRF token was made for */
     RLY_EXPECT(rly_bound_confirm(&relay, v, &t, "continue"), 403, v);
     t = b;
     t.cookie[5] = t.cookie[5] == 'A' ? 'B' : 'A';
     RLY_EXPECT(rly_bound_confirm(&relay, v, &t, "continue"), 403, v);
     t = b;
-    strcpy(t.csrf, other.csrf);
+    snprintf(t.csrf, sizeof(t.csrf), "%s", other.csrf);
     RLY_EXPECT(rly_bound_confirm(&relay, v, &t, "continue"), 403, v);
     t = b;
     t.csrf[10] = t.csrf[10] == 'A' ? 'B' : 'A';
@@ -355,7 +355,7 @@ static void test_two_flows_one_browser(void **state)
     rly_bound_create_ok(&relay, v, NULL, &a);
     rly_bound_create_ok(&relay, v, NULL, &b);
     RLY_EXPECT(rly_bound_start_page(&relay, v, &a), 200, v);
-    strcpy(b.cookie, a.cookie); /* one browser: one cookie for both tabs */
+    snprintf(b.cookie, sizeof(b.cookie), "%s", a.cookie); /* one browser: one cookie for both tabs */
     RLY_EXPECT(rly_bound_start_page(&relay, v, &b), 200, v);
     RLY_EXPECT_STR(b.cookie, a.cookie);
     RLY_EXPECT(rly_bound_confirm(&relay, v, &a, "continue"), 303, v);
@@ -386,7 +386,7 @@ static void test_form_post_callback(void **state)
     RLY_EXPECT(res, 200, v);
     char *release = rly_form_value(res->body, "release");
     assert_non_null(release);
-    strcpy(b.release, release);
+    snprintf(b.release, sizeof(b.release), "%s", release);
     expect_locked_authorized(&b, "posted-code", v);
 }
 

@@ -104,11 +104,11 @@ static void test_bound_key_rotation(void **state)
     rotate_keys();
     hup();
     rly_bound_create_ok(&relay, RLY_H2, NULL, &late);
-    strcpy(late.cookie, b.cookie); /* the same browser, with its old cookie */
+    snprintf(late.cookie, sizeof(late.cookie), "%s", b.cookie); /* the same browser, with its old cookie */
     RLY_EXPECT(rly_bound_start_page(&relay, RLY_H2, &late), 200, RLY_H2);
     assert_string_not_equal(late.cookie, b.cookie); /* counted as absent: a new cookie, under the current key */
     rly_bound_t stale = late;
-    strcpy(stale.cookie, b.cookie);
+    snprintf(stale.cookie, sizeof(stale.cookie), "%s", b.cookie);
     RLY_EXPECT(rly_bound_confirm(&relay, RLY_H2, &stale, "continue"), 403, RLY_H2);
     RLY_EXPECT(rly_bound_confirm(&relay, RLY_H2, &late, "continue"), 303, RLY_H2);
 }
