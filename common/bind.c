@@ -1,7 +1,6 @@
 /* bind.c: the 1.1 browser cookie (random part and a MAC), the CSRF token (HMAC of session and cookie), start tokens */
 #include "bind.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,28 +42,10 @@ Exit:
     return ret;
 }
 
-/* SHA-256, fetched once: EVP_sha256() is looked up again (under a lock) on every use */
-static EVP_MD *sha256_fetched;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-static void sha256_fetch(void)
-{
-    sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
 /* SHA-256(label with its NUL || text); 0 / -1 */
 static int labelled_hash(const char *label, size_t labellen, const char *text, size_t len, uint8_t hash[32])
 {
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned int hashlen = 0;
-    int ok;
-
-    pthread_once(&sha256_once, sha256_fetch);
-    ok = ctx != NULL && EVP_DigestInit_ex(ctx, sha256_fetched != NULL ? sha256_fetched : EVP_sha256(), NULL) == 1 &&
-         EVP_DigestUpdate(ctx, label, labellen + 1) == 1 && (len == 0 || EVP_DigestUpdate(ctx, text, len) == 1) &&
-         EVP_DigestFinal_ex(ctx, hash, &hashlen) == 1 && hashlen == 32;
-    EVP_MD_CTX_free(ctx);
-    return ok ? 0 : -1;
+    return rly_sha256_parts(label, labellen + 1, text, len, hash);
 }
 
 /* the hash of a presented text: SHA-256 fails only when OpenSSL cannot allocate, and then a random hash, which matches no

@@ -53,7 +53,7 @@ static void sha256_fetch(void)
     sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
-static int sha256_parts(const void *a, size_t alen, const void *b, size_t blen, uint8_t hash[32])
+int rly_sha256_parts(const void *a, size_t alen, const void *b, size_t blen, uint8_t hash[32])
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     unsigned int hashlen = 0;
@@ -69,7 +69,7 @@ static int sha256_parts(const void *a, size_t alen, const void *b, size_t blen, 
 
 static int sha256(const void *data, size_t len, uint8_t hash[32])
 {
-    return sha256_parts(data, len, NULL, 0, hash);
+    return rly_sha256_parts(data, len, NULL, 0, hash);
 }
 
 #define STORE_KEY_LABEL "authrelay store key v1"
@@ -77,7 +77,7 @@ static int sha256(const void *data, size_t len, uint8_t hash[32])
 int rly_store_key(const uint8_t sid[RLY_SESSION_ID_BYTES], uint8_t key[RLY_SESSION_ID_BYTES])
 {
     uint8_t hash[32];
-    if (sha256_parts(STORE_KEY_LABEL, sizeof(STORE_KEY_LABEL), sid, RLY_SESSION_ID_BYTES, hash) != 0)
+    if (rly_sha256_parts(STORE_KEY_LABEL, sizeof(STORE_KEY_LABEL), sid, RLY_SESSION_ID_BYTES, hash) != 0)
         return -1;
     memcpy(key, hash, RLY_SESSION_ID_BYTES);
     OPENSSL_cleanse(hash, sizeof(hash));

@@ -20,6 +20,8 @@ int rly_store_key(const uint8_t sid[RLY_SESSION_ID_BYTES], uint8_t key[RLY_SESSI
 int rly_poll_token_new(char text[RLY_POLL_TOKEN_LEN + 1], uint8_t hash[32]);
 /* SHA-256 of a presented token text (any length); the store keeps only this */
 void rly_poll_token_hash(const char *text, size_t len, uint8_t hash[32]);
+/* SHA-256 of a then b (blen may be 0); 0 / -1 (OpenSSL could not allocate) */
+int rly_sha256_parts(const void *a, size_t alen, const void *b, size_t blen, uint8_t hash[32]);
 /* constant-time comparison of two 32-byte hashes: 1 equal, 0 not */
 int rly_hash_equal(const uint8_t a[32], const uint8_t b[32]);
 
