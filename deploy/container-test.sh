@@ -194,7 +194,8 @@ grep -q 'Read-only file system' <<<"$ro_err" || fail "unexpected: $ro_err"
 B=https://localhost:$pub_port
 AR_ENV=("AUTHRELAY_LISTEN=127.0.0.1:$pub_port" "AUTHRELAY_ADMIN_LISTEN=127.0.0.1:$adm_port" "AUTHRELAY_PUBLIC_URL=$B"
     AUTHRELAY_TLS_CERT=/etc/authrelay/tls.crt AUTHRELAY_TLS_KEY=/etc/authrelay/tls.key
-    AUTHRELAY_KEYS=/etc/authrelay/keys.json AUTHRELAY_THREADS=2 AUTHRELAY_SHUTDOWN_GRACE=5)
+    AUTHRELAY_KEYS=/etc/authrelay/keys.json AUTHRELAY_THREADS=2 AUTHRELAY_SHUTDOWN_GRACE=5
+    AUTHRELAY_ALLOW_UNBOUND=1) # the flow below is version 1 (curl plays the browser); the 1.1 start page is checked too
 
 step "authrelay check-config"
 out=$(in_image /usr/local/bin/authrelay check-config 2>&1) || { echo "$out" >&2; fail "check-config"; }
@@ -247,6 +248,17 @@ echo "long-poll woke: 200 authorized"
 code=$("${cu[@]}" -o /dev/null -w '%{http_code}' -X DELETE "$poll_url" -H "Authorization: Bearer $poll_token")
 [ "$code" = 204 ] || fail "delete: $code"
 echo "delete 204"
+# protocol 1.1: a bound session and its confirmation page (the registrable domain comes from the public suffix list,
+# which the runtime image must carry)
+created=$("${cu[@]}" -w '\n%{http_code}' "$B/v1/sessions" -H 'Content-Type: application/json' \
+    -d '{"authorization_server": "https://auth.atlassian.com/authorize", "return_uri": "https://qorus.example.co.uk:8011/grant",
+         "authorize_params": {"client_id": "container-test"}}')
+[ "$(tail -n1 <<<"$created")" = 201 ] || fail "create a 1.1 session: $created"
+start_url=$(head -n -1 <<<"$created" | jq -er .start_url)
+page=$("${cu[@]}" -D "$work/start.headers" "$start_url") || fail "start page"
+grep -q 'qorus.<b>example.co.uk</b><b>:8011</b>' <<<"$page" || fail "start page: no registrable domain in bold: $page"
+grep -qi '^set-cookie: __Host-authrelay=' "$work/start.headers" || fail "start page: no cookie"
+echo "1.1 confirmation page 200 (registrable domain example.co.uk in bold, cookie set)"
 curl -fsS "http://127.0.0.1:$adm_port/metrics" | grep -q '^authrelay_events_total' || fail "metrics"
 
 step "SIGTERM"
