@@ -67,6 +67,7 @@ static const char *check_public_url(char *value);
 static const char *check_redis(char *value);
 static const char *check_sentinels(char *value);
 static const char *check_redis_master(char *value);
+static const char *check_redis_username(char *value);
 
 #define FIELD(f) offsetof(relay_config_t, f)
 
@@ -146,6 +147,13 @@ static const struct st_option_t options[] = {
      .metavar = "NAME",
      .check = check_redis_master,
      .help = "name of the master the Sentinels watch (with --redis-sentinel)"},
+    {.name = "redis-username",
+     .type = T_STRING,
+     .off = FIELD(redis_username),
+     .metavar = "NAME",
+     .check = check_redis_username,
+     .help = "Redis ACL user (AUTH user password; managed Redis often needs one);\n"
+             "overrides the user of --redis"},
     {.name = "redis-password-file",
      .type = T_STRING,
      .off = FIELD(redis_password_file),
@@ -474,9 +482,17 @@ static const char *check_redis(char *value)
 
     if (rly_redis_url_parse(value, strlen(value), &u, &why) != 0)
         return why;
-    /* the parser takes ACL user names; the store does not use them yet */
-    if (u.username != NULL)
-        return "a user name is not supported, only a password: redis://:password@host:port";
+    return NULL; /* an ACL user name is taken (redis://user:password@host:port) */
+}
+
+static const char *check_redis_username(char *value)
+{
+    size_t n = strlen(value);
+    if (n > REDIS_MASTER_MAX)
+        return "too long (at most " STR(REDIS_MASTER_MAX) " bytes)";
+    for (const char *p = value; *p != '\0'; ++p)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+            return "must be printable ASCII without blanks";
     return NULL;
 }
 
@@ -1065,6 +1081,8 @@ static void validate(struct st_loader_t *l)
             report(l, "--redis carries a password and --redis-password-file is given: keep one");
         check_file(l, "redis-password-file", cfg->redis_password_file);
     }
+    if (cfg->redis_username != NULL && cfg->redis == NULL && cfg->redis_sentinel == NULL)
+        report(l, "--redis-username needs --redis or --redis-sentinel");
 }
 
 relay_config_status_t relay_config_load(relay_config_t *cfg, int argc, char **argv, FILE *err)
@@ -1199,6 +1217,7 @@ void relay_config_free(relay_config_t *cfg)
     free(cfg->redis_sentinel);
     free(cfg->redis_master);
     free(cfg->redis_password_file);
+    free(cfg->redis_username);
     free(cfg->keys);
     list_clear(cfg->allow_as, &cfg->allow_as_count);
     list_clear(cfg->allow_client_id, &cfg->allow_client_id_count);

@@ -28,6 +28,7 @@ typedef struct st_relay_config_t {
     char *redis_sentinel;
     char *redis_master;
     char *redis_password_file;
+    char *redis_username;               /* an ACL user; overrides the URL's */
     char *keys;                         /* key file; NULL only with --dev (ephemeral keys) */
     char *allow_as[RELAY_ALLOW_AS_MAX]; /* lower-cased hosts */
     size_t allow_as_count;

@@ -176,7 +176,7 @@ static int target_parse(relay_redis_target_t *t, const relay_redis_target_option
     errstr = OUT_OF_MEMORY;
     if (url.is_unix ? (t->direct.path = copy(url.path, url.path_len)) == NULL : endpoint_from_hostport(&t->direct, &url.hp) != 0)
         goto Error;
-    /* a user name prepares ACLs (AUTH user password); the configuration refuses one today */
+    /* an ACL user: AUTH user password */
     if (url.username != NULL && (t->username = copy(url.username, url.username_len)) == NULL)
         goto Error;
     if (t->password == NULL && url.password != NULL && (t->password = copy(url.password, url.password_len)) == NULL)
@@ -207,6 +207,13 @@ relay_redis_target_t *relay_redis_target_new(const relay_redis_target_options_t 
     }
     if (target_parse(t, opts, err, errlen) != 0)
         goto Error;
+    if (opts->username != NULL) {
+        secret_free(t->username);
+        if ((t->username = strdup(opts->username)) == NULL) {
+            snprintf(err, errlen, OUT_OF_MEMORY);
+            goto Error;
+        }
+    }
     return t;
 Error:
     relay_redis_target_free(t);

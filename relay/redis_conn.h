@@ -24,6 +24,7 @@ typedef struct st_relay_redis_target_options_t {
     const char *password;        /* overrides the URL's; NULL: the URL's or none */
     unsigned command_timeout_ms; /* a reply not there by then fails the connection (hiredis 0.14 has no timeouts); 0: 1000 */
     unsigned connect_timeout_ms; /* resolving, connecting and the handshake; 0: 1000 */
+    const char *username;        /* an ACL user (AUTH user password); overrides the URL's; NULL: the URL's or none */
 } relay_redis_target_options_t;
 
 typedef struct st_relay_redis_target_t relay_redis_target_t;

@@ -251,7 +251,7 @@ static store_backend_t *open_redis(const relay_config_t *cfg, char *err, size_t 
     char *password = redis_password(cfg, err, errlen, &failed);
     if (failed)
         return NULL;
-    store_redis_options_t opts = {cfg->redis, cfg->redis_sentinel, cfg->redis_master, password, 1000, 1000};
+    store_redis_options_t opts = {cfg->redis, cfg->redis_sentinel, cfg->redis_master, password, 1000, 1000, cfg->redis_username};
     store_backend_t *b = store_redis_new(&opts, err, errlen);
     if (password != NULL) {
         OPENSSL_cleanse(password, strlen(password));

@@ -110,6 +110,7 @@ typedef struct st_store_redis_options_t {
     const char *password;        /* overrides the URL's; NULL: the URL's or none */
     unsigned command_timeout_ms; /* a command not answered by then fails the connection (hiredis 0.14 has no timeouts) */
     unsigned connect_timeout_ms;
+    const char *username; /* an ACL user; overrides the URL's; NULL: the URL's or none */
 } store_redis_options_t;
 /* NULL with a message in err (never the password) */
 store_backend_t *store_redis_new(const store_redis_options_t *opts, char *err, size_t errlen);

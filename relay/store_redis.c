@@ -836,7 +836,8 @@ static void backend_destroy(store_backend_t *self)
 store_backend_t *store_redis_new(const store_redis_options_t *opts, char *err, size_t errlen)
 {
     relay_redis_target_options_t topts = {opts->url,      opts->sentinels,          opts->master,
-                                          opts->password, opts->command_timeout_ms, opts->connect_timeout_ms};
+                                          opts->password, opts->command_timeout_ms, opts->connect_timeout_ms,
+                                          opts->username};
     redis_backend_t *b = calloc(1, sizeof(*b));
     if (b == NULL) {
         snprintf(err, errlen, "out of memory");

@@ -893,14 +893,18 @@ static void test_public_url(void **state)
 static void test_redis(void **state)
 {
     static const char *const good[] = {
-        "redis://localhost:6379", "redis://10.0.0.1:6379/0",      "redis://:s3cret@redis.internal:6380/15",
-        "redis://[::1]:6379",     "unix:///run/redis/redis.sock", "redis://:p%40ss:w0rd@redis:6379",
+        "redis://localhost:6379",
+        "redis://10.0.0.1:6379/0",
+        "redis://:s3cret@redis.internal:6380/15",
+        "redis://[::1]:6379",
+        "unix:///run/redis/redis.sock",
+        "redis://:p%40ss:w0rd@redis:6379",
+        "redis://user:s3cret@localhost:6379",
+        "redis://user:s3cret@[::1]:6379/1", /* ACL users */
     };
     static const char *const bad[][2] = {
         {"redis://localhost", "needs a port: host:port"},
         {"redis://localhost:0", "has an invalid port"},
-        {"redis://user:s3cret@localhost:6379", "a user name is not supported"},
-        {"redis://user:s3cret@[::1]:6379/1", "a user name is not supported, only a password: redis://:password@host:port"},
         {"redis://user@localhost:6379", "has a user name but no password"},
         {"redis://:@localhost:6379", "has an empty password"},
         {"redis://:a b@localhost:6379", "the password must be printable ASCII"},
@@ -940,6 +944,14 @@ static void test_redis(void **state)
         assert_int_equal(LOAD(&cfg, "--dev", "--redis", path), 1);
         assert_err("--redis: the unix socket path is too long");
     }
+    /* --redis-username: an ACL user, printable, with a Redis to log in to */
+    assert_int_equal(LOAD(&cfg, "--dev", "--redis", "redis://localhost:6379", "--redis-username", "relay-acl"), 0);
+    assert_string_equal(cfg.redis_username, "relay-acl");
+    relay_config_free(&cfg);
+    assert_int_equal(LOAD(&cfg, "--dev", "--redis", "redis://localhost:6379", "--redis-username", "a b"), 1);
+    assert_err("--redis-username: must be printable ASCII without blanks");
+    assert_int_equal(LOAD(&cfg, "--dev", "--redis-username", "relay-acl"), 1);
+    assert_err("--redis-username needs --redis or --redis-sentinel");
 }
 
 static void test_sentinel(void **state)

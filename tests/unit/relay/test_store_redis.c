@@ -106,7 +106,7 @@ static int group_teardown(void **state)
 static store_backend_t *make_redis(void)
 {
     char err[256];
-    store_redis_options_t opts = {server.url, NULL, NULL, NULL, 500, 500};
+    store_redis_options_t opts = {server.url, NULL, NULL, NULL, 500, 500, NULL};
     return store_redis_new(&opts, err, sizeof(err));
 }
 
@@ -359,14 +359,14 @@ static void test_acl_user(void **state)
     command("ACL SETUSER authrelay-acl on >acl-secret ~* &* +@all");
 
     snprintf(url, sizeof(url), "redis://authrelay-acl:wrong@127.0.0.1:%d/0", server.port);
-    store_redis_options_t bad = {url, NULL, NULL, NULL, 500, 500};
+    store_redis_options_t bad = {url, NULL, NULL, NULL, 500, 500, NULL};
     store_backend_t *b = store_redis_new(&bad, err, sizeof(err));
     assert_non_null(b);
     assert_int_equal(b->ready(b), 0);
     b->destroy(b);
 
     snprintf(url, sizeof(url), "redis://authrelay-acl:acl-secret@127.0.0.1:%d/0", server.port);
-    store_redis_options_t opts = {url, NULL, NULL, NULL, 500, 500};
+    store_redis_options_t opts = {url, NULL, NULL, NULL, 500, 500, NULL};
     assert_non_null(b = store_redis_new(&opts, err, sizeof(err)));
     h2o_evloop_t *loop = h2o_evloop_create();
     conf_notes_t notes = {.thread = pthread_self()};
@@ -382,6 +382,19 @@ static void test_acl_user(void **state)
     h2o_evloop_run(loop, 0);
     h2o_evloop_destroy(loop);
     b->destroy(b);
+
+    /* the user given apart (--redis-username) overrides the URL's, which has none here */
+    snprintf(url, sizeof(url), "redis://:acl-secret@127.0.0.1:%d/0", server.port);
+    store_redis_options_t named = {url, NULL, NULL, NULL, 500, 500, "authrelay-acl"};
+    assert_non_null(b = store_redis_new(&named, err, sizeof(err)));
+    for (int i = 0; i != 50 && !b->ready(b); ++i)
+        usleep(20000);
+    assert_int_equal(b->ready(b), 1);
+    b->destroy(b);
+    store_redis_options_t unnamed = {url, NULL, NULL, NULL, 500, 500, NULL};
+    assert_non_null(b = store_redis_new(&unnamed, err, sizeof(err)));
+    assert_int_equal(b->ready(b), 0); /* the default user has another password */
+    b->destroy(b);
     command("ACL DELUSER authrelay-acl");
 }
 
@@ -391,7 +404,7 @@ static void test_unix_socket_absent(void **state)
 {
     char err[256];
     (void)state;
-    store_redis_options_t opts = {"unix:///nonexistent/authrelay-test.sock", NULL, NULL, NULL, 200, 200};
+    store_redis_options_t opts = {"unix:///nonexistent/authrelay-test.sock", NULL, NULL, NULL, 200, 200, NULL};
     store_backend_t *b = store_redis_new(&opts, err, sizeof(err));
     assert_non_null(b);
     h2o_evloop_t *loop = h2o_evloop_create();
