@@ -402,3 +402,71 @@ int rly_hostport_list_next(const char *s, size_t len, size_t *pos, rly_hostport_
     *pos += n + 1; /* past the comma, or past the end: the list is over */
     return 1;
 }
+
+int rly_cidr_parse(const char *s, size_t len, rly_cidr_t *out, const char **errstr)
+{
+    char text[INET6_ADDRSTRLEN + 1];
+    const char *slash = memchr(s, '/', len);
+    size_t alen = slash != NULL ? (size_t)(slash - s) : len;
+    unsigned long long prefix;
+    rly_cidr_t c = {0};
+
+    if (alen == 0 || alen >= sizeof(text) || memchr(s, '\0', len) != NULL) {
+        *errstr = "expected an address block: a.b.c.d/n or an IPv6 address/n";
+        return -1;
+    }
+    memcpy(text, s, alen);
+    text[alen] = '\0';
+    if (inet_pton(AF_INET, text, c.addr) == 1) {
+        c.family = AF_INET;
+        c.prefix = 32;
+    } else if (inet_pton(AF_INET6, text, c.addr) == 1) {
+        c.family = AF_INET6;
+        c.prefix = 128;
+    } else {
+        *errstr = "expected an address block: a.b.c.d/n or an IPv6 address/n";
+        return -1;
+    }
+    if (slash != NULL) {
+        if (rly_parse_uint(slash + 1, len - alen - 1, c.prefix, &prefix) != 0) {
+            *errstr = c.family == AF_INET ? "has an invalid prefix length (0..32)" : "has an invalid prefix length (0..128)";
+            return -1;
+        }
+        c.prefix = (unsigned)prefix;
+    }
+    for (unsigned bit = c.prefix; bit != (c.family == AF_INET ? 32u : 128u); ++bit) {
+        if ((c.addr[bit / 8] & (0x80 >> (bit % 8))) != 0) {
+            *errstr = "has host bits set after the prefix length";
+            return -1;
+        }
+    }
+    *out = c;
+    return 0;
+}
+
+int rly_cidr_match(const rly_cidr_t *c, const struct sockaddr *sa)
+{
+    const uint8_t *a;
+    int family;
+
+    if (sa->sa_family == AF_INET) {
+        a = (const uint8_t *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+        family = AF_INET;
+    } else if (sa->sa_family == AF_INET6) {
+        a = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+        family = AF_INET6;
+        if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)a)) {
+            a += 12;
+            family = AF_INET;
+        }
+    } else {
+        return 0;
+    }
+    if (family != c->family)
+        return 0;
+    size_t full = c->prefix / 8;
+    if (memcmp(a, c->addr, full) != 0)
+        return 0;
+    unsigned rest = c->prefix % 8;
+    return rest == 0 || ((a[full] ^ c->addr[full]) & (0xff00 >> rest)) == 0;
+}

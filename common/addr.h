@@ -3,6 +3,7 @@
 #define RLY_ADDR_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include "rly.h"
 
@@ -79,5 +80,17 @@ int rly_redis_url_parse(const char *s, size_t len, rly_redis_url_t *out, const c
  * empty entry, such as a trailing comma or an empty list, is "has an empty address: expected host:port,host:port").
  */
 int rly_hostport_list_next(const char *s, size_t len, size_t *pos, rly_hostport_t *out, const char **errstr);
+
+/* an address block: a.b.c.d/n (n 0..32) or v6/n (n 0..128, no brackets); a bare address is a block of one */
+typedef struct st_rly_cidr_t {
+    int family;       /* AF_INET or AF_INET6 */
+    uint8_t addr[16]; /* the network, host bits zero; IPv4 in the first 4 bytes */
+    unsigned prefix;
+} rly_cidr_t;
+
+/* 0, or -1 with *errstr; host bits that are set are refused ("10.0.0.1/8" is a typo for a host or for 10.0.0.0/8) */
+int rly_cidr_parse(const char *s, size_t len, rly_cidr_t *out, const char **errstr);
+/* 1 if the socket address lies in the block (an IPv4-mapped IPv6 address is taken as its IPv4 address); else 0 */
+int rly_cidr_match(const rly_cidr_t *c, const struct sockaddr *sa);
 
 #endif

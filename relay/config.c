@@ -42,6 +42,7 @@ enum {
     F_NOFILE = 2, /* not a key of the JSON file */
     F_CPUS = 4,   /* default: the number of online CPUs, clamped to [min, max] */
     F_IDENT = 8,  /* T_LIST of identifiers taken as written (printable ASCII, no blank or comma), not host names */
+    F_CIDR = 16,  /* T_LIST of address blocks (rly_cidr_parse), not host names */
 };
 
 /* where a value came from, in increasing precedence */
@@ -233,6 +234,42 @@ static const struct st_option_t options[] = {
      .max = 1000000,
      .help = "session creations and callbacks per client address per minute,\n"
              "per replica; 0 = off"},
+    {.name = "sessions-max",
+     .type = T_UINT,
+     .off = FIELD(sessions_max),
+     .metavar = "N",
+     .def = "100000",
+     .min = 1,
+     .max = 100000000,
+     .help = "live sessions across all replicas (counted in the store); beyond it,\n"
+             "POST /v1/sessions answers 503 with Retry-After"},
+    {.name = "max-connections",
+     .type = T_UINT,
+     .off = FIELD(max_connections),
+     .metavar = "N",
+     .def = "0",
+     .def_text = "from RLIMIT_NOFILE",
+     .min = 0,
+     .max = 1000000,
+     .help = "open public connections per process; at the cap, accepting pauses until\n"
+             "one closes; 0: the descriptor limit less headroom for Redis and admin"},
+    {.name = "proxy-protocol",
+     .type = T_BOOL,
+     .off = FIELD(proxy_protocol),
+     .def = "false",
+     .help = "the public listener expects a PROXY protocol header (v1 or v2) on every\n"
+             "connection, and takes the client address from it (HAProxy send-proxy-v2)"},
+    {.name = "trusted-proxy",
+     .type = T_LIST,
+     .flags = F_CIDR,
+     .off = FIELD(trusted_proxy),
+     .count_off = FIELD(trusted_proxy_count),
+     .metavar = "CIDR",
+     .def_text = "none",
+     .max = RELAY_TRUSTED_PROXY_MAX,
+     .help = "peers whose Forwarded / X-Forwarded-For header names the client (for the\n"
+             "rate limit); from any other peer these headers are ignored; repeatable,\n"
+             "or comma-separated; at most " STR(RELAY_TRUSTED_PROXY_MAX)},
     {.name = "log-level",
      .type = T_LOGLEVEL,
      .off = FIELD(log_level),
@@ -574,10 +611,17 @@ static void list_add(struct st_loader_t *l, size_t i, const char *s, size_t len,
     size_t *count = count_of(l, i), j;
 
     if (len == 0) {
-        report_opt(l, i, layer, (options[i].flags & F_IDENT) != 0 ? "empty value" : "empty host name");
+        report_opt(l, i, layer, (options[i].flags & (F_IDENT | F_CIDR)) != 0 ? "empty value" : "empty host name");
         return;
     }
-    if ((options[i].flags & F_IDENT) != 0) {
+    if ((options[i].flags & F_CIDR) != 0) {
+        rly_cidr_t cidr;
+        const char *why;
+        if (rly_cidr_parse(s, len, &cidr, &why) != 0) {
+            report_opt(l, i, layer, "invalid address block %s: %s", shown(sb, s, len), why);
+            return;
+        }
+    } else if ((options[i].flags & F_IDENT) != 0) {
         for (j = 0; j != len && s[j] > 0x20 && s[j] < 0x7f && s[j] != ','; ++j)
             ;
         if (j != len || len > RELAY_CLIENT_ID_MAX) {
@@ -602,7 +646,7 @@ static void list_add(struct st_loader_t *l, size_t i, const char *s, size_t len,
         report_opt(l, i, layer, "out of memory");
         return;
     }
-    for (j = 0; j != len && (options[i].flags & F_IDENT) == 0; ++j)
+    for (j = 0; j != len && (options[i].flags & (F_IDENT | F_CIDR)) == 0; ++j)
         host[j] = (char)tolower((unsigned char)host[j]);
     for (j = 0; j != *count; ++j) {
         if (strcmp(list[j], host) == 0) {
@@ -612,7 +656,10 @@ static void list_add(struct st_loader_t *l, size_t i, const char *s, size_t len,
     }
     if (*count == options[i].max) {
         if (!l->list_full_reported)
-            report_opt(l, i, layer, "more than %lu %s", options[i].max, (options[i].flags & F_IDENT) != 0 ? "values" : "hosts");
+            report_opt(l, i, layer, "more than %lu %s", options[i].max,
+                       (options[i].flags & F_IDENT) != 0  ? "values"
+                       : (options[i].flags & F_CIDR) != 0 ? "address blocks"
+                                                          : "hosts");
         l->list_full_reported = 1;
         free(host);
         return;
@@ -1221,5 +1268,6 @@ void relay_config_free(relay_config_t *cfg)
     free(cfg->keys);
     list_clear(cfg->allow_as, &cfg->allow_as_count);
     list_clear(cfg->allow_client_id, &cfg->allow_client_id_count);
+    list_clear(cfg->trusted_proxy, &cfg->trusted_proxy_count);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -9,6 +9,7 @@
 #define RELAY_ALLOW_AS_MAX 64
 #define RELAY_ALLOW_CLIENT_ID_MAX 64
 #define RELAY_CLIENT_ID_MAX 255
+#define RELAY_TRUSTED_PROXY_MAX 64
 
 typedef struct st_relay_addr_t {
     char text[280]; /* as given, e.g. "127.0.0.1:8443" or "[::1]:8443" */
@@ -34,12 +35,17 @@ typedef struct st_relay_config_t {
     size_t allow_as_count;
     char *allow_client_id[RELAY_ALLOW_CLIENT_ID_MAX]; /* 1.1: OAuth client ids served, as written; none: any */
     size_t allow_client_id_count;
-    int allow_unbound;         /* also accept version-1 sessions (no authorize_params) */
-    unsigned session_ttl_max;  /* default 600, 60..86400 */
-    unsigned wait_max;         /* default 30, 0..300 */
-    unsigned threads;          /* default: number of CPUs, 1..256 */
-    unsigned shutdown_grace;   /* default 10, 0..3600 */
-    unsigned rate_limit;       /* per client address per minute per replica; default 600; 0 = off */
+    int allow_unbound;                            /* also accept version-1 sessions (no authorize_params) */
+    unsigned session_ttl_max;                     /* default 600, 60..86400 */
+    unsigned wait_max;                            /* default 30, 0..300 */
+    unsigned threads;                             /* default: number of CPUs, 1..256 */
+    unsigned shutdown_grace;                      /* default 10, 0..3600 */
+    unsigned rate_limit;                          /* per client address per minute per replica; default 600; 0 = off */
+    unsigned sessions_max;                        /* live sessions across replicas; default 100000 */
+    unsigned max_connections;                     /* public connections per process; 0 (default): derived from RLIMIT_NOFILE */
+    int proxy_protocol;                           /* the public listener expects a PROXY protocol v1/v2 header first */
+    char *trusted_proxy[RELAY_TRUSTED_PROXY_MAX]; /* address blocks whose Forwarded / X-Forwarded-For is believed */
+    size_t trusted_proxy_count;
     rly_log_level_t log_level; /* default info */
 } relay_config_t;
 

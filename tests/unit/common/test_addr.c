@@ -561,13 +561,84 @@ static void test_hostport_list(void **state)
     assert_string_equal(es, "needs a port: host:port");
 }
 
+static int cidr(const char *s, rly_cidr_t *c)
+{
+    const char *es = NULL;
+    int r = rly_cidr_parse(s, strlen(s), c, &es);
+    if (r != 0)
+        assert_non_null(es);
+    return r;
+}
+
+static int in4(const rly_cidr_t *c, const char *a)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    assert_int_equal(inet_pton(AF_INET, a, &sin.sin_addr), 1);
+    return rly_cidr_match(c, (struct sockaddr *)&sin);
+}
+
+static int in6(const rly_cidr_t *c, const char *a)
+{
+    struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6};
+    assert_int_equal(inet_pton(AF_INET6, a, &sin6.sin6_addr), 1);
+    return rly_cidr_match(c, (struct sockaddr *)&sin6);
+}
+
+static void test_cidr(void **state)
+{
+    (void)state;
+    rly_cidr_t c;
+    assert_int_equal(cidr("10.0.0.0/8", &c), 0);
+    assert_int_equal(c.family, AF_INET);
+    assert_int_equal(c.prefix, 8);
+    assert_true(in4(&c, "10.255.1.2"));
+    assert_false(in4(&c, "11.0.0.1"));
+    assert_true(in6(&c, "::ffff:10.1.2.3")); /* IPv4-mapped */
+    assert_false(in6(&c, "::1"));
+    assert_int_equal(cidr("192.168.1.7", &c), 0); /* one host */
+    assert_int_equal(c.prefix, 32);
+    assert_true(in4(&c, "192.168.1.7"));
+    assert_false(in4(&c, "192.168.1.6"));
+    assert_int_equal(cidr("172.16.0.0/12", &c), 0);
+    assert_true(in4(&c, "172.31.255.255"));
+    assert_false(in4(&c, "172.32.0.0"));
+    assert_int_equal(cidr("0.0.0.0/0", &c), 0);
+    assert_true(in4(&c, "8.8.8.8"));
+    assert_int_equal(cidr("2001:db8::/32", &c), 0);
+    assert_true(in6(&c, "2001:db8:ffff::1"));
+    assert_false(in6(&c, "2001:db9::1"));
+    assert_false(in4(&c, "10.0.0.1"));
+    assert_int_equal(cidr("fd00::/7", &c), -1); /* host bits: fc00::/7 is meant */
+    assert_int_equal(cidr("fc00::/7", &c), 0);
+    assert_true(in6(&c, "fd12::1"));
+    assert_false(in6(&c, "fe80::1"));
+    assert_int_equal(cidr("10.0.0.1/8", &c), -1);
+    assert_int_equal(cidr("10.0.0.0/33", &c), -1);
+    assert_int_equal(cidr("::/129", &c), -1);
+    assert_int_equal(cidr("10.0.0.0/", &c), -1);
+    assert_int_equal(cidr("10.0.0.0/+8", &c), -1);
+    assert_int_equal(cidr("/8", &c), -1);
+    assert_int_equal(cidr("", &c), -1);
+    assert_int_equal(cidr("[::1]/128", &c), -1);
+    assert_int_equal(cidr("example.com/8", &c), -1);
+    assert_int_equal(cidr("10.0.0.0/8/8", &c), -1);
+    assert_int_equal(rly_cidr_parse("10.0.0.0\0/8", 11, &c, &(const char *){NULL}), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_uint),     cmocka_unit_test(test_hostport_ok),      cmocka_unit_test(test_hostport_bad),
-        cmocka_unit_test(test_hostport_split), cmocka_unit_test(test_host_is_loopback), cmocka_unit_test(test_sockaddr_is_loopback),
-        cmocka_unit_test(test_sockaddr_parse), cmocka_unit_test(test_redis_url),        cmocka_unit_test(test_redis_unix),
+        cmocka_unit_test(test_parse_uint),
+        cmocka_unit_test(test_hostport_ok),
+        cmocka_unit_test(test_hostport_bad),
+        cmocka_unit_test(test_hostport_split),
+        cmocka_unit_test(test_host_is_loopback),
+        cmocka_unit_test(test_sockaddr_is_loopback),
+        cmocka_unit_test(test_sockaddr_parse),
+        cmocka_unit_test(test_redis_url),
+        cmocka_unit_test(test_redis_unix),
         cmocka_unit_test(test_hostport_list),
+        cmocka_unit_test(test_cidr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
