@@ -7,6 +7,7 @@
 #include "meta.h"
 #include "metrics.h"
 #include "op.h"
+#include "prefer.h"
 #include "respond.h"
 #include "routes.h"
 #include "waiters.h"
@@ -319,34 +320,9 @@ static long preferred_wait(h2o_req_t *req)
     ssize_t i = -1;
     while ((i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("prefer"), i)) != -1) {
         h2o_iovec_t v = req->headers.entries[i].value;
-        size_t pos = 0;
-        while (pos < v.len) {
-            while (pos < v.len && (v.base[pos] == ' ' || v.base[pos] == ',' || v.base[pos] == ';' || v.base[pos] == '\t'))
-                ++pos;
-            size_t start = pos;
-            while (pos < v.len && v.base[pos] != ',' && v.base[pos] != ';')
-                ++pos;
-            size_t end = pos;
-            while (end > start && (v.base[end - 1] == ' ' || v.base[end - 1] == '\t'))
-                --end;
-            if (end - start > 5 && h2o_lcstris(v.base + start, 5, H2O_STRLIT("wait="))) {
-                long n = 0;
-                size_t d = start + 5;
-                if (d < end && v.base[d] == '"' && end - d >= 2 && v.base[end - 1] == '"') {
-                    ++d;
-                    --end;
-                }
-                if (d == end || end - d > 6)
-                    continue;
-                for (; d != end; ++d) {
-                    if (v.base[d] < '0' || v.base[d] > '9')
-                        break;
-                    n = n * 10 + (v.base[d] - '0');
-                }
-                if (d == end)
-                    return n;
-            }
-        }
+        long n = rly_prefer_wait(v.base, v.len); /* common/prefer.c */
+        if (n >= 0)
+            return n;
     }
     return -1;
 }
