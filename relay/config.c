@@ -823,48 +823,14 @@ static void set_json(struct st_loader_t *l, size_t i, json_object *v)
     }
 }
 
-/* reads and parses the JSON config file; NULL after reporting why */
-static json_object *read_json(struct st_loader_t *l, const char *path)
+/* parses the text of a JSON config file (named l->file in error lines; len <= CONFIG_FILE_MAX); NULL after reporting why */
+static json_object *parse_json(struct st_loader_t *l, const char *buf, size_t len)
 {
+    const char *path = l->file;
     json_object *root = NULL;
     json_tokener *tok = NULL;
-    char *buf = NULL;
-    size_t len = 0, end, line = 1, col = 1, j;
-    struct stat st;
-    int fd;
+    size_t end, line = 1, col = 1, j;
 
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) == -1) {
-        report(l, "%s: %s", path, strerror(errno));
-        goto Exit;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        report(l, "%s: not a regular file", path);
-        goto Exit;
-    }
-    if (st.st_size > CONFIG_FILE_MAX) {
-        report(l, "%s: too large (at most %d bytes)", path, CONFIG_FILE_MAX);
-        goto Exit;
-    }
-    if ((buf = malloc(CONFIG_FILE_MAX + 1)) == NULL) {
-        report(l, "%s: out of memory", path);
-        goto Exit;
-    }
-    for (;;) {
-        ssize_t r = read(fd, buf + len, CONFIG_FILE_MAX + 1 - len);
-        if (r == -1 && errno == EINTR)
-            continue;
-        if (r == -1) {
-            report(l, "%s: %s", path, strerror(errno));
-            goto Exit;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-        if (len > CONFIG_FILE_MAX) {
-            report(l, "%s: too large (at most %d bytes)", path, CONFIG_FILE_MAX);
-            goto Exit;
-        }
-    }
     if (memchr(buf, '\0', len) != NULL) {
         report(l, "%s: invalid JSON: a NUL byte", path);
         goto Exit;
@@ -911,6 +877,52 @@ static json_object *read_json(struct st_loader_t *l, const char *path)
 Exit:
     if (tok != NULL)
         json_tokener_free(tok);
+    return root;
+}
+
+/* reads and parses the JSON config file; NULL after reporting why */
+static json_object *read_json(struct st_loader_t *l, const char *path)
+{
+    json_object *root = NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    struct stat st;
+    int fd;
+
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) == -1) {
+        report(l, "%s: %s", path, strerror(errno));
+        goto Exit;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        report(l, "%s: not a regular file", path);
+        goto Exit;
+    }
+    if (st.st_size > CONFIG_FILE_MAX) {
+        report(l, "%s: too large (at most %d bytes)", path, CONFIG_FILE_MAX);
+        goto Exit;
+    }
+    if ((buf = malloc(CONFIG_FILE_MAX + 1)) == NULL) {
+        report(l, "%s: out of memory", path);
+        goto Exit;
+    }
+    for (;;) {
+        ssize_t r = read(fd, buf + len, CONFIG_FILE_MAX + 1 - len);
+        if (r == -1 && errno == EINTR)
+            continue;
+        if (r == -1) {
+            report(l, "%s: %s", path, strerror(errno));
+            goto Exit;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+        if (len > CONFIG_FILE_MAX) {
+            report(l, "%s: too large (at most %d bytes)", path, CONFIG_FILE_MAX);
+            goto Exit;
+        }
+    }
+    root = parse_json(l, buf, len);
+Exit:
     free(buf);
     if (fd != -1)
         close(fd);
@@ -1190,6 +1202,27 @@ Exit:
         json_object_put(root);
     free(flags);
     if (ret != 0)
+        relay_config_free(cfg);
+    return ret;
+}
+
+relay_config_status_t relay_config_load_json(relay_config_t *cfg, const char *text, size_t len, FILE *err)
+{
+    struct st_loader_t l = {.cfg = cfg, .err = err != NULL ? err : stderr, .file = "(config text)"};
+    json_object *root = NULL;
+    relay_config_status_t ret;
+
+    memset(cfg, 0, sizeof(*cfg));
+    if (len > CONFIG_FILE_MAX) {
+        report(&l, "%s: too large (at most %d bytes)", l.file, CONFIG_FILE_MAX);
+    } else if ((root = parse_json(&l, text, len)) != NULL) {
+        apply_json(&l, root);
+        json_object_put(root);
+    }
+    fill_defaults(&l);
+    validate(&l);
+    ret = l.errors != 0 ? RELAY_CONFIG_INVALID : RELAY_CONFIG_OK;
+    if (ret != RELAY_CONFIG_OK)
         relay_config_free(cfg);
     return ret;
 }

@@ -69,6 +69,12 @@ typedef enum en_relay_config_status_t {
     RELAY_CONFIG_HELP = 3,    /* --help was printed: exit status 0 */
 } relay_config_status_t;
 relay_config_status_t relay_config_load(relay_config_t *cfg, int argc, char **argv, FILE *err);
+/*
+ * The same from the text of a JSON config file alone, text[0..len) (borrowed, need not be NUL-terminated; error lines
+ * name it "(config text)"): defaults, then the file's keys, then the checks; no environment, no flags. Returns
+ * RELAY_CONFIG_OK or RELAY_CONFIG_INVALID, with cfg and err as relay_config_load leaves them. For tests and fuzzing.
+ */
+relay_config_status_t relay_config_load_json(relay_config_t *cfg, const char *text, size_t len, FILE *err);
 /* prints the option reference (used by --help of serve and check-config) */
 void relay_config_usage(FILE *out, const char *subcommand);
 void relay_config_free(relay_config_t *cfg);
