@@ -60,6 +60,9 @@ int relay_route_discovery(h2o_req_t *req)
     return 0;
 }
 
+/* Retry-After when the relay holds --sessions-max sessions: room comes back as flows complete or expire */
+#define FULL_RETRY_AFTER 30
+
 typedef struct st_create_t {
     relay_op_t super;
     char sid_text[RLY_SESSION_ID_LEN + 1];
@@ -77,6 +80,12 @@ static void on_created(void *ctx, store_status_t status, const store_record_t *r
     (void)rec;
     if (req == NULL)
         goto Exit;
+    if (status == STORE_FULL) {
+        relay_event(RLY_LOG_WARN, "session_create", c->as_id, "full", relay_op_elapsed(&c->super));
+        relay_respond_error(req, 503, NULL, "temporarily_unavailable", "the relay holds as many sessions as it may; retry later",
+                            FULL_RETRY_AFTER);
+        goto Exit;
+    }
     if (status != STORE_OK) {
         relay_event(RLY_LOG_WARN, "session_create", c->as_id, "unavailable", relay_op_elapsed(&c->super));
         relay_respond_error(req, 503, NULL, "temporarily_unavailable", "the rendezvous store is unavailable; retry shortly", 2);
@@ -182,7 +191,7 @@ int relay_route_create(h2o_req_t *req)
     rec.meta = meta;
     rec.meta_len = (size_t)metalen;
     c->ttl = sreq.ttl;
-    c->super.worker->store->create(c->super.worker->store, &rec, sreq.ttl, on_created, c);
+    c->super.worker->store->create(c->super.worker->store, &rec, sreq.ttl, cfg->sessions_max, on_created, c);
     return 0;
 
 Error:

@@ -38,6 +38,7 @@ typedef enum en_store_status_t {
     STORE_UNAVAILABLE,   /* the store is down or did not answer in time */
     STORE_SEAL_REQUIRED, /* complete: an unsealed result for a session created sealed; nothing written */
     STORE_FORBIDDEN,     /* complete: a bound session, unconfirmed or confirmed by another browser's cookie; nothing written */
+    STORE_FULL,          /* create: the store holds its maximum number of live sessions; nothing written */
 } store_status_t;
 
 typedef struct st_store_t store_t;
@@ -62,7 +63,10 @@ struct st_store_backend_t {
 /*
  * Per-thread operations. Each callback runs exactly once, on the handle's loop; it may run before the call returns.
  * A session is named by its store key (key, rec->key: rly_store_key of the session id; the store never sees the id).
- * create:   stores rec (result ignored) with a TTL of ttl seconds; STORE_OK or STORE_UNAVAILABLE.
+ * create:   stores rec (result ignored) with a TTL of ttl seconds; STORE_OK or STORE_UNAVAILABLE; STORE_FULL (nothing
+ *           written) when max is not 0 and the store already holds max live sessions. Live sessions are those created
+ *           and neither expired nor removed, counted across every handle of the store (memory: the process; Redis:
+ *           every replica on that Redis); a start token's entry is not a session.
  * get:      the record; STORE_NOT_FOUND when unknown or expired.
  * create:   for a bound record, also an entry under the start token's hash holding rec->start_ref, with the same TTL.
  * get_start: the entry of a start token's hash: rec->start_ref only (the rest of rec is empty); STORE_NOT_FOUND.
@@ -83,7 +87,7 @@ struct st_store_backend_t {
  *           guaranteed (so a read after it cannot miss a completion); unwatch is immediate.
  */
 struct st_store_t {
-    void (*create)(store_t *self, const store_record_t *rec, unsigned ttl, store_cb cb, void *ctx);
+    void (*create)(store_t *self, const store_record_t *rec, unsigned ttl, unsigned max, store_cb cb, void *ctx);
     void (*get)(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx);
     void (*complete)(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], const uint8_t *result, size_t len,
                      int64_t completed_at, int sealed, const uint8_t *cookie_hash, store_cb cb, void *ctx);
@@ -99,7 +103,7 @@ struct st_store_t {
 
 /* the embedded back-end: one process, shared by every worker thread */
 store_backend_t *store_memory_new(void);
-/* number of live sessions (tests, metrics) */
+/* number of entries held, sessions and start tokens' entries, expired ones not yet reclaimed included (tests) */
 size_t store_memory_count(store_backend_t *backend);
 
 /* the Redis back-end (store_redis.c); every string is borrowed for the call only */

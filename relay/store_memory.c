@@ -6,8 +6,15 @@
 #include <time.h>
 #include "store.h"
 
-#define SWEEP_INTERVAL_MS 1000
 #define INITIAL_BUCKETS 1024
+#define EXPIRE_BATCH 64 /* expired entries a create reclaims at most, unless the store is full without them */
+
+/*
+ * Entries sit in a hash table by key and in a binary min-heap by expiry. Every create first reclaims expired entries
+ * from the heap's top (at most EXPIRE_BATCH, or all of them when the store would be full otherwise): the cost is a
+ * heap operation per entry over its life, never a walk over the table, so the count of live sessions is exact and
+ * cheap even while a flood meets the limit.
+ */
 
 typedef struct st_entry_t {
     struct st_entry_t *next;
@@ -20,6 +27,7 @@ typedef struct st_entry_t {
     size_t result_len;
     int64_t completed_at;
     int64_t expires_at; /* monotonic ms */
+    size_t heap_i;      /* its place in the backend's expiry heap */
     int read;
     int sealed;
     int is_start; /* a start token's entry: key holds the token hash's first bytes, meta the reference */
@@ -36,8 +44,10 @@ typedef struct st_memory_backend_t {
     pthread_mutex_t mutex;
     entry_t **buckets;
     size_t nbuckets;
-    size_t count;
-    int64_t last_sweep;
+    size_t count;    /* entries in the table */
+    size_t sessions; /* of which sessions (not a start token's entry): live ones, and expired ones not yet reclaimed */
+    entry_t **heap;  /* every entry, by expires_at: heap[0] expires first */
+    size_t heap_len, heap_cap;
     memory_handle_t *handles; /* every open handle, for wake-ups */
 } memory_backend_t;
 
@@ -77,23 +87,96 @@ static void entry_free(entry_t *e)
     free(e);
 }
 
-/* unlinks and frees every expired entry; with the mutex held */
-static void sweep(memory_backend_t *b, int64_t now)
+/* ---- the expiry heap; with the mutex held ---- */
+
+static void heap_set(memory_backend_t *b, size_t i, entry_t *e)
 {
-    for (size_t i = 0; i != b->nbuckets; ++i) {
-        entry_t **slot = &b->buckets[i];
-        while (*slot != NULL) {
-            entry_t *e = *slot;
-            if (e->expires_at <= now) {
-                *slot = e->next;
-                entry_free(e);
-                --b->count;
-            } else {
-                slot = &e->next;
-            }
-        }
+    b->heap[i] = e;
+    e->heap_i = i;
+}
+
+static void heap_up(memory_backend_t *b, size_t i)
+{
+    entry_t *e = b->heap[i];
+    while (i != 0) {
+        size_t parent = (i - 1) / 2;
+        if (b->heap[parent]->expires_at <= e->expires_at)
+            break;
+        heap_set(b, i, b->heap[parent]);
+        i = parent;
     }
-    b->last_sweep = now;
+    heap_set(b, i, e);
+}
+
+static void heap_down(memory_backend_t *b, size_t i)
+{
+    entry_t *e = b->heap[i];
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= b->heap_len)
+            break;
+        if (child + 1 < b->heap_len && b->heap[child + 1]->expires_at < b->heap[child]->expires_at)
+            ++child;
+        if (b->heap[child]->expires_at >= e->expires_at)
+            break;
+        heap_set(b, i, b->heap[child]);
+        i = child;
+    }
+    heap_set(b, i, e);
+}
+
+/* room for n more entries; 0 / -1 (out of memory) */
+static int heap_reserve(memory_backend_t *b, size_t n)
+{
+    if (b->heap_len + n <= b->heap_cap)
+        return 0;
+    size_t cap = b->heap_cap * 2 > b->heap_len + n ? b->heap_cap * 2 : b->heap_len + n;
+    entry_t **heap = realloc(b->heap, cap * sizeof(*heap));
+    if (heap == NULL)
+        return -1;
+    b->heap = heap;
+    b->heap_cap = cap;
+    return 0;
+}
+
+/* after heap_reserve */
+static void heap_push(memory_backend_t *b, entry_t *e)
+{
+    heap_set(b, b->heap_len++, e);
+    heap_up(b, e->heap_i);
+}
+
+static void heap_remove(memory_backend_t *b, entry_t *e)
+{
+    entry_t *last = b->heap[--b->heap_len];
+    if (last == e)
+        return;
+    heap_set(b, e->heap_i, last);
+    heap_up(b, last->heap_i);
+    heap_down(b, last->heap_i);
+}
+
+/* unlinks the entry at slot (in its bucket) from the table and the heap, and frees it */
+static void drop(memory_backend_t *b, entry_t **slot)
+{
+    entry_t *e = *slot;
+    *slot = e->next;
+    heap_remove(b, e);
+    --b->count;
+    if (!e->is_start)
+        --b->sessions;
+    entry_free(e);
+}
+
+/* reclaims expired entries, the first to expire first: at most limit of them (0: all) */
+static void expire(memory_backend_t *b, int64_t now, size_t limit)
+{
+    for (size_t n = 0; b->heap_len != 0 && b->heap[0]->expires_at <= now && (limit == 0 || n != limit); ++n) {
+        entry_t *e = b->heap[0], **slot = &b->buckets[bucket_of(b, e->key)];
+        while (*slot != e)
+            slot = &(*slot)->next;
+        drop(b, slot);
+    }
 }
 
 static void grow(memory_backend_t *b)
@@ -128,9 +211,7 @@ static entry_t **find(memory_backend_t *b, const uint8_t key[RLY_SESSION_ID_BYTE
         if (memcmp(e->key, key, RLY_SESSION_ID_BYTES) != 0)
             continue;
         if (e->expires_at <= now) {
-            *slot = e->next;
-            entry_free(e);
-            --b->count;
+            drop(b, slot);
             return NULL;
         }
         return slot;
@@ -241,7 +322,7 @@ static entry_t *entry_new(const uint8_t *name, const uint8_t *data, size_t len)
     return e;
 }
 
-/* links e into the table; with the mutex held */
+/* links e into the table and the heap (room reserved); with the mutex held */
 static void insert(memory_backend_t *b, entry_t *e)
 {
     if (b->count >= b->nbuckets)
@@ -250,9 +331,12 @@ static void insert(memory_backend_t *b, entry_t *e)
     e->next = b->buckets[i];
     b->buckets[i] = e;
     ++b->count;
+    if (!e->is_start)
+        ++b->sessions;
+    heap_push(b, e);
 }
 
-static void op_create(store_t *self, const store_record_t *rec, unsigned ttl, store_cb cb, void *ctx)
+static void op_create(store_t *self, const store_record_t *rec, unsigned ttl, unsigned max, store_cb cb, void *ctx)
 {
     memory_backend_t *b = ((memory_handle_t *)self)->backend;
     entry_t *e = entry_new(rec->key, rec->meta, rec->meta_len), *start = NULL;
@@ -270,15 +354,30 @@ static void op_create(store_t *self, const store_record_t *rec, unsigned ttl, st
 
     int64_t now = now_ms();
     e->expires_at = now + (int64_t)ttl * 1000;
-    pthread_mutex_lock(&b->mutex);
-    if (now - b->last_sweep >= SWEEP_INTERVAL_MS)
-        sweep(b, now);
-    insert(b, e);
     if (start != NULL) {
         start->is_start = 1;
         start->expires_at = e->expires_at;
-        insert(b, start);
     }
+    pthread_mutex_lock(&b->mutex);
+    expire(b, now, EXPIRE_BATCH);
+    if (max != 0 && b->sessions >= max)
+        expire(b, now, 0); /* full unless expired ones are left: reclaim them all to know */
+    store_status_t status = STORE_OK;
+    if (max != 0 && b->sessions >= max)
+        status = STORE_FULL;
+    else if (heap_reserve(b, 2) != 0)
+        status = STORE_UNAVAILABLE; /* out of memory */
+    if (status != STORE_OK) {
+        pthread_mutex_unlock(&b->mutex);
+        entry_free(e);
+        if (start != NULL)
+            entry_free(start);
+        cb(ctx, status, NULL);
+        return;
+    }
+    insert(b, e);
+    if (start != NULL)
+        insert(b, start);
     finish(b, e, now, STORE_OK, cb, ctx);
 }
 
@@ -384,8 +483,10 @@ static void op_mark_read(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES],
     entry_t *e = *slot;
     if (e->result != NULL && !e->read) {
         e->read = 1;
-        if (e->expires_at > now + RLY_AFTER_READ_TTL * 1000)
+        if (e->expires_at > now + RLY_AFTER_READ_TTL * 1000) {
             e->expires_at = now + RLY_AFTER_READ_TTL * 1000;
+            heap_up(b, e->heap_i); /* sooner */
+        }
     }
     finish(b, e, now, STORE_OK, cb, ctx);
 }
@@ -400,10 +501,7 @@ static void op_remove(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], st
         finish(b, NULL, now, STORE_NOT_FOUND, cb, ctx);
         return;
     }
-    entry_t *e = *slot;
-    *slot = e->next;
-    entry_free(e);
-    --b->count;
+    drop(b, slot);
     finish(b, NULL, now, STORE_OK, cb, ctx);
 }
 
@@ -483,6 +581,7 @@ static void backend_destroy(store_backend_t *self)
         }
     }
     free(b->buckets);
+    free(b->heap);
     pthread_mutex_destroy(&b->mutex);
     free(b);
 }
@@ -499,7 +598,6 @@ store_backend_t *store_memory_new(void)
     }
     b->nbuckets = INITIAL_BUCKETS;
     pthread_mutex_init(&b->mutex, NULL);
-    b->last_sweep = now_ms();
     return &b->super;
 }
 

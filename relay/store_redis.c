@@ -14,6 +14,14 @@
  * Built on redis_conn.c, which keeps one command and one subscriber connection per handle up (endpoints, Sentinel,
  * handshake, timeouts, reconnects). Here: what the store means in Redis. A session is one hash named after its store
  * key (rly_store_key: a hash of the session id, never the id itself), with a TTL; every state change is one script.
+ *
+ * The live sessions of every replica are counted in one sorted set, INDEX: member a session's Redis key, score its
+ * expiry (Redis TIME, unix ms). The create script reclaims expired members (at most INDEX_BATCH a call, ZCOUNT covers
+ * the rest), refuses when the live ones reach the limit, else writes the session and adds it; deletion removes it; the
+ * first read moves its score to the shortened expiry. So the count is exact, in the same round trip and atomically
+ * with the create, at O(log n) per session. A session evicted by a maxmemory policy other than noeviction still
+ * counts until its expiry. INDEX carries the latest expiry as its TTL. One key for every session: the relay needs
+ * a single primary (standalone or Sentinel, as redis_conn.c connects), never a Cluster.
  */
 
 #define REDIS_KEY_PREFIX "authrelay:{"
@@ -22,6 +30,8 @@
 #define CHANNEL_PREFIX "authrelay:done:" /* + a session's store key (base64url): one channel a session, published once */
 #define CHANNEL_LEN (sizeof(CHANNEL_PREFIX) - 1 + RLY_SESSION_ID_LEN)
 #define WATCH_BUCKETS 4096
+#define INDEX "authrelay:sessions" /* the live sessions' sorted set (above) */
+#define INDEX_BATCH "100"          /* expired members a create removes at most */
 
 /* ---- the scripts: every state change is one atomic script; the session is one hash with a TTL ---- */
 
@@ -49,11 +59,29 @@ enum {
 #define NFIELDS 10
 
 static const char *const scripts[SCRIPT_COUNT] = {
-    /* KEYS[1] session; ARGV token hash, AS host, meta, ttl ms, sealed ("1" / ""), bound ("1" / ""), start hash */
-    [SCRIPT_CREATE] = "redis.call('HSET', KEYS[1], 'th', ARGV[1], 'as', ARGV[2], 'meta', ARGV[3])\n"
+    /*
+     * KEYS[1] session, KEYS[2] INDEX; ARGV token hash, AS host, meta, ttl ms, sealed ("1" / ""), bound ("1" / ""), start
+     * hash, the limit ("0": none). 1 created; 0 full, nothing written. Under noeviction at maxmemory the first HSET fails
+     * with OOM (unless the ZREM of expired members came first, which frees memory): an error, nothing of the session
+     * written.
+     */
+    [SCRIPT_CREATE] = "local t = redis.call('TIME')\n"
+                      "local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+                      "local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, " INDEX_BATCH ")\n"
+                      "if #old > 0 then redis.call('ZREM', KEYS[2], unpack(old)) end\n"
+                      "local max = tonumber(ARGV[8])\n"
+                      "if max > 0 then\n"
+                      "  local live = redis.call('ZCARD', KEYS[2])\n"
+                      "  if #old == " INDEX_BATCH " then live = live - redis.call('ZCOUNT', KEYS[2], '-inf', now) end\n"
+                      "  if live >= max then return 0 end\n"
+                      "end\n"
+                      "redis.call('HSET', KEYS[1], 'th', ARGV[1], 'as', ARGV[2], 'meta', ARGV[3])\n"
                       "if ARGV[5] == '1' then redis.call('HSET', KEYS[1], 'sk', '1') end\n"
                       "if ARGV[6] == '1' then redis.call('HSET', KEYS[1], 'bd', '1', 'sh', ARGV[7]) end\n"
-                      "redis.call('PEXPIRE', KEYS[1], ARGV[4])\n"
+                      "local ttl = tonumber(ARGV[4])\n"
+                      "redis.call('PEXPIRE', KEYS[1], ttl)\n"
+                      "redis.call('ZADD', KEYS[2], now + ttl, KEYS[1])\n"
+                      "if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end\n"
                       "return 1\n",
     [SCRIPT_GET] = "local v = redis.call('HMGET', KEYS[1], " FIELDS ")\n"
                    "if not v[1] then return false end\n"
@@ -77,16 +105,23 @@ static const char *const scripts[SCRIPT_COUNT] = {
                         "  redis.call('PUBLISH', ARGV[4], ARGV[5])\n"
                         "end\n"
                         "return {outcome, " RECORD ", 0}\n",
-    /* ARGV life after the first read, ms */
-    [SCRIPT_MARK_READ] = "local v = redis.call('HMGET', KEYS[1], " FIELDS ")\n"
-                         "if not v[1] then return false end\n"
-                         "if v[4] and not v[6] then\n"
-                         "  redis.call('HSET', KEYS[1], 'rd', '1')\n"
-                         "  if redis.call('PTTL', KEYS[1]) > tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end\n"
-                         "  v[6] = '1'\n"
-                         "end\n"
-                         "return {" RECORD ", redis.call('PTTL', KEYS[1])}\n",
-    [SCRIPT_DELETE] = "return redis.call('DEL', KEYS[1])\n",
+    /* KEYS[2] INDEX; ARGV life after the first read, ms (the index follows a shortened life) */
+    [SCRIPT_MARK_READ] =
+        "local v = redis.call('HMGET', KEYS[1], " FIELDS ")\n"
+        "if not v[1] then return false end\n"
+        "if v[4] and not v[6] then\n"
+        "  redis.call('HSET', KEYS[1], 'rd', '1')\n"
+        "  if redis.call('PTTL', KEYS[1]) > tonumber(ARGV[1]) then\n"
+        "    redis.call('PEXPIRE', KEYS[1], ARGV[1])\n"
+        "    local t = redis.call('TIME')\n"
+        "    redis.call('ZADD', KEYS[2], 'XX', t[1] * 1000 + math.floor(t[2] / 1000) + tonumber(ARGV[1]), KEYS[1])\n"
+        "  end\n"
+        "  v[6] = '1'\n"
+        "end\n"
+        "return {" RECORD ", redis.call('PTTL', KEYS[1])}\n",
+    /* KEYS[2] INDEX */
+    [SCRIPT_DELETE] = "redis.call('ZREM', KEYS[2], KEYS[1])\n"
+                      "return redis.call('DEL', KEYS[1])\n",
     /* KEYS[1] a start token's key; ARGV the reference, ttl ms */
     [SCRIPT_START_SET] = "redis.call('HSET', KEYS[1], 'sr', ARGV[1])\n"
                          "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
@@ -155,8 +190,8 @@ typedef struct st_redis_cmd_t {
     void *ctx;
     int retried; /* EVAL after NOSCRIPT */
     int argc;
-    const char *argv[12];
-    size_t argvlen[12];
+    const char *argv[16];
+    size_t argvlen[16];
     char *buf; /* owns the bytes argv points to */
 } redis_cmd_t;
 
@@ -276,7 +311,10 @@ static void on_reply(relay_redis_command_t *super, redisReply *reply)
     memcpy(key, cmd->buf, sizeof(key)); /* the raw store key leads buf */
     switch (cmd->script) {
     case SCRIPT_CREATE:
-        cmd_finish(cmd, reply->type == REDIS_REPLY_INTEGER ? STORE_OK : STORE_UNAVAILABLE, NULL);
+        if (reply->type != REDIS_REPLY_INTEGER)
+            cmd_finish(cmd, STORE_UNAVAILABLE, NULL);
+        else
+            cmd_finish(cmd, reply->integer == 1 ? STORE_OK : STORE_FULL, NULL);
         return;
     case SCRIPT_GET:
     case SCRIPT_MARK_READ:
@@ -345,8 +383,9 @@ static void on_reply(relay_redis_command_t *super, redisReply *reply)
 }
 
 /*
- * Runs a script on the session's Redis key with extra arguments. The raw store key, the Redis key and the arguments are
- * copied into one buffer the command owns, so callers' buffers are borrowed for the call only.
+ * Runs a script on the session's Redis key (and INDEX, for the scripts that keep it) with extra arguments. The raw store
+ * key, the Redis key and the arguments are copied into one buffer the command owns, so callers' buffers are borrowed
+ * for the call only.
  */
 static void run_script(redis_handle_t *h, int script, const uint8_t key[RLY_SESSION_ID_BYTES], size_t nargs, const void **args,
                        const size_t *lens, store_cb cb, void *ctx)
@@ -383,11 +422,17 @@ static void run_script(redis_handle_t *h, int script, const uint8_t key[RLY_SESS
     cmd->argvlen[0] = 7;
     cmd->argv[1] = h->b->sha[script];
     cmd->argvlen[1] = 40;
-    cmd->argv[2] = "1";
+    int indexed = script == SCRIPT_CREATE || script == SCRIPT_MARK_READ || script == SCRIPT_DELETE;
+    cmd->argv[2] = indexed ? "2" : "1";
     cmd->argvlen[2] = 1;
     cmd->argv[3] = rkey;
     cmd->argvlen[3] = REDIS_KEY_LEN;
     cmd->argc = 4;
+    if (indexed) {
+        cmd->argv[cmd->argc] = INDEX;
+        cmd->argvlen[cmd->argc++] = sizeof(INDEX) - 1;
+    }
+    assert(cmd->argc + nargs <= sizeof(cmd->argv) / sizeof(cmd->argv[0]));
     for (size_t i = 0; i != nargs; ++i) {
         memcpy(p, args[i], lens[i]);
         cmd->argv[cmd->argc] = p;
@@ -649,16 +694,17 @@ static void on_session_set(void *ctx, store_status_t status, const store_record_
     run_script(c->h, SCRIPT_START_SET, c->start_key, 2, args, lens, on_start_set, c);
 }
 
-static void op_create(store_t *self, const store_record_t *rec, unsigned ttl, store_cb cb, void *ctx)
+static void op_create(store_t *self, const store_record_t *rec, unsigned ttl, unsigned max, store_cb cb, void *ctx)
 {
     redis_handle_t *h = (redis_handle_t *)self;
-    char ttl_ms[24];
-    int n = snprintf(ttl_ms, sizeof(ttl_ms), "%u", ttl * 1000);
-    const void *args[] = {rec->token_hash, rec->as_id, rec->meta, ttl_ms, "1", "1", rec->start_hash};
+    char ttl_ms[24], max_text[24];
+    int n = snprintf(ttl_ms, sizeof(ttl_ms), "%llu", (unsigned long long)ttl * 1000);
+    int m = snprintf(max_text, sizeof(max_text), "%u", max);
+    const void *args[] = {rec->token_hash, rec->as_id, rec->meta, ttl_ms, "1", "1", rec->start_hash, max_text};
     size_t lens[] = {
-        32, strlen(rec->as_id), rec->meta_len, (size_t)n, rec->sealed ? 1 : 0, rec->bound ? 1 : 0, rec->bound ? 32 : 0};
+        32, strlen(rec->as_id), rec->meta_len, (size_t)n, rec->sealed ? 1 : 0, rec->bound ? 1 : 0, rec->bound ? 32 : 0, (size_t)m};
     if (!rec->bound) {
-        run_script(h, SCRIPT_CREATE, rec->key, 7, args, lens, cb, ctx);
+        run_script(h, SCRIPT_CREATE, rec->key, 8, args, lens, cb, ctx);
         return;
     }
     create_t *c = malloc(sizeof(*c) + rec->start_ref_len);
@@ -670,7 +716,7 @@ static void op_create(store_t *self, const store_record_t *rec, unsigned ttl, st
     memcpy(c->start_key, rec->start_hash, sizeof(c->start_key));
     memcpy(c->ttl_ms, ttl_ms, (size_t)n + 1);
     memcpy(c->ref, rec->start_ref, rec->start_ref_len);
-    run_script(h, SCRIPT_CREATE, rec->key, 7, args, lens, on_session_set, c);
+    run_script(h, SCRIPT_CREATE, rec->key, 8, args, lens, on_session_set, c);
 }
 
 static void op_get_start(store_t *self, const uint8_t token_hash[32], store_cb cb, void *ctx)

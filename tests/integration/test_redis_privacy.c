@@ -205,6 +205,28 @@ static int scan_store(char *err, size_t cap, size_t *nkeys)
     redisReply *rep = NULL;
     for (size_t k = 0; k < n; k++) {
         const char *key = keys[k];
+        if (strcmp(key, "authrelay:sessions") == 0) { /* the live sessions' index: a sorted set of sessions' keys */
+            rep = redisCommand(c, "ZRANGE %s 0 -1", key);
+            for (size_t i = 0; rep != NULL && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
+                size_t j = 0;
+                while (j < nflows && strcmp(rep->element[i]->str, flows[j].key) != 0)
+                    j++;
+                if (j == nflows) {
+                    snprintf(err, cap, "key %s: member %zu is not the key of a session of this test", key, i);
+                    goto Exit;
+                }
+            }
+            freeReplyObject(rep);
+            rep = redisCommand(c, "PTTL %s", key);
+            if (rep == NULL || rep->type != REDIS_REPLY_INTEGER || rep->integer <= 0 || rep->integer > TTL * 1000LL) {
+                snprintf(err, cap, "key %s: no TTL, or longer than a session's", key);
+                goto Exit;
+            }
+            freeReplyObject(rep);
+            rep = NULL;
+            --*nkeys; /* not a session's */
+            continue;
+        }
         flow_t *f = NULL;
         for (size_t i = 0; i < nflows && f == NULL; i++)
             if (strcmp(key, flows[i].key) == 0)

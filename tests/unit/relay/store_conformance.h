@@ -56,10 +56,18 @@ const char *__lsan_default_suppressions(void)
 
 /* the back-end under test, set by store_conformance_use() before the tests run */
 static store_backend_t *(*conf_make)(void);
+/* empties a store shared between tests (a Redis server), for the tests that count every live session; NULL: every
+ * back-end from conf_make starts empty */
+static void (*conf_empty)(void);
 
 static void store_conformance_use(store_backend_t *(*make)(void))
 {
     conf_make = make;
+}
+
+static void store_conformance_use_empty(void (*empty)(void))
+{
+    conf_empty = empty;
 }
 
 static int64_t conf_now_ms(void)
@@ -279,14 +287,20 @@ static void conf_await(conf_fixture_t *fx, conf_op_t *op)
             op->has_rec); /* rec is NULL unless STORE_OK (or the stored record with CONFLICT / SEAL_REQUIRED / FORBIDDEN) */
 }
 
-static store_status_t conf_create(conf_fixture_t *fx, const conf_session_t *s, unsigned ttl)
+/* create with a limit of max live sessions (0: none) */
+static store_status_t conf_create_max(conf_fixture_t *fx, const conf_session_t *s, unsigned ttl, unsigned max)
 {
     conf_op_t op = {0};
-    fx->store->create(fx->store, &s->rec, ttl, conf_op_cb, &op);
+    fx->store->create(fx->store, &s->rec, ttl, max, conf_op_cb, &op);
     conf_await(fx, &op);
     store_status_t st = op.status;
     conf_op_free(&op);
     return st;
+}
+
+static store_status_t conf_create(conf_fixture_t *fx, const conf_session_t *s, unsigned ttl)
+{
+    return conf_create_max(fx, s, ttl, 0);
 }
 
 /* op receives the record; the caller frees it with conf_op_free */
@@ -886,7 +900,7 @@ static void conf_test_many(void **state)
 
     conf_bulk_reset(items, CONF_MANY);
     for (size_t i = 0; i != CONF_MANY; ++i)
-        fx->store->create(fx->store, &items[i].rec, CONF_TTL, conf_bulk_cb, &items[i]);
+        fx->store->create(fx->store, &items[i].rec, CONF_TTL, 0, conf_bulk_cb, &items[i]);
     if (conf_pump(fx->loop, &done, CONF_MANY, CONF_BULK_WAIT_MS) != 0)
         fail_msg("%d of %d creates answered", done, CONF_MANY);
     for (size_t i = 0; i != CONF_MANY; ++i) {
@@ -1043,7 +1057,7 @@ static void conf_test_callbacks_once(void **state)
         conf_bulk_t *o = &ops[i * KINDS];
         conf_session_init(&s[i], "auth.atlassian.com");
         conf_session_init(&unknown, "auth.atlassian.com");
-        fx->store->create(fx->store, &s[i].rec, CONF_TTL, conf_bulk_cb, &o[0]);
+        fx->store->create(fx->store, &s[i].rec, CONF_TTL, 0, conf_bulk_cb, &o[0]);
         fx->store->get(fx->store, s[i].rec.key, conf_bulk_cb, &o[1]);
         fx->store->watch(fx->store, s[i].rec.key, conf_bulk_cb, &o[2]);
         fx->store->complete(fx->store, s[i].rec.key, result, sizeof(result), 1000, 0, NULL, conf_bulk_cb, &o[3]);
@@ -1223,6 +1237,128 @@ static void conf_test_bound_complete(void **state)
     assert_int_equal(conf_complete_cookie(fx, s.rec.key, cookie), STORE_CONFLICT);
 }
 
+/* ---- the limit on live sessions ---- */
+
+static void conf_start_empty(void)
+{
+    if (conf_empty != NULL)
+        conf_empty();
+}
+
+/* creates up to max succeed, the next is STORE_FULL and writes nothing, a removed session frees its room; a bound
+ * session counts once (its start token's entry is not a session); max 0 is no limit, a larger max room again */
+static void conf_test_max(void **state)
+{
+    conf_fixture_t *fx = *state;
+    enum { MAX = 5 };
+    conf_session_t s[MAX], bound, more, extra;
+    uint8_t ref[45];
+    conf_start_empty();
+    for (size_t i = 0; i != MAX - 1; ++i) {
+        conf_session_init(&s[i], "auth.atlassian.com");
+        assert_int_equal(conf_create_max(fx, &s[i], CONF_TTL, MAX), STORE_OK);
+    }
+    conf_bound_init(&bound, ref, sizeof(ref));
+    assert_int_equal(conf_create_max(fx, &bound, CONF_TTL, MAX), STORE_OK);
+
+    conf_session_init(&more, "auth.atlassian.com");
+    assert_int_equal(conf_create_max(fx, &more, CONF_TTL, MAX), STORE_FULL);
+    assert_int_equal(conf_create_max(fx, &more, CONF_TTL, MAX), STORE_FULL); /* and again: a refusal takes no room */
+    conf_op_t op;
+    assert_int_equal(conf_get(fx, more.rec.key, &op), STORE_NOT_FOUND); /* nothing written */
+    conf_op_free(&op);
+    /* the sessions already there go on: read, completed, read */
+    const uint8_t result[] = "result";
+    assert_int_equal(conf_complete(fx, s[0].rec.key, result, sizeof(result), 1000, NULL), STORE_OK);
+    assert_int_equal(conf_mark_read(fx, s[0].rec.key, NULL), STORE_OK);
+    assert_int_equal(conf_get(fx, bound.rec.key, &op), STORE_OK);
+    conf_op_free(&op);
+
+    assert_int_equal(conf_remove(fx, s[1].rec.key), STORE_OK);
+    assert_int_equal(conf_create_max(fx, &more, CONF_TTL, MAX), STORE_OK);
+    assert_int_equal(conf_get(fx, more.rec.key, &op), STORE_OK);
+    conf_op_free(&op);
+    conf_session_init(&extra, "auth.atlassian.com");
+    assert_int_equal(conf_create_max(fx, &extra, CONF_TTL, MAX), STORE_FULL);
+    assert_int_equal(conf_remove(fx, bound.rec.key), STORE_OK); /* a bound session's room too */
+    assert_int_equal(conf_create_max(fx, &extra, CONF_TTL, MAX), STORE_OK);
+
+    conf_session_t again;
+    conf_session_init(&again, "auth.atlassian.com");
+    assert_int_equal(conf_create_max(fx, &again, CONF_TTL, MAX), STORE_FULL);
+    assert_int_equal(conf_create_max(fx, &again, CONF_TTL, MAX + 1), STORE_OK);
+    conf_session_t unlimited;
+    conf_session_init(&unlimited, "auth.atlassian.com");
+    assert_int_equal(conf_create_max(fx, &unlimited, CONF_TTL, MAX + 1), STORE_FULL);
+    assert_int_equal(conf_create_max(fx, &unlimited, CONF_TTL, 0), STORE_OK);
+}
+
+/* expired sessions free their room by themselves, without any read or removal of them */
+static void conf_test_max_expiry(void **state)
+{
+    conf_fixture_t *fx = *state;
+    enum { MAX = 3 };
+    conf_session_t s[MAX], late[MAX], more;
+    conf_start_empty();
+    for (size_t i = 0; i != MAX; ++i) {
+        conf_session_init(&s[i], "auth.atlassian.com");
+        assert_int_equal(conf_create_max(fx, &s[i], 1, MAX), STORE_OK);
+    }
+    conf_session_init(&more, "auth.atlassian.com");
+    assert_int_equal(conf_create_max(fx, &more, CONF_TTL, MAX), STORE_FULL);
+    conf_run_for(fx->loop, 1100);
+    for (size_t i = 0; i != MAX; ++i) {
+        conf_session_init(&late[i], "auth.atlassian.com");
+        assert_int_equal(conf_create_max(fx, &late[i], CONF_TTL, MAX), STORE_OK);
+    }
+    assert_int_equal(conf_create_max(fx, &more, CONF_TTL, MAX), STORE_FULL);
+}
+
+/* creates in flight at once on two handles of one store (two worker threads, or two replicas on one Redis): exactly
+ * max of them succeed, the others are STORE_FULL */
+static void conf_test_max_shared(void **state)
+{
+    conf_fixture_t *fx = *state;
+    enum { MAX = 150, EACH = 100 };
+    conf_start_empty();
+    conf_notes_t notes = {.thread = pthread_self()};
+    store_t *second = fx->backend->open(fx->backend, fx->loop, conf_on_notify, &notes);
+    assert_non_null(second);
+    assert_int_equal(conf_wait_up(fx->loop, second), 0);
+    conf_bulk_t *items = calloc(2 * EACH, sizeof(*items));
+    assert_non_null(items);
+    int done = 0;
+    for (size_t i = 0; i != 2 * EACH; ++i) {
+        conf_bulk_t *b = &items[i];
+        assert_int_equal(rly_random(b->rec.key, sizeof(b->rec.key)), 0);
+        assert_int_equal(rly_random(b->rec.token_hash, sizeof(b->rec.token_hash)), 0);
+        memcpy(b->rec.as_id, "auth.atlassian.com", sizeof("auth.atlassian.com"));
+        b->rec.meta = b->meta;
+        b->rec.meta_len = sizeof(b->meta);
+        b->done = &done;
+    }
+    conf_bulk_reset(items, 2 * EACH);
+    for (size_t i = 0; i != EACH; ++i) { /* interleaved: each handle's commands go out as they are made */
+        fx->store->create(fx->store, &items[2 * i].rec, CONF_TTL, MAX, conf_bulk_cb, &items[2 * i]);
+        second->create(second, &items[2 * i + 1].rec, CONF_TTL, MAX, conf_bulk_cb, &items[2 * i + 1]);
+    }
+    if (conf_pump(fx->loop, &done, 2 * EACH, CONF_BULK_WAIT_MS) != 0)
+        fail_msg("%d of %d creates answered", done, 2 * EACH);
+    int ok = 0, full = 0, ok_second = 0;
+    for (size_t i = 0; i != 2 * EACH; ++i) {
+        assert_int_equal(items[i].calls, 1);
+        ok += items[i].status == STORE_OK;
+        ok_second += items[i].status == STORE_OK && i % 2 == 1;
+        full += items[i].status == STORE_FULL;
+    }
+    assert_int_equal(ok, MAX);
+    assert_int_equal(full, 2 * EACH - MAX);
+    assert_true(ok_second > 0 && ok_second < ok); /* both handles took part */
+    free(items);
+    second->close(second);
+    h2o_evloop_run(fx->loop, 0);
+}
+
 /* every conformance test, for a back-end's CMUnitTest array */
 #define STORE_CONFORMANCE_TEST(f) cmocka_unit_test_setup_teardown(f, conf_setup, conf_teardown)
 #define STORE_CONFORMANCE_TESTS                                                                                                    \
@@ -1237,6 +1373,7 @@ static void conf_test_bound_complete(void **state)
         STORE_CONFORMANCE_TEST(conf_test_many), STORE_CONFORMANCE_TEST(conf_test_concurrent_complete),                             \
         STORE_CONFORMANCE_TEST(conf_test_callbacks_once), STORE_CONFORMANCE_TEST(conf_test_bound_start),                           \
         STORE_CONFORMANCE_TEST(conf_test_bound_confirm), STORE_CONFORMANCE_TEST(conf_test_bound_confirm_once),                     \
-        STORE_CONFORMANCE_TEST(conf_test_bound_complete)
+        STORE_CONFORMANCE_TEST(conf_test_bound_complete), STORE_CONFORMANCE_TEST(conf_test_max),                                   \
+        STORE_CONFORMANCE_TEST(conf_test_max_expiry), STORE_CONFORMANCE_TEST(conf_test_max_shared)
 
 #endif

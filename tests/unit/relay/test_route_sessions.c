@@ -368,6 +368,39 @@ static void test_allow_list(void **state)
     assert_false(lb_log_contains(lb, "evil.example"));
 }
 
+/* at --sessions-max live sessions: 503 temporarily_unavailable with Retry-After, outcome "full", nothing stored; the
+ * sessions already there go on (pickup, delete); a deleted one makes room */
+static void test_full(void **state)
+{
+    lb_relay_t *lb = *state;
+    lb_session_t s[2];
+    char auth[128];
+    lb->config.sessions_max = 2;
+    lb_create(lb, MINIMAL, &s[0]);
+    lb_create(lb, MINIMAL, &s[1]);
+    for (int i = 0; i != 2; ++i) {
+        lb_conn_t *c = post_json(lb, MINIMAL);
+        lb_assert_json_error(c, 503, "temporarily_unavailable");
+        lb_assert_header(c, "retry-after", "30");
+        assert_api_headers(c);
+        lb_conn_free(c);
+    }
+    assert_int_equal(stored_count(lb), 2);
+    assert_true(lb_log_has(lb, "\"event\":\"session_create\"", "\"outcome\":\"full\"", "\"as\":\"unlisted\"", NULL));
+
+    lb_conn_t *c = lb_fetch(lb, "GET", s[0].path, NULL, "authorization", lb_bearer(auth, sizeof(auth), s[0].token), NULL);
+    assert_int_equal(c->status, 202);
+    lb_conn_free(c);
+    c = lb_fetch(lb, "DELETE", s[1].path, NULL, "authorization", lb_bearer(auth, sizeof(auth), s[1].token), NULL);
+    assert_int_equal(c->status, 204);
+    lb_conn_free(c);
+    lb_session_t again;
+    lb_create(lb, MINIMAL, &again);
+    c = post_json(lb, MINIMAL);
+    lb_assert_json_error(c, 503, "temporarily_unavailable");
+    lb_conn_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -382,6 +415,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unbound_needs_allowing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dev_loopback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_allow_list, setup_allow_list, teardown),
+        cmocka_unit_test_setup_teardown(test_full, setup, teardown),
     };
     return cmocka_run_group_tests_name("route_sessions", tests, NULL, NULL);
 }

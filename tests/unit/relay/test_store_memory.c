@@ -54,10 +54,56 @@ static void test_sweep(void **state)
     }
     assert_int_equal(store_memory_count(fx->backend), 10);
     conf_run_for(fx->loop, 1100);
-    /* the next create after the sweep interval sweeps the table */
+    /* the next create reclaims them */
     conf_session_init(&late, "auth.atlassian.com");
     assert_int_equal(conf_create(fx, &late, CONF_TTL), STORE_OK);
     assert_int_equal(store_memory_count(fx->backend), 1);
+}
+
+/* the expiry heap under creates, first reads (a shorter life) and removals in any order: after the short-lived ones
+ * expired, the next create reclaims exactly them, and the limit counts exactly the others */
+static void test_expiry_heap(void **state)
+{
+    conf_fixture_t *fx = *state;
+    enum { N = 300 };
+    const uint8_t result[] = "result";
+    conf_session_t *s = calloc(N, sizeof(*s));
+    assert_non_null(s);
+    size_t live = 0;
+    for (size_t i = 0; i != N; ++i) {
+        conf_session_init(&s[i], "auth.atlassian.com");
+        unsigned ttl = i % 3 == 0 ? 1 : (unsigned)(600 - i); /* every third expires soon, the others in descending order */
+        assert_int_equal(conf_create(fx, &s[i], ttl), STORE_OK);
+    }
+    for (size_t i = 0; i != N; ++i) {
+        if (i % 3 == 0)
+            continue;
+        if (i % 5 == 0) {
+            assert_int_equal(conf_remove(fx, s[i].rec.key), STORE_OK);
+        } else {
+            if (i % 7 == 0) { /* read: cut to RLY_AFTER_READ_TTL, moved up in the heap */
+                assert_int_equal(conf_complete(fx, s[i].rec.key, result, sizeof(result), 1000, NULL), STORE_OK);
+                assert_int_equal(conf_mark_read(fx, s[i].rec.key, NULL), STORE_OK);
+            }
+            ++live;
+        }
+    }
+    assert_int_equal(store_memory_count(fx->backend), live + N / 3);
+    conf_run_for(fx->loop, 1100);
+    conf_session_t late;
+    conf_session_init(&late, "auth.atlassian.com");
+    assert_int_equal(conf_create_max(fx, &late, CONF_TTL, (unsigned)live + 1), STORE_OK); /* all N / 3 reclaimed */
+    assert_int_equal(store_memory_count(fx->backend), live + 1);
+    conf_session_t more;
+    conf_session_init(&more, "auth.atlassian.com");
+    assert_int_equal(conf_create_max(fx, &more, CONF_TTL, (unsigned)live + 1), STORE_FULL);
+    for (size_t i = 0; i != N; ++i) {
+        conf_op_t op;
+        int gone = i % 3 == 0 || i % 5 == 0;
+        assert_int_equal(conf_get(fx, s[i].rec.key, &op), gone ? STORE_NOT_FOUND : STORE_OK);
+        conf_op_free(&op);
+    }
+    free(s);
 }
 
 /* closing a handle with notifications still queued frees them (the sanitizer build checks for leaks) and never calls
@@ -73,7 +119,7 @@ static void test_close_with_pending_notifications(void **state)
         conf_session_t s;
         conf_op_t op = {0};
         conf_session_init(&s, "auth.atlassian.com");
-        fx->store->create(fx->store, &s.rec, CONF_TTL, conf_op_cb, &op);
+        fx->store->create(fx->store, &s.rec, CONF_TTL, 0, conf_op_cb, &op);
         assert_int_equal(op.calls, 1);
         assert_int_equal(op.status, STORE_OK);
         conf_op_free(&op);
@@ -98,8 +144,10 @@ int main(void)
         STORE_CONFORMANCE_TEST(test_identity),
         STORE_CONFORMANCE_TEST(test_count_and_growth),
         STORE_CONFORMANCE_TEST(test_sweep),
+        STORE_CONFORMANCE_TEST(test_expiry_heap),
         STORE_CONFORMANCE_TEST(test_close_with_pending_notifications),
     };
     store_conformance_use(make_memory);
+    store_conformance_use_empty(NULL); /* each test's back-end is a new, empty table */
     return cmocka_run_group_tests_name("store_memory", tests, NULL, NULL);
 }

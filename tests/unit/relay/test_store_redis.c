@@ -143,6 +143,104 @@ static void test_layout(void **state)
     redisFree(c);
 }
 
+/* one reply of a fresh connection: an integer, or -2 when the reply is nil, -3 when it is anything else */
+static long long integer_of(const char *fmt, const char *key)
+{
+    redisContext *c = client();
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, fmt, key);
+    assert_non_null(r);
+    long long n = r->type == REDIS_REPLY_INTEGER ? r->integer : r->type == REDIS_REPLY_NIL ? -2 : -3;
+    if (r->type == REDIS_REPLY_STRING) { /* ZSCORE: a number as a string */
+        char *end;
+        n = strtoll(r->str, &end, 10);
+        if (end == r->str)
+            n = -3;
+    }
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+static long long unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void flush_all(void)
+{
+    command("FLUSHALL");
+}
+
+/* the live sessions' index: a sorted set authrelay:sessions of the sessions' Redis keys (hashes, never an id) scored
+ * with their expiry, with a TTL; the first read moves the score to the shortened life; deletion removes the member */
+static void test_index(void **state)
+{
+    conf_fixture_t *fx = *state;
+    const uint8_t result[] = "result";
+    conf_session_t s, t;
+    conf_session_init(&s, "auth.atlassian.com");
+    conf_session_init(&t, "auth.atlassian.com");
+    flush_all();
+    long long t0 = unix_ms();
+    assert_int_equal(conf_create_max(fx, &s, 120, 10), STORE_OK);
+    assert_int_equal(conf_create_max(fx, &t, 90, 10), STORE_OK);
+    char rkey[64], key_text[RLY_SESSION_ID_LEN + 1];
+    rly_b64url_encode(key_text, s.rec.key, sizeof(s.rec.key));
+    snprintf(rkey, sizeof(rkey), "authrelay:{%s}", key_text);
+
+    redisContext *c = client();
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, "TYPE authrelay:sessions");
+    assert_string_equal(r->str, "zset");
+    freeReplyObject(r);
+    r = redisCommand(c, "ZRANGE authrelay:sessions 0 -1");
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 2);
+    for (size_t i = 0; i != r->elements; ++i) /* the members are Redis keys of sessions, nothing else */
+        assert_int_equal(integer_of("EXISTS %s", r->element[i]->str), 1);
+    freeReplyObject(r);
+    redisFree(c);
+    long long score = integer_of("ZSCORE authrelay:sessions %s", rkey);
+    assert_true(score >= t0 + 119000 && score <= unix_ms() + 120000);
+    long long pttl = integer_of("PTTL %s", "authrelay:sessions"); /* the latest expiry */
+    assert_true(pttl > 115000 && pttl <= 120000);
+
+    assert_int_equal(conf_complete(fx, s.rec.key, result, sizeof(result), 1000, NULL), STORE_OK);
+    assert_int_equal(conf_mark_read(fx, s.rec.key, NULL), STORE_OK);
+    score = integer_of("ZSCORE authrelay:sessions %s", rkey);
+    assert_true(score <= unix_ms() + RLY_AFTER_READ_TTL * 1000 && score > unix_ms() + RLY_AFTER_READ_TTL * 1000 - 5000);
+    assert_int_equal(conf_remove(fx, s.rec.key), STORE_OK);
+    assert_int_equal(integer_of("ZSCORE authrelay:sessions %s", rkey), -2);
+    assert_int_equal(integer_of("ZCARD %s", "authrelay:sessions"), 1);
+}
+
+/* Redis at maxmemory with noeviction refuses writes (OOM): a create is STORE_UNAVAILABLE, nothing half written, and
+ * the sessions already there are still read; below the limit again, creates succeed */
+static void test_oom(void **state)
+{
+    conf_fixture_t *fx = *state;
+    conf_session_t s;
+    conf_session_init(&s, "auth.atlassian.com");
+    flush_all();
+    assert_int_equal(conf_create_max(fx, &s, CONF_TTL, 1000), STORE_OK);
+    command("CONFIG SET maxmemory-policy noeviction");
+    command("CONFIG SET maxmemory 1"); /* below what it uses now: every write that may grow memory fails */
+    conf_session_t more;
+    conf_session_init(&more, "auth.atlassian.com");
+    assert_int_equal(conf_create_max(fx, &more, CONF_TTL, 1000), STORE_UNAVAILABLE);
+    conf_op_t op;
+    assert_int_equal(conf_get(fx, more.rec.key, &op), STORE_NOT_FOUND);
+    conf_op_free(&op);
+    assert_int_equal(conf_get(fx, s.rec.key, &op), STORE_OK);
+    conf_op_free(&op);
+    command("CONFIG SET maxmemory 0");
+    assert_int_equal(conf_create_max(fx, &more, CONF_TTL, 1000), STORE_OK);
+    assert_int_equal(integer_of("ZCARD %s", "authrelay:sessions"), 2);
+}
+
 /* EVALSHA falls back to EVAL after the script cache is flushed */
 static void test_noscript(void **state)
 {
@@ -429,6 +527,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         STORE_CONFORMANCE_TESTS,
         STORE_CONFORMANCE_TEST(test_layout),
+        STORE_CONFORMANCE_TEST(test_index),
+        STORE_CONFORMANCE_TEST(test_oom),
         STORE_CONFORMANCE_TEST(test_noscript),
         STORE_CONFORMANCE_TEST(test_command_timeout),
         STORE_CONFORMANCE_TEST(test_restart),
@@ -442,5 +542,6 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     rly_log_init(RLY_LOG_ERROR, open("/dev/null", O_WRONLY)); /* store_down / store_up lines are expected here */
     store_conformance_use(make_redis);
+    store_conformance_use_empty(flush_all);
     return cmocka_run_group_tests_name("store_redis", tests, group_setup, group_teardown);
 }
