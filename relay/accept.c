@@ -1,25 +1,38 @@
 /* accept.c: the public listener's connection layer: TLS handshake, ALPN dispatch, the HTTP/2 stream-reset guard, and
  * the per-client rate limit */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include "accept.h"
 #include "log.h"
+#include "metrics.h"
+#include "proxy.h"
 #include "ratelimit.h"
 #include <h2o/http1.h>
 #include <h2o/http2.h>
 #include <h2o/http2_scheduler.h>
 
 /*
- * libh2o 2.2.5 predates the HTTP/2 "Rapid Reset" disclosure (CVE-2023-44487): a client that opens streams and resets
- * them at once is served without limit, and one connection keeps every core busy. The guard sits in front of h2o's
- * frame parser (h2o_http2_conn_t::_read_expect, which h2o calls once per frame) and keeps a token bucket of stream
- * resets per connection, charging only resets that cancel a live stream (one h2o was still serving); a client that
- * empties it gets GOAWAY(ENHANCE_YOUR_CALM) through h2o's own error path, and the connection is closed. Legitimate
- * clients cancel a stream now and then, far below the refill rate.
+ * libh2o 2.2.5 predates the HTTP/2 "Rapid Reset" (CVE-2023-44487) and "MadeYouReset" (CVE-2025-8671) disclosures: a
+ * client that opens streams and has them cancelled at once, by its own RST_STREAM or by a frame that makes the server
+ * reset the stream (WINDOW_UPDATE 0, an oversized header block, a refused stream...), is served without limit, and one
+ * connection keeps every core busy. The guard sits in front of h2o's frame parser (h2o_http2_conn_t::_read_expect,
+ * which h2o calls once per frame) and keeps, per connection:
+ *   - a token bucket of streams ended early: every stream a frame opened or found live and that is gone when h2o is
+ *     done with the frame, whoever reset it (a response is only ever completed by h2o's writer, never while a frame
+ *     is parsed, so a stream that ends inside the parser was cancelled). A client that empties the bucket gets
+ *     GOAWAY(ENHANCE_YOUR_CALM) through h2o's own error path, and the connection is closed. Legitimate clients
+ *     cancel a stream now and then, far below the refill rate.
+ *   - a count of the streams opened over the connection's life (RELAY_H2_STREAMS_PER_CONN): then GOAWAY, and the
+ *     client opens a new connection, which passes the accept path (connection cap, handshake) again.
+ *   - a count of CONTINUATION frames in the current header block (RELAY_H2_CONTINUATIONS_MAX): h2o caps the block's
+ *     bytes but not its frames, and empty CONTINUATION frames cost CPU only.
+ * Requests running at once on a connection are h2o's max_concurrent_requests_per_connection (serve.c): that bounds
+ * the long-polls one connection can hold.
  */
-#define RESET_BUDGET 200           /* resets a connection may make in a burst */
-#define RESET_REFILL_PER_SEC 100.0 /* resets given back per second */
+#define RESET_BUDGET 200           /* streams a connection may have ended early in a burst */
+#define RESET_REFILL_PER_SEC 100.0 /* given back per second */
 
 /*
  * Debian ships h2o/http2_internal.h without the khash.h it includes, so the head of libh2o 2.2.5's h2o_http2_conn_t is
@@ -59,6 +72,8 @@ typedef struct st_reset_guard_t {
     read_expect_cb inner; /* h2o's parser for the next input; h2o replaces it as it goes, the guard follows */
     double tokens;
     uint64_t last_ms;
+    uint32_t streams;       /* opened over the connection's life */
+    uint32_t continuations; /* CONTINUATION frames of the current header block */
     void (*prev_on_close)(void *data);
     void *prev_on_close_data;
 } reset_guard_t;
@@ -75,41 +90,49 @@ static void on_guard_close(void *data)
         prev(prev_data);
 }
 
-/* streams the connection counts as live (requests received and not yet finished) */
-static uint32_t live_streams(const h2o_http2_conn_t *conn)
-{
-    return conn->num_streams.pull.open + conn->num_streams.pull.half_closed + conn->num_streams.pull.send_body;
-}
-
 /* the token bucket: RESET_REFILL_PER_SEC tokens a second, at most RESET_BUDGET */
 static void refill(reset_guard_t *g, uint64_t now)
 {
     g->tokens += (double)(now - g->last_ms) * (RESET_REFILL_PER_SEC / 1000.0);
     if (g->tokens > RESET_BUDGET)
         g->tokens = RESET_BUDGET;
+    g->streams = 0;
+    g->continuations = 0;
     g->last_ms = now;
 }
 
 static ssize_t guarded_read_expect(h2o_http2_conn_t *conn, const uint8_t *src, size_t len, const char **err_desc)
 {
     reset_guard_t *g = conn->sock->on_close.data;
-    /* everything but the connection preface is a frame: 3 bytes length, 1 byte type; 0x3 is RST_STREAM */
-    int is_reset = len >= 9 && src[3] == 0x3 && memcmp(src, "PRI", 3) != 0;
-    if (is_reset && g->tokens < 1) {
-        /* refill first: the budget may have come back since the last reset */
+    /* everything but the connection preface is a frame: 3 bytes length, 1 byte type */
+    int type = len >= 9 && memcmp(src, "PRI", 3) != 0 ? src[3] : -1;
+    if (type == 0x1) { /* HEADERS: a new header block */
+        g->continuations = 0;
+    } else if (type == 0x9 && ++g->continuations > RELAY_H2_CONTINUATIONS_MAX) {
+        *err_desc = "too many CONTINUATION frames";
+        return H2O_HTTP2_ERROR_ENHANCE_YOUR_CALM;
+    }
+    if (g->tokens < 1) {
+        /* refill first: the budget may have come back since the last early end */
         refill(g, h2o_now(conn->super.ctx->loop));
         if (g->tokens < 1) {
-            *err_desc = "too many stream resets";
+            *err_desc = "too many streams reset";
             return H2O_HTTP2_ERROR_ENHANCE_YOUR_CALM;
         }
     }
-    uint32_t live = is_reset ? live_streams(conn) : 0;
+    uint32_t open = conn->num_streams.pull.open;
     ssize_t ret = g->inner(conn, src, len, err_desc);
-    /* only a reset that cancelled a live stream costs: clients such as libcurl reset streams whose response they
-     * already have (h2o then has nothing to cancel), and that is free */
-    if (is_reset && ret > 0 && live_streams(conn) < live) {
+    /* streams a frame opened (a HEADERS frame opens one: trailers, which would count too, are not sent to this
+     * relay) or found live, and that are gone after it, ended early; a stream whose response is complete is already
+     * gone, so a client (libcurl) that resets it costs nothing */
+    uint32_t opened = type == 0x1;
+    if (ret > 0 && conn->num_streams.pull.open < open + opened) {
         refill(g, h2o_now(conn->super.ctx->loop));
-        g->tokens -= 1;
+        g->tokens -= open + opened - conn->num_streams.pull.open;
+    }
+    if (opened && ++g->streams > RELAY_H2_STREAMS_PER_CONN) {
+        *err_desc = "too many streams on one connection";
+        return H2O_HTTP2_ERROR_ENHANCE_YOUR_CALM;
     }
     /* h2o switches parsers (preface, frames, CONTINUATION) by assigning _read_expect: keep the guard in front */
     if (conn->_read_expect != guarded_read_expect) {
@@ -132,6 +155,8 @@ static void install_reset_guard(h2o_socket_t *sock, h2o_context_t *ctx, reset_gu
     }
     g->inner = conn->_read_expect;
     g->tokens = RESET_BUDGET;
+    g->streams = 0;
+    g->continuations = 0;
     g->last_ms = h2o_now(conn->super.ctx->loop);
     g->prev_on_close = sock->on_close.cb;
     g->prev_on_close_data = sock->on_close.data;
@@ -193,11 +218,64 @@ static void on_handshake_complete(h2o_socket_t *sock, const char *err)
     }
 }
 
+static void on_proxy_read(h2o_socket_t *sock, const char *err)
+{
+    accept_data_t *data = sock->data;
+    struct sockaddr_storage ss;
+    socklen_t sslen = 0;
+    ssize_t n = err == NULL ? rly_proxy_parse(sock->input->bytes, sock->input->size, &ss, &sslen) : -1;
+    if (n == 0 && sock->input->size < RLY_PROXY_HEADER_MAX)
+        return; /* more to come, within the handshake timeout */
+    if (n <= 0) {
+        if (err == NULL)
+            relay_metrics_proxy_refused();
+        h2o_timeout_unlink(&data->timeout);
+        free(data);
+        sock->data = NULL;
+        h2o_socket_close(sock);
+        return;
+    }
+    h2o_buffer_consume(&sock->input, (size_t)n);
+    if (sslen != 0)
+        h2o_socket_setpeername(sock, (struct sockaddr *)&ss, sslen);
+    memset(&ss, 0, sizeof(ss));
+    h2o_socket_read_stop(sock);
+    relay_worker_t *w = data->worker;
+    if (w->accept_ctx.ssl_ctx == NULL) {
+        struct timeval connected_at = data->connected_at;
+        h2o_timeout_unlink(&data->timeout);
+        free(data);
+        sock->data = NULL;
+        h2o_http1_accept(&w->accept_ctx, sock, connected_at); /* it takes what came after the header */
+        return;
+    }
+    h2o_socket_ssl_handshake(sock, w->accept_ctx.ssl_ctx, NULL, on_handshake_complete);
+}
+
+static void on_accept(h2o_socket_t *listener, const char *error);
+
+static void on_connection_close(void *data)
+{
+    relay_worker_t *w = data;
+    --w->connections;
+    relay_metrics_connections(-1);
+    if (w->accept_paused && w->connections < w->max_connections && w->listener != NULL) {
+        h2o_timeout_unlink(&w->accept_retry);
+        w->accept_paused = 0;
+        h2o_socket_read_start(w->listener, on_accept);
+    }
+}
+
 void relay_accept(relay_worker_t *w, h2o_socket_t *sock)
 {
     struct timeval connected_at;
     gettimeofday(&connected_at, NULL);
-    if (w->accept_ctx.ssl_ctx == NULL) {
+    /* counted until the socket closes, whoever closes it; the HTTP/2 guard chains this hook */
+    ++w->connections;
+    relay_metrics_connections(1);
+    sock->on_close.cb = on_connection_close;
+    sock->on_close.data = w;
+    if (w->accept_ctx.ssl_ctx == NULL && !w->relay->config->proxy_protocol) {
         h2o_http1_accept(&w->accept_ctx, sock, connected_at);
         return;
     }
@@ -208,9 +286,85 @@ void relay_accept(relay_worker_t *w, h2o_socket_t *sock)
     }
     *data = (accept_data_t){w, sock, connected_at, {0}};
     data->timeout.cb = on_handshake_timeout;
+    /* the PROXY header and the TLS handshake share the handshake timeout */
     h2o_timeout_link(w->ctx.loop, &w->ctx.handshake_timeout, &data->timeout);
     sock->data = data;
-    h2o_socket_ssl_handshake(sock, w->accept_ctx.ssl_ctx, NULL, on_handshake_complete);
+    if (w->relay->config->proxy_protocol)
+        h2o_socket_read_start(sock, on_proxy_read);
+    else
+        h2o_socket_ssl_handshake(sock, w->accept_ctx.ssl_ctx, NULL, on_handshake_complete);
+}
+
+/* stops reading the listener: at the cap until a connection closes; out of descriptors, also until a retry timer, as a
+ * descriptor may come back elsewhere in the process. A listener left readable would make the loop spin. */
+static void pause_accepting(relay_worker_t *w, int descriptors)
+{
+    if (!w->accept_paused) {
+        w->accept_paused = 1;
+        h2o_socket_read_stop(w->listener);
+        relay_metrics_accept_paused(descriptors);
+    }
+    if (descriptors && !h2o_timeout_is_linked(&w->accept_retry))
+        h2o_timeout_link(w->ctx.loop, &w->accept_retry_timeout, &w->accept_retry);
+}
+
+static void on_accept(h2o_socket_t *listener, const char *error)
+{
+    relay_worker_t *w = listener->data;
+    if (error != NULL)
+        return;
+    for (int i = 0; i != 16; ++i) {
+        if (w->connections >= w->max_connections) {
+            pause_accepting(w, 0);
+            return;
+        }
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                pause_accepting(w, 1);
+            if (errno == ECONNABORTED || errno == EINTR)
+                continue;
+            return; /* EAGAIN: all taken */
+        }
+        relay_accept(w, sock);
+    }
+}
+
+static void on_accept_retry(h2o_timeout_entry_t *entry)
+{
+    relay_worker_t *w = H2O_STRUCT_FROM_MEMBER(relay_worker_t, accept_retry, entry);
+    if (w->accept_paused && w->listener != NULL && w->connections < w->max_connections) {
+        w->accept_paused = 0;
+        h2o_socket_read_start(w->listener, on_accept);
+    }
+}
+
+unsigned relay_accept_default_max(unsigned long nofile, size_t nworkers)
+{
+    unsigned long reserved = RELAY_CONNECTIONS_HEADROOM + RELAY_CONNECTIONS_PER_WORKER_FDS * (unsigned long)nworkers;
+    if (nofile <= reserved)
+        return 1;
+    return nofile - reserved > 1000000 ? 1000000 : (unsigned)(nofile - reserved);
+}
+
+void relay_accept_start(relay_worker_t *w)
+{
+    h2o_timeout_init(w->ctx.loop, &w->accept_retry_timeout, RELAY_ACCEPT_RETRY_MS);
+    w->accept_retry = (h2o_timeout_entry_t){0};
+    w->accept_retry.cb = on_accept_retry;
+    w->listener->data = w;
+    h2o_socket_read_start(w->listener, on_accept);
+}
+
+void relay_accept_stop(relay_worker_t *w)
+{
+    h2o_timeout_unlink(&w->accept_retry);
+    if (w->listener != NULL) {
+        h2o_socket_read_stop(w->listener);
+        h2o_socket_close(w->listener);
+        w->listener = NULL;
+    }
+    w->accept_paused = 0;
 }
 
 int relay_accept_rate_allowed(h2o_req_t *req, int *retry_after)

@@ -28,6 +28,9 @@ static struct {
     double wake_sum;
     atomic_long waiting;
     atomic_ullong requests[2]; /* on the public listener: HTTP/1.x, HTTP/2 */
+    atomic_long connections;
+    atomic_ullong accept_paused[2]; /* at the cap, out of descriptors */
+    atomic_ullong proxy_refused;
 } m = {.mutex = PTHREAD_MUTEX_INITIALIZER};
 
 static void copy(char *dst, size_t cap, const char *src)
@@ -107,6 +110,21 @@ void relay_metrics_request(int http2)
     atomic_fetch_add_explicit(&m.requests[http2 != 0], 1, memory_order_relaxed);
 }
 
+void relay_metrics_connections(int delta)
+{
+    atomic_fetch_add_explicit(&m.connections, delta, memory_order_relaxed);
+}
+
+void relay_metrics_accept_paused(int descriptors)
+{
+    atomic_fetch_add_explicit(&m.accept_paused[descriptors != 0], 1, memory_order_relaxed);
+}
+
+void relay_metrics_proxy_refused(void)
+{
+    atomic_fetch_add_explicit(&m.proxy_refused, 1, memory_order_relaxed);
+}
+
 char *relay_metrics_render(int store_up, int shutting_down, size_t *len)
 {
     rly_buf_t o;
@@ -144,6 +162,18 @@ char *relay_metrics_render(int store_up, int shutting_down, size_t *len)
                  "# HELP authrelay_waiting_pickups Pickups waiting for a callback now.\n# TYPE authrelay_waiting_pickups gauge\n"
                  "authrelay_waiting_pickups %ld\n",
                  relay_metrics_waiting_now());
+    rly_buf_addf(&o,
+                 "# HELP authrelay_connections Open connections on the public listener.\n# TYPE authrelay_connections gauge\n"
+                 "authrelay_connections %ld\n"
+                 "# HELP authrelay_accept_paused_total Times accepting paused: at --max-connections, or out of descriptors.\n"
+                 "# TYPE authrelay_accept_paused_total counter\n"
+                 "authrelay_accept_paused_total{reason=\"max_connections\"} %llu\n"
+                 "authrelay_accept_paused_total{reason=\"descriptors\"} %llu\n"
+                 "# HELP authrelay_proxy_refused_total Connections closed for a missing or malformed PROXY protocol header.\n"
+                 "# TYPE authrelay_proxy_refused_total counter\n"
+                 "authrelay_proxy_refused_total %llu\n",
+                 atomic_load(&m.connections), (unsigned long long)atomic_load(&m.accept_paused[0]),
+                 (unsigned long long)atomic_load(&m.accept_paused[1]), (unsigned long long)atomic_load(&m.proxy_refused));
     rly_buf_addf(
         &o,
         "# HELP authrelay_store_up 1 if the rendezvous store answers.\n# TYPE authrelay_store_up gauge\nauthrelay_store_up %d\n",

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,19 +27,6 @@
 /* the one relay of the process: its workers reach it through their relay pointer, nothing else names it */
 static relay_t relay;
 
-static void on_accept(h2o_socket_t *listener, const char *error)
-{
-    relay_worker_t *w = listener->data;
-    if (error != NULL)
-        return;
-    for (int i = 0; i != 16; ++i) {
-        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-        if (sock == NULL)
-            break;
-        relay_accept(w, sock);
-    }
-}
-
 /* what the main thread asks of a worker */
 typedef struct st_control_t {
     h2o_multithread_message_t super;
@@ -55,11 +43,7 @@ static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
         switch (m->type) {
         case CONTROL_SHUTDOWN:
             /* stop accepting, send GOAWAY / close idle, answer the waiters now */
-            if (w->listener != NULL) {
-                h2o_socket_read_stop(w->listener);
-                h2o_socket_close(w->listener);
-                w->listener = NULL;
-            }
+            relay_accept_stop(w);
             h2o_context_request_shutdown(&w->ctx);
             relay_waiters_wake_all(w->waiters);
             break;
@@ -155,7 +139,7 @@ static int worker_init(relay_t *r, relay_worker_t *w, int fd)
     if (r->ssl_ctx != NULL)
         SSL_CTX_up_ref(r->ssl_ctx); /* the worker's own reference, swapped on reload */
     w->listener = h2o_evloop_socket_create(w->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
-    w->listener->data = w;
+    w->max_connections = (unsigned)((r->max_connections + r->nworkers - 1) / r->nworkers);
     w->queue = h2o_multithread_create_queue(w->ctx.loop);
     h2o_multithread_register_receiver(w->queue, &w->control, on_control);
     if (relay_worker_init_tables(w, r->config->wait_max) != 0 || (w->waiters = relay_waiters_new()) == NULL)
@@ -163,7 +147,7 @@ static int worker_init(relay_t *r, relay_worker_t *w, int fd)
     /* completions reported by the store wake this worker's waiters directly */
     if ((w->store = r->store->open(r->store, w->ctx.loop, relay_waiters_notify, w->waiters)) == NULL)
         return -1;
-    h2o_socket_read_start(w->listener, on_accept);
+    relay_accept_start(w);
     return 0;
 }
 
@@ -260,6 +244,23 @@ static store_backend_t *open_redis(const relay_config_t *cfg, char *err, size_t 
     return b;
 }
 
+/* the descriptor limit, raised to the hard limit first (as servers do: the soft limit is often a low default) */
+static unsigned long nofile_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
+        if (want > rl.rlim_cur) {
+            struct rlimit raised = {want, rl.rlim_max};
+            if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+                rl.rlim_cur = want;
+        }
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? 1048576 : (unsigned long)rl.rlim_cur;
+}
+
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
@@ -318,6 +319,9 @@ int relay_serve(relay_config_t *cfg)
     r->globalconf.max_request_entity_size = 1024 * 1024;
     /* no h2c upgrade on a --plain listener: HTTP/2 only over TLS */
     r->globalconf.http1.upgrade_to_http2 = 0;
+    /* requests running at once on one HTTP/2 connection, and so its long-polls; more wait in h2o's queue, itself bounded
+     * by the 100 streams h2o lets a connection open */
+    r->globalconf.http2.max_concurrent_requests_per_connection = RELAY_H2_CONCURRENT_REQUESTS;
     h2o_hostconf_t *host = h2o_config_register_host(&r->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pathconf = h2o_config_register_path(host, "/", 0);
     h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
@@ -331,6 +335,7 @@ int relay_serve(relay_config_t *cfg)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
     r->nworkers = cfg->threads;
+    r->max_connections = cfg->max_connections != 0 ? cfg->max_connections : relay_accept_default_max(nofile_limit(), r->nworkers);
     r->workers = calloc(r->nworkers, sizeof(*r->workers));
     fds = malloc(r->nworkers * sizeof(*fds));
     if (r->workers == NULL || fds == NULL)

