@@ -1,4 +1,5 @@
-/* test_router.c: relay/router.c without sockets: methods and Allow, 404, the 16 KiB query limit, exact paths, admission */
+/* test_router.c: relay/router.c without sockets: HTTP/1 framing, methods and Allow, 404, the 16 KiB query limit, exact paths,
+ * admission */
 #include "loopback.h"
 
 #define SOME_ID "AAAAAAAAAAAAAAAAAAAAAA" /* a well-formed session id (22 base64url characters) */
@@ -302,9 +303,150 @@ static void test_no_rate_limit(void **state)
     }
 }
 
+/* ---- HTTP/1 framing (RFC 9112 6.1, 6.3, 3.2) ---- */
+
+#define GET_HEAD "GET " RELAY_PATH_DISCOVERY " HTTP/1.1\r\n"
+#define SMUGGLED "GET " RELAY_PATH_DISCOVERY " HTTP/1.1\r\nHost: relay.test\r\n\r\n"
+
+static void assert_framing_ok(const char *raw)
+{
+    const char *why = relay_http1_framing_error(raw, strlen(raw));
+    if (why != NULL)
+        fail_msg("refused (%s): %s", why, raw);
+}
+
+static void assert_framing_refused(const char *raw, const char *why)
+{
+    const char *got = relay_http1_framing_error(raw, strlen(raw));
+    if (got == NULL)
+        fail_msg("accepted: %s", raw);
+    if (strcmp(got, why) != 0)
+        fail_msg("refused for \"%s\", expected \"%s\": %s", got, why, raw);
+}
+
+/* the head parser alone, on the bytes as they arrive (h2o has lower-cased the names in place by then; mixed case here) */
+static void test_framing_error(void **state)
+{
+    (void)state;
+    assert_framing_ok(GET_HEAD "Host: relay.test\r\n\r\n");
+    assert_framing_ok(GET_HEAD "host: relay.test:8443\r\n\r\n" SMUGGLED); /* what follows is not looked at */
+    assert_framing_ok("\r\n" GET_HEAD "Host: relay.test\r\n\r\n");        /* one empty line before, as picohttpparser takes */
+    assert_framing_ok("POST /v1/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}");
+    assert_framing_ok("POST /v1/sessions HTTP/1.1\r\nHost: [::1]:443\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n");
+    assert_framing_ok("GET / HTTP/1.0\nHost: relay.test\n\n"); /* bare LF, as h2o takes */
+
+    assert_framing_refused(GET_HEAD "Host: relay.test\r\nContent-Length: 0\r\nContent-Length: 40\r\n\r\n",
+                           "more than one Content-Length header field");
+    /* equal values too: RFC 9112 6.3 would let them collapse, a relay behind a proxy refuses them */
+    assert_framing_refused(GET_HEAD "Host: relay.test\r\ncontent-length: 5\r\nCONTENT-LENGTH: 5\r\n\r\nhello",
+                           "more than one Content-Length header field");
+    assert_framing_refused(GET_HEAD "Host: relay.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+                           "both Content-Length and Transfer-Encoding");
+    assert_framing_refused(GET_HEAD "Transfer-Encoding: chunked\r\nHost: relay.test\r\nContent-Length: 5\r\n\r\n",
+                           "both Content-Length and Transfer-Encoding");
+    assert_framing_refused(GET_HEAD "Host: relay.test\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+                           "more than one Transfer-Encoding header field");
+    /* h2o would take the last one (chunked) and ignore gzip */
+    assert_framing_refused(GET_HEAD "Host: relay.test\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+                           "Transfer-Encoding must be chunked");
+    assert_framing_refused(GET_HEAD "Host: relay.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+                           "Transfer-Encoding must be chunked");
+    assert_framing_refused(GET_HEAD "Host: relay.test\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+                           "Transfer-Encoding must be chunked");
+    assert_framing_refused("POST /v1/sessions HTTP/1.0\r\nHost: relay.test\r\nTransfer-Encoding: chunked\r\n\r\n",
+                           "Transfer-Encoding in an HTTP/1.0 request");
+    assert_framing_refused(GET_HEAD "\r\n", "no Host header field");
+    assert_framing_refused("GET / HTTP/1.0\r\nAccept: */*\r\n\r\n", "no Host header field");
+    assert_framing_refused(GET_HEAD "X-Host: relay.test\r\n\r\n", "no Host header field");
+    assert_framing_refused(GET_HEAD "Host: relay.test\r\nHost: relay.test\r\n\r\n", "more than one Host header field");
+    assert_framing_refused(GET_HEAD "Host: relay.test\r\nHost: evil.test\r\n\r\n", "more than one Host header field");
+    const char *bad_hosts[] = {"", "relay.test/x", "user@relay.test", "relay test", "relay.test\\", "relay.test?", "r\x80"};
+    for (size_t i = 0; i != sizeof(bad_hosts) / sizeof(bad_hosts[0]); ++i) {
+        char raw[128];
+        snprintf(raw, sizeof(raw), GET_HEAD "Host: %s\r\n\r\n", bad_hosts[i]);
+        assert_framing_refused(raw, "the Host header field is not a host and port");
+    }
+    assert_framing_refused(GET_HEAD "Host: relay.test\r\nX-A: 1\r\n  continued\r\n\r\n",
+                           "a header field is folded over several lines");
+    assert_framing_refused(GET_HEAD "Host: relay.test\r\n", "the request head cannot be read"); /* incomplete */
+    assert_framing_refused("", "the request head cannot be read");
+}
+
+/* a fake socket whose input buffer holds the request as received: what get_socket gives the router for HTTP/1 */
+static h2o_socket_t *framing_sock;
+
+static h2o_socket_t *framing_get_socket(h2o_conn_t *conn)
+{
+    (void)conn;
+    return framing_sock;
+}
+
+static const h2o_conn_callbacks_t framing_callbacks = {
+    .get_sockname = lb_get_sockname, .get_peername = lb_get_peername, .get_socket = framing_get_socket};
+
+/* GET discovery processed by relay_on_req on a keep-alive HTTP/1.x connection (version) whose input holds raw */
+static lb_conn_t *framing_fetch(lb_relay_t *lb, int version, const char *raw)
+{
+    size_t len = strlen(raw);
+    framing_sock = calloc(1, sizeof(*framing_sock));
+    assert_non_null(framing_sock);
+    h2o_buffer_init(&framing_sock->input, &h2o_socket_buffer_prototype);
+    h2o_iovec_t buf = h2o_buffer_reserve(&framing_sock->input, len + 1);
+    assert_non_null(buf.base);
+    memcpy(buf.base, raw, len);
+    framing_sock->input->size += len;
+
+    lb_conn_t *c = lb_conn_new(lb, "GET", RELAY_PATH_DISCOVERY, NULL, NULL);
+    c->super.callbacks = &framing_callbacks;
+    c->req.version = version;
+    c->req.http1_is_persistent = version < 0x200;
+    lb_process(c);
+    if (!lb_wait(c, LB_WAIT_MS))
+        fail_msg("no response within %d ms", LB_WAIT_MS);
+    assert_int_equal(c->sends, 1);
+
+    h2o_buffer_dispose(&framing_sock->input);
+    free(framing_sock);
+    framing_sock = NULL;
+    return c;
+}
+
+/* the router refuses an ambiguous head before anything else with 400 and closes the connection; a good one is routed on a
+ * connection that stays open; HTTP/2 is left to h2o's own framing */
+static void test_framing_refused(void **state)
+{
+    lb_relay_t *lb = *state;
+    const char *bad[] = {
+        GET_HEAD "Host: relay.test\r\nContent-Length: 0\r\nContent-Length: 40\r\n\r\n" SMUGGLED,
+        GET_HEAD "Host: relay.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" SMUGGLED,
+        GET_HEAD "\r\n" SMUGGLED,
+        GET_HEAD "Host: relay.test\r\nHost: other.test\r\n\r\n",
+    };
+    for (size_t i = 0; i != sizeof(bad) / sizeof(bad[0]); ++i) {
+        lb_conn_t *c = framing_fetch(lb, 0x101, bad[i]);
+        lb_assert_json_error(c, 400, "invalid_request");
+        assert_int_equal(c->req.http1_is_persistent, 0);
+        lb_assert_header(c, "cache-control", "no-store");
+        lb_conn_free(c);
+    }
+    assert_true(lb_log_has(lb, "\"event\":\"request\"", "\"outcome\":\"bad_framing\"", NULL));
+
+    lb_conn_t *c = framing_fetch(lb, 0x101, GET_HEAD "Host: relay.test\r\n\r\n");
+    assert_int_equal(c->status, 200);
+    assert_int_equal(c->req.http1_is_persistent, 1);
+    lb_conn_free(c);
+
+    /* an HTTP/2 stream never has its connection's input read as an HTTP/1 head */
+    c = framing_fetch(lb, 0x200, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    assert_int_equal(c->status, 200);
+    lb_conn_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_framing_error),
+        cmocka_unit_test_setup_teardown(test_framing_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_method_not_allowed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch, setup, teardown),
