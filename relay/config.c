@@ -693,6 +693,13 @@ static void set_string(struct st_loader_t *l, size_t i, const char *s, size_t le
         report_opt(l, i, layer, "must not contain a NUL byte");
         return;
     }
+    /* a path is echoed in error lines as given: a control character would break the line (or drive the terminal) */
+    for (size_t k = 0; k != len; ++k) {
+        if ((unsigned char)s[k] < 0x20 || s[k] == 0x7f) {
+            report_opt(l, i, layer, "must not contain a control character");
+            return;
+        }
+    }
     if ((copy = strndup(s, len)) == NULL) {
         report_opt(l, i, layer, "out of memory");
         return;
