@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(gcc libc6-dev make cmake pkg-config libh2o-evloop-dev libhiredis-dev libjson-c-dev libssl-dev
     libcurl4-openssl-dev libcmocka-dev libpsl-dev openssl curl ca-certificates)
-test_pkgs=(clang clang-format libclang-rt-14-dev redis-server redis-sentinel redis-tools stunnel4)
+test_pkgs=(clang clang-format libclang-rt-14-dev redis-server redis-sentinel redis-tools stunnel4 haproxy)
 runtime_pkgs=(libh2o-evloop0.13 libhiredis0.14 libjson-c5 libssl3 libcurl4 libpsl5 publicsuffix ca-certificates)
 
 want=("${build_pkgs[@]}")

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include "accept.h"
+#include "forwarded.h"
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
@@ -367,14 +368,42 @@ void relay_accept_stop(relay_worker_t *w)
     w->accept_paused = 0;
 }
 
+/* the client's address for the limiter: the peer's (or the PROXY header's), or, from a --trusted-proxy peer, what its
+ * Forwarded / X-Forwarded-For lines say (forwarded.h); 0 when there is none */
+static socklen_t client_address(h2o_req_t *req, const relay_t *r, struct sockaddr_storage *ss)
+{
+    enum { LINES_MAX = 8 }; /* header lines of each kind looked at */
+    rly_str_t fwd[LINES_MAX], xff[LINES_MAX];
+    size_t nfwd = 0, nxff = 0;
+    socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)ss);
+    if (len == 0 || r->ntrusted == 0)
+        return len;
+    for (size_t i = 0; i != req->headers.size; ++i) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        if (h2o_lcstris(h->name->base, h->name->len, H2O_STRLIT("forwarded")) && nfwd != LINES_MAX)
+            fwd[nfwd++] = (rly_str_t){h->value.base, h->value.len};
+        else if (h->name == &H2O_TOKEN_X_FORWARDED_FOR->buf && nxff != LINES_MAX)
+            xff[nxff++] = (rly_str_t){h->value.base, h->value.len};
+    }
+    struct sockaddr_storage client;
+    socklen_t client_len;
+    if (rly_forwarded_client((struct sockaddr *)ss, r->trusted, r->ntrusted, fwd, nfwd, xff, nxff, &client, &client_len) == 0) {
+        *ss = client;
+        len = client_len;
+    }
+    memset(&client, 0, sizeof(client));
+    return len;
+}
+
 int relay_accept_rate_allowed(h2o_req_t *req, int *retry_after)
 {
-    relay_ratelimit_t *rl = relay_worker_of(req)->relay->ratelimit;
+    relay_t *r = relay_worker_of(req)->relay;
+    relay_ratelimit_t *rl = r->ratelimit;
     struct sockaddr_storage ss;
     socklen_t len;
     if (rl == NULL || req->conn->callbacks->get_peername == NULL)
         return 1;
-    if ((len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss)) == 0)
+    if ((len = client_address(req, r, &ss)) == 0)
         return 1;
     int ok = relay_ratelimit_take(rl, (struct sockaddr *)&ss, len, (int64_t)h2o_now(req->conn->ctx->loop), retry_after);
     memset(&ss, 0, sizeof(ss));

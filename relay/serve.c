@@ -310,6 +310,15 @@ int relay_serve(relay_config_t *cfg)
     }
     if (cfg->rate_limit != 0 && (r->ratelimit = relay_ratelimit_new(cfg->rate_limit)) == NULL)
         goto Exit;
+    if (cfg->trusted_proxy_count != 0) {
+        if ((r->trusted = calloc(cfg->trusted_proxy_count, sizeof(*r->trusted))) == NULL)
+            goto Exit;
+        for (const char *why; r->ntrusted != cfg->trusted_proxy_count; ++r->ntrusted) {
+            const char *s = cfg->trusted_proxy[r->ntrusted];
+            if (rly_cidr_parse(s, strlen(s), &r->trusted[r->ntrusted], &why) != 0)
+                goto Exit; /* checked by the configuration already */
+        }
+    }
     if (relay_discovery_init(r) != 0)
         goto Exit;
 

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <h2o.h>
+#include "addr.h"
 #include "config.h"
 #include "keys.h"
 #include "store.h"
@@ -19,6 +20,8 @@ typedef struct st_relay_t {
     SSL_CTX *ssl_ctx;                    /* NULL with --plain; the main thread's reference (workers hold their own) */
     store_backend_t *store;
     struct st_relay_ratelimit_t *ratelimit; /* NULL when off; used by the connection layer (accept.c) */
+    rly_cidr_t *trusted;                    /* --trusted-proxy, parsed */
+    size_t ntrusted;
     h2o_globalconf_t globalconf;
     char *redirect_uri; /* <public-url>/qorus-oauth2-redirect; set by relay_discovery_init */
     char *discovery_json;

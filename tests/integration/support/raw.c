@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,7 @@ int rly_raw_connect(rly_raw_t *c, unsigned short port, const char *src)
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
     int on = 1;
     c->ssl = NULL;
+    signal(SIGPIPE, SIG_IGN); /* a write to a connection the relay closed is an error here, not a signal */
     if ((c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
         return -1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
