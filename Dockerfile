@@ -11,7 +11,8 @@
 #   try it:  docker run --read-only -p 127.0.0.1:8443:8443 authrelay serve --dev
 #
 # Mount points (read-only; the files must be readable by UID/GID 10001: `authrelay keygen` writes mode 0600, so chown
-# the key file to 10001 or mount it with group 10001 and mode 0440):
+# the key file to 10001 (0600/0400) or mount it owned by root with group 10001 and mode 0440; the relay refuses any
+# other owner, group access unless root owns it, and any access for others):
 #   /etc/authrelay/tls.crt              certificate chain (PEM)        AUTHRELAY_TLS_CERT
 #   /etc/authrelay/tls.key              its private key (PEM)          AUTHRELAY_TLS_KEY
 #   /etc/authrelay/keys.json            key file from `authrelay keygen` (the SAME file on every replica)  AUTHRELAY_KEYS

@@ -89,8 +89,47 @@ Exit:
     return ret;
 }
 
-/* reads a whole regular file of at most KEY_FILE_MAX bytes into buf (KEY_FILE_MAX + 1 bytes); the length, or -1 */
-static long read_key_file(const char *path, char *buf, char *err, size_t errlen)
+/*
+ * Who may read the key file, PostgreSQL's rule for ssl_key_file (be-secure-common.c check_ssl_key_file_permissions):
+ * owned by the user the process runs as, nothing for group or others (0600, 0400); owned by root, read for the group
+ * and nothing more (0640, 0440: a Kubernetes secret mounted with fsGroup, a systemd credential with its ACL); any other
+ * owner refused; never anything for others. A root process takes root-owned files by the root rule. st: of the open
+ * descriptor. 0 / -1 with a message in err.
+ */
+static int check_key_file_mode(const struct stat *st, const char *path, char *err, size_t errlen)
+{
+    unsigned mode = (unsigned)(st->st_mode & 07777);
+
+    if ((st->st_mode & S_IRWXO) != 0) {
+        seterr(err, errlen, "key file %s has mode %04o: it must not be %s by others (chmod 600)", path, mode,
+               (st->st_mode & S_IROTH) != 0 ? "readable" : "accessible");
+        return -1;
+    }
+    if (st->st_uid == 0) {
+        if ((st->st_mode & (S_IWGRP | S_IXGRP)) != 0) {
+            seterr(err, errlen,
+                   "key file %s has mode %04o: owned by root, it may be readable by its group, nothing more (chmod 640)", path,
+                   mode);
+            return -1;
+        }
+        return 0;
+    }
+    if (st->st_uid != geteuid()) {
+        seterr(err, errlen, "key file %s is owned by uid %u: it must be owned by the user the relay runs as (uid %u) or by root",
+               path, (unsigned)st->st_uid, (unsigned)geteuid());
+        return -1;
+    }
+    if ((st->st_mode & S_IRWXG) != 0) {
+        seterr(err, errlen, "key file %s has mode %04o: it must not be readable by its group unless root owns it (chmod 600)", path,
+               mode);
+        return -1;
+    }
+    return 0;
+}
+
+/* reads a whole regular file of at most KEY_FILE_MAX bytes into buf (KEY_FILE_MAX + 1 bytes); check_mode: refuses a file
+ * others may read (check_key_file_mode), checked on the opened descriptor; the length, or -1 */
+static long read_key_file(const char *path, int check_mode, char *buf, char *err, size_t errlen)
 {
     struct stat st;
     size_t len = 0;
@@ -105,6 +144,8 @@ static long read_key_file(const char *path, char *buf, char *err, size_t errlen)
         seterr(err, errlen, "key file %s is not a regular file", path);
         goto Exit;
     }
+    if (check_mode && check_key_file_mode(&st, path, err, errlen) != 0)
+        goto Exit;
     for (;;) {
         ssize_t r = read(fd, buf + len, KEY_FILE_MAX + 1 - len);
         if (r < 0 && errno == EINTR)
@@ -270,13 +311,13 @@ Exit:
     return ret;
 }
 
-static int load_masters(masters_t *m, const char *path, char *err, size_t errlen)
+static int load_masters(masters_t *m, const char *path, int check_mode, char *err, size_t errlen)
 {
     char buf[KEY_FILE_MAX + 1], msg[256];
     long len;
     int ret = -1;
 
-    if ((len = read_key_file(path, buf, err, errlen)) < 0)
+    if ((len = read_key_file(path, check_mode, buf, err, errlen)) < 0)
         goto Exit;
     if (parse_key_file(m, buf, (size_t)len, msg, sizeof(msg)) != 0) {
         seterr(err, errlen, "%s: %s", path, msg);
@@ -294,7 +335,7 @@ int rly_keyring_load(rly_keyring_t *kr, const char *path, char *err, size_t errl
     rly_keyring_t tmp = {0};
     int ret = -1;
 
-    if (load_masters(&m, path, err, errlen) != 0)
+    if (load_masters(&m, path, 1, err, errlen) != 0)
         return -1;
     for (size_t i = 0; i != m.count; ++i) {
         if (rly_key_derive(&tmp.keys[i], m.keys[i].id, m.keys[i].key) != 0) {
@@ -411,7 +452,8 @@ int rly_keygen(const char *path, int rotate, char *err, size_t errlen)
     long len;
     int fd = -1, ret = -1, created = 0;
 
-    if (rotate && load_masters(&old, path, err, errlen) != 0)
+    /* a rotation reads the file whatever its mode and writes the new one 0600 */
+    if (rotate && load_masters(&old, path, 0, err, errlen) != 0)
         goto Exit;
     if (new_key_id(next.keys[0].id, &old) != 0 || RAND_bytes(next.keys[0].key, 32) != 1) {
         seterr(err, errlen, "cannot generate a key");

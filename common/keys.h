@@ -26,7 +26,10 @@ typedef struct st_rly_keyring_t {
  * Key file format (JSON, mode 0600):
  *   {"version": 1, "keys": [{"id": "k20261129T053800", "key": "<base64url of 32 bytes>"}, ...]}
  * 1 to RLY_KEYS_MAX keys, ids unique.
- * Loads a key file. On failure returns -1 and writes a message (never key material) to err.
+ * Loads a key file. Its owner and mode are checked on the opened file (PostgreSQL's rule for ssl_key_file): owned by the
+ * process's user with no group or other permission (0600, 0400), or owned by root with at most group read (0640, 0440);
+ * anything else, and any permission for others, is refused. On failure returns -1 and writes a message (never key
+ * material) to err.
  */
 int rly_keyring_load(rly_keyring_t *kr, const char *path, char *err, size_t errlen);
 /* one fresh random key, id "ephemeral" (for --dev); 0 / -1 */
@@ -35,8 +38,8 @@ int rly_keyring_ephemeral(rly_keyring_t *kr);
 int rly_key_derive(rly_key_t *key, const char *id, const uint8_t master[32]);
 /*
  * keygen: rotate == 0 writes a new file with one key and refuses to overwrite an existing file;
- * rotate != 0 reads the existing file, puts a new key first and keeps at most RLY_KEYS_MAX keys, replacing the file
- * atomically (temporary file + rename, mode 0600). 0 / -1 with a message in err.
+ * rotate != 0 reads the existing file (whatever its mode), puts a new key first and keeps at most RLY_KEYS_MAX keys, replacing the
+ * file atomically (temporary file + rename, mode 0600). 0 / -1 with a message in err.
  */
 int rly_keygen(const char *path, int rotate, char *err, size_t errlen);
 

@@ -66,12 +66,14 @@ static void tmp_path(char *out, size_t cap, const char *name)
     assert_true(n > 0 && (size_t)n < cap);
 }
 
+/* writes a file of mode 0600 (what the loader takes whatever the umask; test_load_mode tries the others) */
 static void write_file(const char *path, const char *text, size_t len)
 {
     FILE *fp = fopen(path, "wb");
     assert_non_null(fp);
     assert_int_equal(fwrite(text, 1, len, fp), len);
     assert_int_equal(fclose(fp), 0);
+    assert_int_equal(chmod(path, 0600), 0);
 }
 
 /* reads a file into buf (NUL-terminated); its length */
@@ -596,6 +598,158 @@ static void test_data_tamper(void **unused)
     assert_memory_equal(back, pt, sizeof(pt));
 }
 
+/* ---- the key file's owner and mode (PostgreSQL's rule for ssl_key_file) ---- */
+
+#define ONE_KEY "{\"version\": 1, \"keys\": [{\"id\": \"a\", \"key\": \"" MASTER0_B64 "\"}]}"
+#define OTHER_UID 12345 /* a user that owns nothing on the machine */
+
+/* a valid key file at path with this mode (and, when uid != (uid_t)-1, this owner and group: root only) */
+static void key_file_as(const char *path, mode_t mode, uid_t uid, gid_t gid)
+{
+    write_file(path, ONE_KEY, strlen(ONE_KEY));
+    if (uid != (uid_t)-1)
+        assert_int_equal(chown(path, uid, gid), 0);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+static void assert_mode_ok_at(const char *path, int line)
+{
+    rly_keyring_t kr;
+    char err[512] = "";
+    if (rly_keyring_load(&kr, path, err, sizeof(err)) != 0)
+        fail_msg("line %d: mode %04o refused (euid %u): %s", line, (unsigned)file_mode(path), (unsigned)geteuid(), err);
+    assert_int_equal(kr.count, 1);
+}
+#define assert_mode_ok(path) assert_mode_ok_at(path, __LINE__)
+
+/* refused with exactly the message "key file <path> <text>" */
+static void assert_mode_refused_at(const char *path, const char *text, int line)
+{
+    rly_keyring_t kr, orig;
+    char err[512] = "", want[PATH_MAX + 256];
+    memset(&kr, 0x5a, sizeof(kr));
+    memcpy(&orig, &kr, sizeof(kr));
+    snprintf(want, sizeof(want), "key file %s %s", path, text);
+    if (rly_keyring_load(&kr, path, err, sizeof(err)) != -1)
+        fail_msg("line %d: mode %04o accepted (euid %u)", line, (unsigned)file_mode(path), (unsigned)geteuid());
+    if (strcmp(err, want) != 0)
+        fail_msg("line %d: expected \"%s\", got \"%s\"", line, want, err);
+    assert_memory_equal(&kr, &orig, sizeof(kr));
+}
+#define assert_mode_refused(path, text) assert_mode_refused_at(path, text, __LINE__)
+
+/* the rule for a file owned by the process's own user (not root): the owner's bits only, 0600 or 0400 */
+static void own_user_rule(const char *path)
+{
+    static const mode_t ok[] = {0600, 0400};
+    static const struct {
+        mode_t mode;
+        const char *text;
+    } refused[] = {
+        {0640, "has mode 0640: it must not be readable by its group unless root owns it (chmod 600)"},
+        {0440, "has mode 0440: it must not be readable by its group unless root owns it (chmod 600)"},
+        {0620, "has mode 0620: it must not be readable by its group unless root owns it (chmod 600)"},
+        {0610, "has mode 0610: it must not be readable by its group unless root owns it (chmod 600)"},
+        {0644, "has mode 0644: it must not be readable by others (chmod 600)"},
+        {0604, "has mode 0604: it must not be readable by others (chmod 600)"},
+        {0602, "has mode 0602: it must not be accessible by others (chmod 600)"},
+    };
+    for (size_t i = 0; i != sizeof(ok) / sizeof(ok[0]); ++i) {
+        assert_int_equal(chmod(path, ok[i]), 0);
+        assert_mode_ok(path);
+    }
+    for (size_t i = 0; i != sizeof(refused) / sizeof(refused[0]); ++i) {
+        assert_int_equal(chmod(path, refused[i].mode), 0);
+        assert_mode_refused(path, refused[i].text);
+    }
+}
+
+/*
+ * As root (CI): root-owned files by the root rule, a file of another owner refused, and the own-user rule and a
+ * Kubernetes-style mount (root:fsGroup 0440) as OTHER_UID through seteuid. As another user only the own-user rule and
+ * "others" can be produced (no root-owned file of ours, no chown): the root cases are skipped then, and said so.
+ */
+static void test_load_mode(void **unused)
+{
+    (void)unused;
+    char path[PATH_MAX], want[128];
+
+    remove_all();
+    tmp_path(path, sizeof(path), "mode.json");
+    key_file_as(path, 0600, (uid_t)-1, (gid_t)-1);
+
+    if (geteuid() != 0) {
+        own_user_rule(path);
+        print_message("test_load_mode: not root: the root-owned and other-owner cases are skipped\n");
+        return;
+    }
+
+    /* root-owned, root process: group read allowed, nothing more; never anything for others */
+    static const mode_t root_ok[] = {0600, 0400, 0640, 0440};
+    for (size_t i = 0; i != sizeof(root_ok) / sizeof(root_ok[0]); ++i) {
+        assert_int_equal(chmod(path, root_ok[i]), 0);
+        assert_mode_ok(path);
+    }
+    static const struct {
+        mode_t mode;
+        const char *text;
+    } root_refused[] = {
+        {0660, "has mode 0660: owned by root, it may be readable by its group, nothing more (chmod 640)"},
+        {0650, "has mode 0650: owned by root, it may be readable by its group, nothing more (chmod 640)"},
+        {0644, "has mode 0644: it must not be readable by others (chmod 600)"},
+        {0444, "has mode 0444: it must not be readable by others (chmod 600)"},
+        {0641, "has mode 0641: it must not be accessible by others (chmod 600)"},
+    };
+    for (size_t i = 0; i != sizeof(root_refused) / sizeof(root_refused[0]); ++i) {
+        assert_int_equal(chmod(path, root_refused[i].mode), 0);
+        assert_mode_refused(path, root_refused[i].text);
+    }
+
+    /* another owner: refused whatever the mode */
+    key_file_as(path, 0600, OTHER_UID, OTHER_UID);
+    snprintf(want, sizeof(want), "is owned by uid %d: it must be owned by the user the relay runs as (uid 0) or by root",
+             OTHER_UID);
+    assert_mode_refused(path, want);
+    assert_int_equal(chmod(path, 0400), 0);
+    assert_mode_refused(path, want);
+
+    /* as OTHER_UID: its own file by the own-user rule; a root-owned file of its group 0440 (Kubernetes: a secret with
+     * defaultMode 0440 and fsGroup) taken, with group write refused */
+    char k8s[PATH_MAX], k8s_gw[PATH_MAX];
+    tmp_path(k8s, sizeof(k8s), "k8s.json");
+    tmp_path(k8s_gw, sizeof(k8s_gw), "k8s-gw.json");
+    key_file_as(path, 0600, OTHER_UID, OTHER_UID);
+    key_file_as(k8s, 0440, 0, OTHER_UID);
+    key_file_as(k8s_gw, 0460, 0, OTHER_UID);
+    assert_int_equal(chmod(tmpdir, 0711), 0);
+    assert_int_equal(setegid(OTHER_UID), 0);
+    assert_int_equal(seteuid(OTHER_UID), 0);
+    own_user_rule(path);
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_mode_ok(k8s);
+    assert_mode_refused(k8s_gw, "has mode 0460: owned by root, it may be readable by its group, nothing more (chmod 640)");
+    assert_int_equal(seteuid(0), 0);
+    assert_int_equal(setegid(0), 0);
+    assert_int_equal(chmod(tmpdir, 0700), 0);
+}
+
+/* keygen --rotate reads a file of any mode (it repairs it): the new file is 0600, owned by the process's user */
+static void test_rotate_loose_mode(void **unused)
+{
+    (void)unused;
+    char path[PATH_MAX], err[512];
+    rly_keyring_t kr;
+
+    remove_all();
+    tmp_path(path, sizeof(path), "loose.json");
+    key_file_as(path, 0644, (uid_t)-1, (gid_t)-1);
+    assert_int_equal(rly_keyring_load(&kr, path, err, sizeof(err)), -1);
+    assert_int_equal(rly_keygen(path, 1, err, sizeof(err)), 0);
+    assert_int_equal(file_mode(path), 0600);
+    assert_int_equal(rly_keyring_load(&kr, path, err, sizeof(err)), 0);
+    assert_int_equal(kr.count, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -604,7 +758,8 @@ int main(void)
         cmocka_unit_test(test_load_errors),         cmocka_unit_test(test_keygen_new),
         cmocka_unit_test(test_keygen_rotate),       cmocka_unit_test(test_keygen_rotate_errors),
         cmocka_unit_test(test_data_round_trip),     cmocka_unit_test(test_data_rotation),
-        cmocka_unit_test(test_data_tamper),
+        cmocka_unit_test(test_data_tamper),         cmocka_unit_test(test_load_mode),
+        cmocka_unit_test(test_rotate_loose_mode),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
