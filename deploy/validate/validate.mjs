@@ -2,10 +2,14 @@
 //   node validate.mjs k8s FILE...        every document parses (YAML 1.2, no duplicate keys) and, when it is a Kubernetes
 //                                        object, validates against the Kubernetes JSON schemas of kubernetes-models;
 //                                        writes TypeScript for the strict (unknown-field) check to ts/
-//   node validate.mjs policy BASE.yaml MANAGED.yaml ENVDIR    the deployment rules on the kustomize output; writes
-//                                        the relay's environment of each rendering to ENVDIR for `check-config`
-//   node validate.mjs compose FILE ENVDIR     the Compose specification schema (dclint's copy) and the rules
+//   node validate.mjs policy ENVDIR NAME=RENDERING.yaml...    the deployment rules on the kustomize output of
+//                                        deploy/k8s (NAME k8s), overlays/managed-redis and overlays/redis-tls; writes
+//                                        the relay's environment of each rendering to ENVDIR/NAME.env for `check-config`
+//   node validate.mjs compose ENVDIR NAME=FILE[+OVERRIDE]...   the Compose specification schema (dclint's copy) and
+//                                        the rules, on each file as compose merges it with its override
 //   node validate.mjs envfile FILE ENVDIR     a systemd EnvironmentFile, for `check-config`
+//   node validate.mjs redisconf FILE     a redis.conf snippet: maxmemory and maxmemory-policy noeviction
+//   node validate.mjs stunnel K8S.conf COMPOSE.conf      the two stunnel configurations agree but for `accept`
 import { createRequire } from "node:module";
 import fs from "node:fs";
 import path from "node:path";
@@ -115,11 +119,93 @@ function hardenedPod(where, pod) {
   for (const c of containersOf(pod)) hardenedContainer(where, c);
 }
 
-function policy(baseFile, managedFile, envDir) {
-  for (const [file, withRedis] of [
-    [baseFile, true],
-    [managedFile, false],
-  ]) {
+// ---- Redis memory, client addresses, stunnel (issue 12) ---------------------------------------------------------
+// "256mb", "1gb", "268435456" (redis.conf units) and "512Mi", "512M", "1Gi" (Kubernetes / Compose) -> bytes
+function bytes(v) {
+  const m = /^(\d+)\s*(k|kb|ki|m|mb|mi|g|gb|gi)?b?$/i.exec(String(v).trim());
+  if (!m) return NaN;
+  const unit = (m[2] || "").toLowerCase();
+  const mult = { "": 1, k: 1e3, kb: 1024, ki: 1024, m: 1e6, mb: 1024 ** 2, mi: 1024 ** 2, g: 1e9, gb: 1024 ** 3, gi: 1024 ** 3 };
+  return Number(m[1]) * mult[unit];
+}
+
+// the maxmemory directives of a redis.conf text (lines "maxmemory X" / "maxmemory-policy P", possibly inside `echo "..."`)
+// must say: a maxmemory, and noeviction (volatile-* and allkeys-* evict live sessions before their TTL). Returns bytes.
+function redisMemory(where, text, limit) {
+  text = text
+    .split("\n")
+    .filter((l) => !/^\s*#/.test(l))
+    .join("\n");
+  const mm = [...text.matchAll(/(?:^|["\s])maxmemory\s+([0-9]+[a-z]*)/gim)].map((m) => m[1]);
+  const pol = [...text.matchAll(/(?:^|["\s])maxmemory-policy\s+([a-z-]+)/gim)].map((m) => m[1]);
+  if (mm.length !== 1 || !(bytes(mm[0]) > 0)) fail(where, `Redis needs exactly one maxmemory > 0, found: ${mm.join(", ") || "none"}`);
+  if (pol.length !== 1 || pol[0] !== "noeviction")
+    fail(where, `Redis maxmemory-policy must be noeviction (other policies evict live sessions), found: ${pol.join(", ") || "none"}`);
+  const max = bytes(mm[0]);
+  if (limit !== undefined) {
+    const lim = bytes(limit);
+    if (!(lim >= 1.5 * max)) fail(where, `Redis memory limit ${limit} leaves too little above maxmemory ${mm[0]} (want >= 1.5x)`);
+  }
+  return max;
+}
+
+function redisconf(file) {
+  redisMemory(file, fs.readFileSync(file, "utf8"));
+}
+
+// key = value lines of a stunnel configuration ([section] lines as "[section]"), comments dropped
+function stunnelSettings(text) {
+  return text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith(";") && !l.startsWith("#"))
+    .map((l) => l.replace(/\s*=\s*/, " = "));
+}
+
+function stunnelRules(where, text) {
+  const set = stunnelSettings(text);
+  const val = (k) => set.filter((l) => l.startsWith(`${k} = `)).map((l) => l.slice(k.length + 3));
+  const one = (k) => {
+    const v = val(k);
+    if (v.length !== 1) fail(where, `stunnel: exactly one ${k} expected, found ${v.length}`);
+    return v[0] || "";
+  };
+  if (one("client") !== "yes") fail(where, "stunnel: client = yes");
+  if (one("verifyChain") !== "yes") fail(where, "stunnel: verifyChain = yes (verify the server's certificate)");
+  const host = one("connect").replace(/:\d+$/, "");
+  if (one("checkHost") !== host) fail(where, `stunnel: checkHost must be the connect host ${host}`);
+  if (one("sni") !== host) fail(where, `stunnel: sni must be the connect host ${host}`);
+  if (!one("CAfile")) fail(where, "stunnel: CAfile");
+  if (!["TLSv1.2", "TLSv1.3"].includes(one("sslVersionMin"))) fail(where, "stunnel: sslVersionMin TLSv1.2 or later");
+  if (val("verifyPeer").includes("no") || val("verify").length) fail(where, "stunnel: no verify/verifyPeer overrides");
+  if (one("foreground") !== "yes") fail(where, "stunnel: foreground = yes (the container's process)");
+  if (one("pid") !== "") fail(where, "stunnel: pid = (empty: nothing written on a read-only root)");
+  return { accept: one("accept"), connect: one("connect"), cafile: one("CAfile") };
+}
+
+function stunnel(k8sFile, composeFile) {
+  const a = stunnelSettings(fs.readFileSync(k8sFile, "utf8"));
+  const b = stunnelSettings(fs.readFileSync(composeFile, "utf8"));
+  stunnelRules(k8sFile, a.join("\n"));
+  stunnelRules(composeFile, b.join("\n"));
+  const strip = (l) => l.filter((x) => !x.startsWith("accept = ")).join("\n");
+  if (strip(a) !== strip(b)) fail(composeFile, `stunnel settings differ from ${k8sFile} beyond accept`);
+}
+
+// how the relay learns client addresses, when it rate-limits per address (behind a proxy every client shares its address)
+function clientAddressRules(where, env) {
+  const limit = env.AUTHRELAY_RATE_LIMIT === undefined ? 600 : Number(env.AUTHRELAY_RATE_LIMIT);
+  if (!(limit > 0)) fail(where, "the per-address rate limit is off (AUTHRELAY_RATE_LIMIT 0)");
+  const pp = ["1", "true"].includes(String(env.AUTHRELAY_PROXY_PROTOCOL || "").toLowerCase());
+  if (limit > 0 && !pp && !env.AUTHRELAY_TRUSTED_PROXY)
+    fail(where, "behind a proxy the rate limit needs AUTHRELAY_PROXY_PROTOCOL=1 or AUTHRELAY_TRUSTED_PROXY");
+  return pp;
+}
+
+function policy(envDir, renderings) {
+  for (const spec of renderings) {
+    const [name, file] = spec.split("=");
+    const withRedis = name === "k8s";
     const objs = parseAll(file);
     const get = (kind, name) => objs.find((o) => o.kind === kind && o.metadata.name === name);
     const where = path.basename(file);
@@ -158,10 +244,70 @@ function policy(baseFile, managedFile, envDir) {
     const ports = (np?.spec.ingress || []).flatMap((r) => r.ports.map((p) => p.port)).sort();
     if (ports.join() !== "8443,9090") fail(where, `relay ingress ports ${ports}`);
     for (const r of np?.spec.ingress || []) if (!r.from?.length) fail(where, "relay ingress rule open to all");
+    clientAddressRules(where, env);
+    const ing = objs.find((o) => o.kind === "Ingress");
+    if (ing) {
+      const host = new URL(env.AUTHRELAY_PUBLIC_URL).hostname;
+      const rules = ing.spec.rules || [];
+      if (!rules.length || rules.some((r) => r.host !== host)) fail(where, `Ingress host must be the public URL's ${host}`);
+      if (!(ing.spec.tls || []).some((t) => (t.hosts || []).includes(host))) fail(where, `Ingress TLS for ${host}`);
+      for (const r of rules)
+        for (const p of r.http?.paths || [])
+          if (p.backend.service?.name !== "authrelay" || p.backend.service?.port?.name !== "https")
+            fail(where, "Ingress backend must be Service authrelay, port https");
+      const ann = ing.metadata.annotations || {};
+      if (env.AUTHRELAY_PLAIN !== "1" && ann["nginx.ingress.kubernetes.io/backend-protocol"] !== "HTTPS")
+        fail(where, "Ingress: the relays speak TLS: backend-protocol HTTPS");
+      const wait = Number(env.AUTHRELAY_WAIT_MAX || 30);
+      if (!(Number(ann["nginx.ingress.kubernetes.io/proxy-read-timeout"] || 60) > wait))
+        fail(where, `Ingress proxy-read-timeout must exceed the long-poll ${wait} s`);
+      if (ann["nginx.ingress.kubernetes.io/ssl-passthrough"] === "true")
+        fail(where, "Ingress: SSL passthrough loses the client's address (and X-Forwarded-For)");
+      if (!env.AUTHRELAY_TRUSTED_PROXY) fail(where, "behind the HTTP Ingress the relays need AUTHRELAY_TRUSTED_PROXY");
+    }
+    const sidecar = pod.containers.find((x) => x.name === "stunnel");
+    if (name === "k8s-redis-tls") {
+      if (!sidecar) fail(where, "no stunnel sidecar");
+      else {
+        // its configuration: the generated ConfigMap, mounted where its args say
+        const vol = pod.volumes.find((v) => v.name === sidecar.volumeMounts?.[0]?.name);
+        const mount = sidecar.volumeMounts?.[0]?.mountPath;
+        const srcs = vol?.projected?.sources || [];
+        const confSrc = srcs.find((x) => x.configMap?.items?.some((i) => i.key === "stunnel.conf"));
+        const cm = objs.find((o) => o.kind === "ConfigMap" && o.metadata.name === confSrc?.configMap?.name);
+        const confPath = `${mount}/${confSrc?.configMap?.items?.find((i) => i.key === "stunnel.conf").path}`;
+        if (!cm?.data?.["stunnel.conf"]) fail(where, "stunnel: no ConfigMap with stunnel.conf mounted");
+        else if ((sidecar.args || []).at(-1) !== confPath) fail(where, `stunnel must run ${confPath}`);
+        else {
+          const st = stunnelRules(`${where} stunnel.conf`, cm.data["stunnel.conf"]);
+          const caSrc = srcs.find((x) => x.configMap?.name === "authrelay-redis-ca");
+          const caPath = `${mount}/${caSrc?.configMap?.items?.[0]?.path}`;
+          if (st.cafile !== caPath) fail(where, `stunnel CAfile ${st.cafile} is not the mounted CA ${caPath}`);
+          if (env.AUTHRELAY_REDIS !== `redis://${st.accept}/0`) fail(where, `AUTHRELAY_REDIS must be redis://${st.accept}/0`);
+          if (!st.accept.startsWith("127.0.0.1:")) fail(where, "stunnel must accept on loopback only (plain Redis)");
+          const port = Number(st.connect.split(":").pop());
+          if (!np.spec.egress.some((r) => (r.ports || []).some((p) => p.port === port)))
+            fail(where, `relay egress does not allow the managed Redis's TLS port ${port}`);
+        }
+        // outlives the relay's drain, within the pod's grace period
+        const stop = Number(sidecar.lifecycle?.preStop?.exec?.command?.at(-1) || 0);
+        if (!(stop > pause + grace && stop < pod.terminationGracePeriodSeconds))
+          fail(where, `stunnel preStop ${stop} s must exceed the relay's ${pause + grace} s and stay below the grace period`);
+        if (!(sidecar.securityContext?.runAsUser > 0)) fail(where, "stunnel: runAsUser non-root");
+        const ann = d.spec.template.metadata.annotations || {};
+        if (ann["kubectl.kubernetes.io/default-container"] !== "authrelay") fail(where, "default-container must be authrelay");
+      }
+    } else if (sidecar) fail(where, "a stunnel sidecar outside the redis-tls overlay");
     const sts = get("StatefulSet", "redis");
     if (withRedis) {
       if (!sts) fail(where, "no Redis StatefulSet");
-      else hardenedPod(`${where} StatefulSet`, sts.spec.template.spec);
+      else {
+        hardenedPod(`${where} StatefulSet`, sts.spec.template.spec);
+        // the redis.conf the init container writes: maxmemory, noeviction, under the container's memory limit
+        const script = get("ConfigMap", "redis-scripts")?.data?.["init.sh"] || "";
+        const redis = sts.spec.template.spec.containers.find((x) => x.name === "redis");
+        redisMemory(`${where} redis-scripts init.sh`, script, redis?.resources?.limits?.memory);
+      }
       if (!env.AUTHRELAY_REDIS_SENTINEL || !env.AUTHRELAY_REDIS_MASTER) fail(where, "relay not pointed at Sentinel");
       for (const s of (env.AUTHRELAY_REDIS_SENTINEL || "").split(",")) {
         const svc = s.split(".")[1];
@@ -171,13 +317,30 @@ function policy(baseFile, managedFile, envDir) {
       if (sts) fail(where, "managed-redis still runs the Redis StatefulSet");
       if (!env.AUTHRELAY_REDIS) fail(where, "managed-redis: no AUTHRELAY_REDIS");
     }
-    writeEnv(envDir, withRedis ? "k8s.env" : "k8s-managed-redis.env", env);
+    writeEnv(envDir, `${name}.env`, env);
   }
 }
 
 // ---- Compose -----------------------------------------------------------------------------------------------------
-function compose(file, envDir) {
-  const [doc] = parseAll(file);
+// compose's merge of an override file (-f a.yaml -f b.yaml): mappings merge key by key; command, entrypoint and
+// healthcheck.test are replaced; other sequences (networks, secrets, volumes, tmpfs...) are joined, an entry with the
+// same target (or the same value) replaced
+function composeMerge(base, over, key = "") {
+  if (Array.isArray(base) && Array.isArray(over)) {
+    if (["command", "entrypoint", "test"].includes(key)) return over;
+    const id = (x) => (x && typeof x === "object" && "target" in x ? `target:${x.target}` : JSON.stringify(x));
+    const out = base.filter((b) => !over.some((o) => id(o) === id(b)));
+    return [...out, ...over];
+  }
+  if (base && over && typeof base === "object" && typeof over === "object" && !Array.isArray(base) && !Array.isArray(over)) {
+    const out = { ...base };
+    for (const [k, v] of Object.entries(over)) out[k] = k in base ? composeMerge(base[k], v, k) : v;
+    return out;
+  }
+  return over;
+}
+
+function compose(envDir, specs) {
   // not in dclint's "exports": read the file from the installed package
   const schemaFile = path.join(path.dirname(new URL(import.meta.url).pathname), "node_modules/dclint/schemas/compose.schema.json");
   const Ajv = require("ajv");
@@ -185,11 +348,27 @@ function compose(file, envDir) {
   const schema = JSON.parse(fs.readFileSync(schemaFile, "utf8"));
   delete schema.$schema; // "https://json-schema.org/draft-07/schema": draft-07, Ajv's default, under another spelling
   const validate = ajv.compile(schema);
-  if (!validate(doc))
-    for (const e of validate.errors) fail(file, `schema: ${e.instancePath || "/"} ${e.message} ${JSON.stringify(e.params)}`);
+  for (const spec of specs) {
+    const [label, files] = spec.split("=");
+    const parts = files.split("+");
+    // every file alone against the schema, then the merge (the aliases of x-relay copied, not shared)
+    let doc;
+    for (const f of parts) {
+      const [d] = parseAll(f);
+      if (!validate(d)) for (const e of validate.errors) fail(f, `schema: ${e.instancePath || "/"} ${e.message} ${JSON.stringify(e.params)}`);
+      doc = doc === undefined ? structuredClone(d) : composeMerge(doc, structuredClone(d));
+    }
+    if (parts.length > 1 && !validate(doc))
+      for (const e of validate.errors) fail(files, `merged schema: ${e.instancePath || "/"} ${e.message} ${JSON.stringify(e.params)}`);
+    composeRules(label, path.dirname(parts[0]), files, doc, envDir);
+  }
+}
+
+function composeRules(label, dir, file, doc, envDir) {
   const services = doc.services || {};
-  const relays = Object.keys(services).filter((n) => (services[n].image || "").startsWith("authrelay"));
+  const relays = Object.keys(services).filter((n) => /^authrelay:/.test(services[n].image || ""));
   if (relays.length < 2) fail(file, "fewer than 2 relay services");
+  const relayEnv = {};
   for (const [name, s] of Object.entries(services)) {
     const where = `${file} service ${name}`;
     if (s.read_only !== true) fail(where, "read_only must be true");
@@ -203,12 +382,57 @@ function compose(file, envDir) {
       const targets = (s.secrets || []).map((x) => x.target);
       for (const t of ["/etc/authrelay/tls.crt", "/etc/authrelay/tls.key", "/etc/authrelay/keys.json"])
         if (!targets.includes(t)) fail(where, `no secret at ${t}`);
-      writeEnv(envDir, `compose-${name}.env`, expand(s.environment || {}));
+      for (const n of s.networks || []) if (!doc.networks?.[n]?.internal) fail(where, `relays stay on internal networks, not ${n}`);
+      const env = expand(s.environment || {});
+      relayEnv[name] = env;
+      clientAddressRules(where, env);
+      writeEnv(envDir, `${label}-${name}.env`, env);
     }
     for (const sec of s.secrets || []) if (!doc.secrets?.[sec.source]) fail(where, `undefined secret ${sec.source}`);
   }
   const published = Object.keys(services).filter((n) => services[n].ports);
   if (published.length !== 1) fail(file, `one service should publish the public port, not: ${published}`);
+
+  // the load balancer: PROXY v2 to relays that expect it, never to their admin port (the health check)
+  const pp = Object.values(relayEnv).map((e) => ["1", "true"].includes(String(e.AUTHRELAY_PROXY_PROTOCOL || "").toLowerCase()));
+  const lb = services[published[0]] || {};
+  const cfgMount = (lb.volumes || []).map(String).find((v) => /haproxy\.cfg:/.test(v));
+  if (cfgMount) {
+    const cfg = fs.readFileSync(path.join(dir, cfgMount.split(":")[0]), "utf8");
+    const lines = cfg.split("\n").map((l) => l.replace(/#.*/, "").trim());
+    const servers = lines.filter((l) => /^server\s/.test(l));
+    const defaults = lines.filter((l) => /^default-server\s/.test(l)).join(" ");
+    const sends = servers.map((l) => /\ssend-proxy-v2(\s|$)/.test(` ${l} ${defaults} `));
+    if (pp.some((x) => x) && !sends.every((x) => x)) fail(file, "relays expect PROXY v2: every HAProxy server needs send-proxy-v2");
+    if (!pp.some((x) => x) && sends.some((x) => x)) fail(file, "HAProxy sends PROXY v2 to relays that do not expect it");
+    if (pp.some((x) => x) !== pp.every((x) => x)) fail(file, "relays disagree on AUTHRELAY_PROXY_PROTOCOL");
+    if (/check-send-proxy/.test(lines.join("\n"))) fail(file, "HAProxy must not send PROXY on health checks (admin port)");
+    const adminPort = Number((Object.values(relayEnv)[0]?.AUTHRELAY_ADMIN_LISTEN || "").split(":").pop());
+    for (const l of servers) {
+      const m = /\sport\s+(\d+)/.exec(` ${l} ${defaults} `);
+      if (!m || Number(m[1]) !== adminPort) fail(file, `HAProxy's health check must go to the admin port ${adminPort}: ${l}`);
+    }
+  }
+
+  // Redis: a local redis-server with maxmemory + noeviction, or stunnel to a managed one (compose.redis-tls.yaml)
+  const redisUrl = Object.values(relayEnv)[0]?.AUTHRELAY_REDIS || "";
+  const redisName = /^redis:\/\/([^:/@]+):(\d+)/.exec(redisUrl);
+  const redis = redisName ? services[redisName[1]] : undefined;
+  if (!redis) fail(file, `the relays' Redis ${redisUrl} is not a service`);
+  else if (/^authrelay-stunnel:/.test(redis.image || "")) {
+    const conf = (redis.volumes || []).map(String).find((v) => v.split(":")[1] === (redis.command || []).at(-1));
+    if (!conf) fail(file, "stunnel: its configuration file is not mounted where its command says");
+    else {
+      const st = stunnelRules(`${file} ${conf.split(":")[0]}`, fs.readFileSync(path.join(dir, conf.split(":")[0]), "utf8"));
+      if (Number(st.accept.split(":").pop()) !== Number(redisName[2])) fail(file, `stunnel accepts on ${st.accept}, not the relays' port`);
+      if (!(redis.secrets || []).some((x) => x.target === st.cafile)) fail(file, `stunnel: no CA mounted at ${st.cafile}`);
+    }
+    if (!(redis.networks || []).some((n) => !doc.networks?.[n]?.internal)) fail(file, "stunnel needs a network with a way out");
+  } else {
+    const cmd = [].concat(redis.entrypoint || [], redis.command || []).join("\n");
+    if (!/redis-server/.test(cmd)) fail(file, `service ${redisName[1]} runs neither redis-server nor stunnel`);
+    redisMemory(`${file} service ${redisName[1]}`, cmd, redis.deploy?.resources?.limits?.memory);
+  }
 }
 
 // ${VAR:-default} -> default (what compose does with VAR unset)
@@ -234,11 +458,16 @@ function envfile(file, envDir) {
 
 const [cmd, ...args] = process.argv.slice(2);
 if (cmd === "k8s") k8s(args);
-else if (cmd === "policy") policy(args[0], args[1], args[2]);
-else if (cmd === "compose") compose(args[0], args[1]);
+else if (cmd === "policy") policy(args[0], args.slice(1));
+else if (cmd === "compose") compose(args[0], args.slice(1));
 else if (cmd === "envfile") envfile(args[0], args[1]);
+else if (cmd === "redisconf") redisconf(args[0]);
+else if (cmd === "stunnel") stunnel(args[0], args[1]);
 else {
-  console.error("usage: node validate.mjs k8s FILE... | policy BASE MANAGED ENVDIR | compose FILE ENVDIR | envfile FILE ENVDIR");
+  console.error(
+    "usage: node validate.mjs k8s FILE... | policy ENVDIR NAME=FILE... | compose ENVDIR NAME=FILE[+OVERRIDE]... | " +
+      "envfile FILE ENVDIR | redisconf FILE | stunnel K8S.conf COMPOSE.conf",
+  );
   process.exit(2);
 }
 if (failures) {
