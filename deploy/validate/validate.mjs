@@ -130,8 +130,10 @@ function bytes(v) {
 }
 
 // the maxmemory directives of a redis.conf text (lines "maxmemory X" / "maxmemory-policy P", possibly inside `echo "..."`)
-// must say: a maxmemory, and noeviction (volatile-* and allkeys-* evict live sessions before their TTL). Returns bytes.
-function redisMemory(where, text, limit) {
+// must say: a maxmemory, and noeviction (volatile-* and allkeys-* evict live sessions before their TTL); maxmemory holds
+// sessionsMax sessions by the sizing rule of docs/operations.md ("Sessions and memory": 1.4 KB each, doubled, + 10 MB);
+// the memory limit leaves room above it. Returns bytes.
+function redisMemory(where, text, limit, sessionsMax = 100000) {
   text = text
     .split("\n")
     .filter((l) => !/^\s*#/.test(l))
@@ -142,6 +144,8 @@ function redisMemory(where, text, limit) {
   if (pol.length !== 1 || pol[0] !== "noeviction")
     fail(where, `Redis maxmemory-policy must be noeviction (other policies evict live sessions), found: ${pol.join(", ") || "none"}`);
   const max = bytes(mm[0]);
+  const need = Number(sessionsMax) * 1400 * 2 + 10e6;
+  if (!(max >= need)) fail(where, `maxmemory ${mm[0]} is below ${Math.ceil(need / 2 ** 20)} MiB for ${sessionsMax} sessions`);
   if (limit !== undefined) {
     const lim = bytes(limit);
     if (!(lim >= 1.5 * max)) fail(where, `Redis memory limit ${limit} leaves too little above maxmemory ${mm[0]} (want >= 1.5x)`);
@@ -306,7 +310,7 @@ function policy(envDir, renderings) {
         // the redis.conf the init container writes: maxmemory, noeviction, under the container's memory limit
         const script = get("ConfigMap", "redis-scripts")?.data?.["init.sh"] || "";
         const redis = sts.spec.template.spec.containers.find((x) => x.name === "redis");
-        redisMemory(`${where} redis-scripts init.sh`, script, redis?.resources?.limits?.memory);
+        redisMemory(`${where} redis-scripts init.sh`, script, redis?.resources?.limits?.memory, env.AUTHRELAY_SESSIONS_MAX);
       }
       if (!env.AUTHRELAY_REDIS_SENTINEL || !env.AUTHRELAY_REDIS_MASTER) fail(where, "relay not pointed at Sentinel");
       for (const s of (env.AUTHRELAY_REDIS_SENTINEL || "").split(",")) {
@@ -431,7 +435,8 @@ function composeRules(label, dir, file, doc, envDir) {
   } else {
     const cmd = [].concat(redis.entrypoint || [], redis.command || []).join("\n");
     if (!/redis-server/.test(cmd)) fail(file, `service ${redisName[1]} runs neither redis-server nor stunnel`);
-    redisMemory(`${file} service ${redisName[1]}`, cmd, redis.deploy?.resources?.limits?.memory);
+    const sessionsMax = Math.max(...Object.values(relayEnv).map((e) => Number(e.AUTHRELAY_SESSIONS_MAX || 100000)));
+    redisMemory(`${file} service ${redisName[1]}`, cmd, redis.deploy?.resources?.limits?.memory, sessionsMax);
   }
 }
 
