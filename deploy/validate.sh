@@ -16,6 +16,8 @@
 #   8. the systemd Redis snippet: the rules, and redis-server started on it (CONFIG GET maxmemory, maxmemory-policy)
 #   9. `systemd-analyze verify` and `systemd-analyze security --offline` of the systemd unit
 #  10. `authrelay check-config` of the relay settings of every rendering (k8s, its overlays, compose, systemd env file)
+#  11. compose/haproxy.cfg (addresses made local) in HAProxy in front of two relays with --proxy-protocol on one Redis:
+#      its health checks pass, a whole flow goes through it, a connection without a PROXY header is refused
 # usage: deploy/validate.sh
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -167,6 +169,62 @@ for f in "$work"/env/*.env; do
     printf '%-28s ' "$(basename "$f")"
     env -i "${vars[@]}" "$bin" check-config
 done
+
+step "HAProxy (compose/haproxy.cfg) in front of two relays taking PROXY v2: checks, a whole flow, no header refused"
+# the shipped file with loopback addresses instead of compose's names, no Docker resolver, and maxconn 1000 (20000 needs
+# more descriptors than a test machine may grant); every other line as is
+lb=$(free_port) r1=$(free_port) a1=$(free_port) r2=$(free_port) a2=$(free_port) rp=$(free_port)
+sed -e '/^resolvers docker/,/^$/d' -e 's/ resolvers docker init-addr last,libc,none//' -e "s/^    bind :8443$/    bind 127.0.0.1:$lb/" \
+    -e 's/^    maxconn 20000$/    maxconn 1000/' \
+    -e "s/^    server relay1 relay1:8443$/    server relay1 127.0.0.1:$r1 port $a1/" \
+    -e "s/^    server relay2 relay2:8443$/    server relay2 127.0.0.1:$r2 port $a2/" deploy/compose/haproxy.cfg >"$work/haproxy.cfg"
+[ "$(grep -c "127.0.0.1:\($lb\|$r1 port $a1\|$r2 port $a2\)" "$work/haproxy.cfg")" = 3 ] || { echo "haproxy.cfg rewrite" >&2; exit 1; }
+pids=()
+stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
+trap 'stop_all; rm -rf "$work"' EXIT
+redis-server --port "$rp" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >"$work/redis2.log" 2>&1 &
+pids+=($!)
+for i in 1 2; do
+    pp=r$i ap=a$i
+    AUTHRELAY_ALLOW_UNBOUND=1 "$bin" serve --listen "127.0.0.1:${!pp}" --admin-listen "127.0.0.1:${!ap}" --proxy-protocol \
+        --public-url "https://localhost:$lb" --tls-cert "$sec/tls.crt" --tls-key "$sec/tls.key" --keys "$sec/keys.json" \
+        --redis "redis://127.0.0.1:$rp/0" --threads 1 >"$work/relay$i.log" 2>&1 &
+    pids+=($!)
+done
+for i in 1 2; do
+    ap=a$i
+    for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:${!ap}/readyz" 2>/dev/null && break; sleep 0.1; done
+    curl -fsS -o /dev/null "http://127.0.0.1:${!ap}/readyz" || { cat "$work/relay$i.log" >&2; exit 1; }
+done
+haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
+pids+=($!)
+lb_fail() { cat "$work/haproxy.log" "$work/relay1.log" "$work/relay2.log" >&2; echo "HAProxy step: $*" >&2; exit 1; }
+for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$lb") 2>/dev/null && break; sleep 0.1; done
+# fall 2 x inter 2s: a check that failed (a PROXY header sent to the admin port) would have marked a server down
+sleep 5
+! grep -q 'is DOWN' "$work/haproxy.log" || lb_fail "a relay was marked down"
+cu=(curl -sS -k --max-time 10 --resolve "localhost:$lb:127.0.0.1")
+B=https://localhost:$lb
+created=$("${cu[@]}" -f "$B/v1/sessions" -H 'Content-Type: application/json' \
+    -d '{"authorization_server": "https://auth.atlassian.com/authorize", "return_uri": "https://qorus.example.com/grant"}') ||
+    lb_fail "create session"
+state=$(node -e 'process.stdout.write(encodeURIComponent(JSON.parse(process.argv[1]).state))' "$created")
+poll_url=$(node -e 'process.stdout.write(JSON.parse(process.argv[1]).poll_url)' "$created")
+token=$(node -e 'process.stdout.write(JSON.parse(process.argv[1]).poll_token)' "$created")
+code=$("${cu[@]}" -o /dev/null -w '%{http_code}' "$B/qorus-oauth2-redirect?code=validate-code&state=$state")
+[ "$code" = 303 ] || lb_fail "callback: $code"
+picked=$("${cu[@]}" -f "$poll_url" -H "Authorization: Bearer $token")
+node -e 'const r = JSON.parse(process.argv[1]); process.exit(r.status === "authorized" && r.code === "validate-code" ? 0 : 1)' \
+    "$picked" || lb_fail "pickup: $picked"
+# both relays served (leastconn, one connection at a time), and neither takes a connection without the header
+served=0
+for i in 1 2; do grep -q '"event":"session_create"\|"event":"callback"\|"event":"pickup"' "$work/relay$i.log" && served=$((served + 1)); done
+code=$(curl -sS -k --max-time 5 -o /dev/null -w '%{http_code}' "https://127.0.0.1:$r1/.well-known/authrelay" 2>/dev/null) || true
+[ "$code" = 000 ] || lb_fail "a relay with --proxy-protocol answered $code to a connection without the header"
+stop_all
+pids=()
+echo "servers up (checks on the admin port), flow created, called back and picked up through HAProxy ($served relays" \
+    "served), a connection without a PROXY header refused"
 
 echo
 echo "deploy/ valid ($(($(date +%s) - t0))s)"
