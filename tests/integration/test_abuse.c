@@ -90,6 +90,45 @@ static void test_h2_streams_per_connection(void **state)
     assert_int_equal(rly_relay_finish(&r), 0);
 }
 
+static void read_waiting(void *ud)
+{
+    const rly_relay_t *r = ((void **)ud)[0];
+    *(long long *)((void **)ud)[1] = rly_metric(r, "authrelay_waiting_pickups");
+}
+
+/* one HTTP/2 connection runs RELAY_H2_CONCURRENT_REQUESTS (16) requests at once: 20 long-polls on it park 16 waiters,
+ * the other 4 wait in h2o's queue and run when the first ones end */
+static void test_h2_long_polls_per_connection(void **state)
+{
+    (void)state;
+    rly_relay_t r;
+    static const char *const extra[] = {"--rate-limit", "0", "--threads", "1", NULL};
+    assert_int_equal(rly_relay_start(&r, extra), 0);
+    rly_session_t s;
+    rly_create_ok(&r, RLY_H2, &s);
+    const char *auth[] = {rly_strf("Authorization: Bearer %s", s.poll_token), "Prefer: wait=2", NULL};
+    enum { N = 20 };
+    rly_request_t reqs[N];
+    rly_response_t res[N];
+    for (size_t i = 0; i != N; ++i)
+        reqs[i] = (rly_request_t){.url = s.poll_url, .headers = auth, .version = RLY_H2, .pipewait = 1, .timeout_ms = 15000};
+    long long waiting = -1;
+    void *ud[2] = {&r, &waiting};
+    assert_int_equal(rly_http_multi(reqs, N, res, 1000, read_waiting, ud), 0);
+    long conns = 0;
+    int late = 0;
+    for (size_t i = 0; i != N; ++i) {
+        RLY_EXPECT(&res[i], 202, RLY_H2);
+        conns += res[i].new_connections;
+        late += res[i].done_at > 3.0;
+        rly_response_free(&res[i]);
+    }
+    assert_int_equal(conns, 1);
+    assert_int_equal(waiting, 16);
+    assert_int_equal(late, 4);
+    assert_int_equal(rly_relay_finish(&r), 0);
+}
+
 /* TLS connections with a completed handshake, n of them from conns[0]; returns how many completed within timeout_ms */
 static int open_tls(rly_raw_t *conns, int n, unsigned short port, long timeout_ms)
 {
@@ -227,8 +266,9 @@ static void test_default_cap_from_limit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        RLY_TEST(test_h2_window_update_zero), RLY_TEST(test_h2_continuation_flood), RLY_TEST(test_h2_streams_per_connection),
-        RLY_TEST(test_max_connections),       RLY_TEST(test_descriptors_exhausted), RLY_TEST(test_default_cap_from_limit),
+        RLY_TEST(test_h2_window_update_zero),        RLY_TEST(test_h2_continuation_flood), RLY_TEST(test_h2_streams_per_connection),
+        RLY_TEST(test_h2_long_polls_per_connection), RLY_TEST(test_max_connections),       RLY_TEST(test_descriptors_exhausted),
+        RLY_TEST(test_default_cap_from_limit),
     };
     return cmocka_run_group_tests_name("abuse", tests, NULL, NULL);
 }
