@@ -30,9 +30,9 @@ static const long phase_expected[PH_COUNT] = {201, 200, 303, 204};
 /* every session gets a return_uri, so a good callback answers 303 */
 static const char body_flow[] = "{\"authorization_server\":\"https://auth.atlassian.com/authorize\","
                                 "\"return_uri\":\"https://qorus.example.com:8011/grant\"}";
-/* callbacks-only sessions are never deleted: the shortest TTL lets the store forget them soon */
-static const char body_short[] = "{\"authorization_server\":\"https://auth.atlassian.com/authorize\","
-                                 "\"return_uri\":\"https://qorus.example.com:8011/grant\",\"ttl\":60}";
+/* callbacks-only sessions are never deleted: the shortest TTL (--ttl) lets the store forget them soon */
+static const char body_short_fmt[] = "{\"authorization_server\":\"https://auth.atlassian.com/authorize\","
+                                     "\"return_uri\":\"https://qorus.example.com:8011/grant\",\"ttl\":%ld}";
 
 typedef struct st_opts_t {
     const char *url;
@@ -42,6 +42,8 @@ typedef struct st_opts_t {
     const char *callback_url; /* where the "browser" sends the callbacks (another replica); NULL: --url */
     const char *admin_url;    /* wake: the --url replica's admin listener, for authrelay_waiting_pickups */
     long wake, wake_rate;
+    long ttl;              /* callbacks-only: the sessions' ttl */
+    const char *urls_file; /* callbacks-only: write the callback paths here instead of calling back */
 } opts_t;
 
 /* latency samples in microseconds (signed: a wake can precede the callback's response) */
@@ -103,6 +105,7 @@ typedef struct st_bench_t {
     char cb_base[BASE_URL_MAX]; /* base of the callbacks: --callback-url, else --url */
     char sessions_url[BASE_URL_MAX + 16];
     char prefer[32];
+    char body_short[256]; /* callbacks-only creation body, with --ttl */
     json_tokener *tok;
     uint64_t rng;
     flow_t *flows;
@@ -388,7 +391,7 @@ static CURL *xfer_handle(bench_t *b, xfer_t *x)
     case PH_CREATE:
         curl_easy_setopt(h, CURLOPT_URL, b->sessions_url);
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, b->json_ct);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, b->o.mode == MODE_CALLBACKS ? body_short : body_flow);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, b->o.mode == MODE_CALLBACKS ? b->body_short : body_flow);
         break;
     case PH_PICKUP:
         curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_pickup_prereq);
@@ -728,7 +731,7 @@ static int callbacks_tick(bench_t *b)
         if (busy != 0)
             return 0;
         b->t_create1 = t;
-        if (interrupted || b->nstates == 0)
+        if (interrupted || b->nstates == 0 || b->o.urls_file != NULL)
             return 1;
         b->phase = 1;
         b->t0 = t;
@@ -1183,6 +1186,36 @@ static void report_flow(bench_t *b)
            pct(&b->code, 50), pct(&b->code, 99), b->connects, b->o.callback_url != NULL);
 }
 
+/* --urls: one callback path a line, each with its own fresh code; 0 or -1 (said on stderr) */
+static int write_urls(bench_t *b)
+{
+    FILE *fp = fopen(b->o.urls_file, "w");
+    char *code = malloc((size_t)b->o.code_len + 1);
+    int ok = fp != NULL && code != NULL;
+    for (size_t i = 0; ok && i != b->nstates; ++i) {
+        make_code(&b->rng, code, (size_t)b->o.code_len);
+        ok = fprintf(fp, "/qorus-oauth2-redirect?code=%s&state=%s\n", code, b->states[i]) > 0;
+    }
+    if (fp != NULL && fclose(fp) != 0)
+        ok = 0;
+    free(code);
+    if (!ok)
+        fprintf(stderr, "flow_bench: cannot write %s\n", b->o.urls_file);
+    return ok ? 0 : -1;
+}
+
+static void report_urls(bench_t *b)
+{
+    double csecs = (double)(b->t_create1 - b->t_create0) / 1e9;
+    double crate = csecs > 0 ? (double)b->nstates / csecs : 0;
+    printf("sessions created: %zu in %.2f s = %.1f sessions/s; their callback paths are in %s\n", b->nstates, csecs, crate,
+           b->o.urls_file);
+    print_protocol(b);
+    print_errors(&b->err);
+    printf("RESULT mode=urls proto=%s c=%ld created=%zu create_rate=%.1f errors=%lu\n", proto_name(b), b->o.concurrency, b->nstates,
+           crate, errors_total(&b->err));
+}
+
 static void report_callbacks(bench_t *b)
 {
     double csecs = (double)(b->t_create1 - b->t_create0) / 1e9;
@@ -1262,6 +1295,9 @@ static void usage(FILE *fp)
           "  --browser-delay MS   delay between the pickup going out and the callback (default 0)\n"
           "  --callbacks-only     pre-create --sessions sessions, then callbacks, each with a fresh state\n"
           "  --sessions M         sessions pre-created by --callbacks-only (default 50000)\n"
+          "  --ttl SEC            --callbacks-only: the sessions' ttl (default 60)\n"
+          "  --urls FILE          --callbacks-only: create the sessions, write one callback path a line to FILE\n"
+          "                       (/qorus-oauth2-redirect?code=<fresh code>&state=<the session's>) and stop\n"
           "  --hold N             create N sessions and keep N pickups waiting (prints HOLDING), then delete them\n"
           "  --hold-secs SEC      how long to hold (default 5; a SIGINT/SIGTERM ends it early)\n"
           "  --callback-url URL   send the callbacks (the browser) to this relay replica, loopback only (default: --url)\n"
@@ -1302,7 +1338,9 @@ static int parse_args(opts_t *o, int argc, char **argv)
         O_CBURL,
         O_ADMIN,
         O_WAKE,
-        O_WAKERATE
+        O_WAKERATE,
+        O_TTL,
+        O_URLS
     };
     static const struct option longopts[] = {{"url", required_argument, NULL, O_URL},
                                              {"concurrency", required_argument, NULL, 'c'},
@@ -1322,10 +1360,12 @@ static int parse_args(opts_t *o, int argc, char **argv)
                                              {"admin-url", required_argument, NULL, O_ADMIN},
                                              {"wake", required_argument, NULL, O_WAKE},
                                              {"wake-rate", required_argument, NULL, O_WAKERATE},
+                                             {"ttl", required_argument, NULL, O_TTL},
+                                             {"urls", required_argument, NULL, O_URLS},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int ch, duration_set = 0;
-    *o = (opts_t){"https://localhost:8443", MODE_FLOW, 0, 50, 10, 0, 0, 0, -1, 50000, 0, 5, 1024, 0, NULL, NULL, 0, 200};
+    *o = (opts_t){"https://localhost:8443", MODE_FLOW, 0, 50, 10, 0, 0, 0, -1, 50000, 0, 5, 1024, 0, NULL, NULL, 0, 200, 60, NULL};
     while ((ch = getopt_long(argc, argv, "c:d:n:h", longopts, NULL)) != -1) {
         int r = 0;
         switch (ch) {
@@ -1386,6 +1426,12 @@ static int parse_args(opts_t *o, int argc, char **argv)
         case O_WAKERATE:
             r = number(optarg, 1, 100000, &o->wake_rate);
             break;
+        case O_TTL:
+            r = number(optarg, RLY_TTL_MIN, 86400, &o->ttl);
+            break;
+        case O_URLS:
+            o->urls_file = optarg;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -1398,6 +1444,10 @@ static int parse_args(opts_t *o, int argc, char **argv)
     }
     if (optind != argc) {
         usage(stderr);
+        return -1;
+    }
+    if (o->urls_file != NULL && o->mode != MODE_CALLBACKS) {
+        fputs("flow_bench: --urls goes with --callbacks-only\n", stderr);
         return -1;
     }
     if (o->flows > 0 && !duration_set)
@@ -1478,6 +1528,7 @@ static int setup(bench_t *b)
     b->waiting_seen = -1;
     snprintf(b->sessions_url, sizeof(b->sessions_url), "%s/v1/sessions", b->base);
     snprintf(b->prefer, sizeof(b->prefer), "Prefer: wait=%ld", b->o.wait);
+    snprintf(b->body_short, sizeof(b->body_short), body_short_fmt, b->o.ttl);
     /* the dev relay's URLs say "localhost": pin it to 127.0.0.1 so no ::1 attempt or resolver is involved */
     snprintf(entry, sizeof(entry), "localhost:%ld:127.0.0.1", port);
     if ((b->resolve = curl_slist_append(b->resolve, entry)) == NULL ||
@@ -1580,7 +1631,13 @@ int main(int argc, char **argv)
         for (size_t i = 0; i != b->nflows; ++i)
             create_next(b, &b->flows[i], (size_t)b->o.sessions);
         run(b, callbacks_tick);
-        report_callbacks(b);
+        if (b->o.urls_file == NULL) {
+            report_callbacks(b);
+        } else {
+            report_urls(b);
+            if (write_urls(b) != 0)
+                goto Exit;
+        }
         break;
     case MODE_HOLD:
         printf("flow_bench: hold %ld waiting pickups, %s, wait=%ld, up to %ld streams/connection\n", b->o.hold,
