@@ -1,92 +1,104 @@
 #!/usr/bin/env bash
-# run.sh: builds authrelay and flow_bench, then prints the relay's figures next to the h2o ceiling
+# run.sh: one run, one table: the callback path of authrelay (memory store, and Redis) next to Debian's h2o serving a
+# static file over TLS, on the same machine at the same time; tests/bench/README.md says what every figure means
 #
-#   tests/bench/run.sh [--redis | --memory]
+#   BUILD_DIR=/path/to/build tests/bench/run.sh
 #
-# --redis (the default when redis-server is installed): one redis-server and two replicas A and B on it; sessions,
-# pickups and deletes go to A, the callbacks (the browser) to B. Measures held pickups' memory (A's and B's VmRSS), the
-# wake latency with 1,000 waiters, callbacks per second, full flows per second, a short memory-store comparison and
-# the h2o ceiling; prints every rate as a ratio of the ceiling and the issue's targets as met / not met.
-# --memory: the single-process suite (a --dev relay, memory store).
+# Targets, in this order (each on its own, the others idle or stopped):
+#   h2o     Debian's h2o, THREADS threads, TLS with its own session tickets, a file of the size of the relay's
+#           callback answer at /qorus-oauth2-redirect (h2o ignores the query string)
+#   memory  one relay, the memory store
+#   redis   one relay on one redis-server (one replica: every callback, pickup and wake goes through Redis's
+#           EVALSHA and PUBLISH all the same, and the table compares one process with one process)
+# Columns: keep-alive callbacks/s (wrk, HTTP/1.1 over TLS, CONNS connections, each request a distinct pre-created
+# session's callback); new-connection callbacks/s (the same with "Connection: close": a full TLS handshake each);
+# resumed-handshake callbacks/s (resume_bench: each new connection resumes its thread's newest TLS session) and full
+# ones with the same client; full flows/s (flow_bench: create, long-poll, callback, delete); RSS per idle TLS long-poll
+# with HOLD_N separate TLS connections, HTTP/1.1 and HTTP/2 (hold_conns); CPU per keep-alive callback of every process
+# (/proc/PID/stat) and Redis's INFO commandstats; wake latency with WAKE_N waiting pickups; the targets met / not met.
+# About 6 to 9 minutes on 2 cores. Everything on 127.0.0.1; the relays run with --rate-limit 0 --sessions-max 2000000.
 #
-# Everything runs on 127.0.0.1, bounded in time and count; about 3 minutes either way. Knobs (environment):
-#   BUILD_DIR       an existing build tree with authrelay and flow_bench (default: builds a Release tree in build-bench)
-#   THREADS         relay and h2o worker threads, per process (default 2)
-#   DURATION        seconds of each flow_bench run (default 10)
-#   CONCURRENCY     full-flow concurrencies (default "50 200")
-#   H2LOAD_N        requests of each h2load run (default 200000); WRK_SECS: seconds of each wrk run (default 10)
-#   CB_SESSIONS     sessions pre-created for each --callbacks-only run (default 150000; --redis: 100000)
-#   --memory only:  HOLDS (default "1000 10000"), HTTP1_FLOW (1: a full-flow run over HTTP/1.1)
-#   --redis only:   HOLD_N (10000), HOLD_SECS (5), WAKE_N (1000), WAKE_RATE (200 callbacks/s), CB_CONCURRENCY ("50"),
-#                   MEMORY_COMPARE (1: callbacks and a full flow at c=50 against a --dev memory-store relay too)
+# Knobs (environment): BUILD_DIR (default: a Release tree in build-bench), THREADS (2: relay and h2o worker threads),
+#   CONNS (64), WRK_THREADS (1), KA_SECS (6), NC_SECS (5), RS_SECS (5), RS_THREADS (4), FLOW_SECS (5), FLOW_C (50),
+#   HOLD_N (10000), WAKE_N (1000), WAKE_RATE (500), CODE_LEN (1024: the authorization code's length),
+#   TARGETS ("h2o memory redis"), KA_SESSIONS_MAX (600000: cap on the sessions made for one keep-alive run)
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-H2_CB_N=${H2_CB_N:-15000} # states per h2load client in the h2load-driven callback run
-MODE=
-for arg in "$@"; do
-    case $arg in
-    --redis) MODE=redis ;;
-    --memory) MODE=memory ;;
-    -h | --help)
-        sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'
-        exit 0
-        ;;
-    *)
-        echo "run.sh: unknown argument $arg (--redis or --memory)" >&2
-        exit 2
-        ;;
-    esac
-done
-if [ -z "$MODE" ]; then
-    if command -v redis-server >/dev/null; then MODE=redis; else MODE=memory; fi
-fi
+case ${1:-} in
+-h | --help)
+    sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'
+    exit 0
+    ;;
+"") ;;
+*)
+    echo "run.sh: no arguments (knobs are environment variables; --help)" >&2
+    exit 2
+    ;;
+esac
 THREADS=${THREADS:-2}
-DURATION=${DURATION:-10}
-CONCURRENCY=${CONCURRENCY:-"50 200"}
-HOLDS=${HOLDS:-"1000 10000"}
-H2LOAD_N=${H2LOAD_N:-200000}
-WRK_SECS=${WRK_SECS:-10}
-if [ "$MODE" = redis ]; then CB_SESSIONS=${CB_SESSIONS:-100000}; else CB_SESSIONS=${CB_SESSIONS:-150000}; fi
-HTTP1_FLOW=${HTTP1_FLOW:-1}
+CONNS=${CONNS:-64}
+WRK_THREADS=${WRK_THREADS:-1}
+KA_SECS=${KA_SECS:-6}
+NC_SECS=${NC_SECS:-5}
+RS_SECS=${RS_SECS:-5}
+RS_THREADS=${RS_THREADS:-4}
+FLOW_SECS=${FLOW_SECS:-5}
+FLOW_C=${FLOW_C:-50}
 HOLD_N=${HOLD_N:-10000}
-HOLD_SECS=${HOLD_SECS:-5}
 WAKE_N=${WAKE_N:-1000}
-WAKE_RATE=${WAKE_RATE:-200}
-CB_CONCURRENCY=${CB_CONCURRENCY:-"50"}
-MEMORY_COMPARE=${MEMORY_COMPARE:-1}
+WAKE_RATE=${WAKE_RATE:-500}
+CODE_LEN=${CODE_LEN:-1024}
+TARGETS=${TARGETS:-"h2o memory redis"}
+KA_SESSIONS_MAX=${KA_SESSIONS_MAX:-600000}
+[ "$KA_SECS" -ge 3 ] || KA_SECS=3
 
 die() {
     echo "run.sh: $*" >&2
     exit 1
 }
+note() { echo "run.sh: $*"; }
 
-for tool in h2load wrk h2o openssl curl; do
-    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install -y nghttp2-client wrk h2o openssl curl)"
+# ---- tools: installed the way the rest of the repository installs packages ----
+missing=
+for tool in wrk h2o openssl curl redis-server redis-cli cmake; do
+    command -v "$tool" >/dev/null || missing="$missing $tool"
 done
-if [ "$MODE" = redis ]; then
-    for tool in redis-server redis-cli; do
-        command -v "$tool" >/dev/null || die "$tool is missing (apt-get install -y redis-server), or run with --memory"
-    done
+if [ -n "$missing" ]; then
+    note "missing:$missing; installing the bench packages (deploy/packages.sh bench)"
+    "$ROOT/deploy/packages.sh" bench || die "deploy/packages.sh bench failed"
 fi
 
-# ---- build ----
+# ---- build: the relay and the bench tools (hold_conns when its source exists) ----
 if [ -z "${BUILD_DIR:-}" ]; then
     BUILD_DIR=$ROOT/build-bench
-    cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null || die "cmake configure failed"
+    [ -f "$BUILD_DIR/CMakeCache.txt" ] || cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null ||
+        die "cmake configure failed"
 fi
-cmake --build "$BUILD_DIR" -j2 --target authrelay flow_bench >"${TMPDIR:-/tmp}/authrelay-bench-build.log" 2>&1 ||
-    die "build failed in $BUILD_DIR: $(tail -20 "${TMPDIR:-/tmp}/authrelay-bench-build.log")"
+[ -f "$BUILD_DIR/CMakeCache.txt" ] || cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null ||
+    die "cmake configure failed in $BUILD_DIR"
+BUILD_LOG=${TMPDIR:-/tmp}/authrelay-bench-build.$$.log
+cmake --build "$BUILD_DIR" -j2 --target authrelay flow_bench resume_bench >"$BUILD_LOG" 2>&1 ||
+    die "build failed in $BUILD_DIR: $(tail -20 "$BUILD_LOG")"
 RELAY_BIN=$BUILD_DIR/authrelay
-BENCH_BIN=$BUILD_DIR/flow_bench
-[ -x "$RELAY_BIN" ] && [ -x "$BENCH_BIN" ] || die "no authrelay / flow_bench in $BUILD_DIR"
+FLOW_BIN=$BUILD_DIR/flow_bench
+RESUME_BIN=$BUILD_DIR/resume_bench
+HOLD_BIN=
+HOLD_SKIP="tests/bench/hold_conns.c is not in this tree yet"
+if [ -f "$ROOT/tests/bench/hold_conns.c" ]; then
+    if cmake --build "$BUILD_DIR" -j2 --target hold_conns >>"$BUILD_LOG" 2>&1 && [ -x "$BUILD_DIR/hold_conns" ]; then
+        HOLD_BIN=$BUILD_DIR/hold_conns
+        HOLD_SKIP=
+    else
+        HOLD_SKIP="hold_conns did not build (no CMake target yet?): see $BUILD_LOG"
+    fi
+fi
+[ -z "$HOLD_SKIP" ] && rm -f "$BUILD_LOG"
 
-# ---- processes we start, and only those, are stopped on exit ----
+# ---- processes this script starts, and only those, are stopped on exit ----
 TMP=$(mktemp -d /tmp/authrelay-bench.XXXXXX)
-declare -A RPID=() RPORT=() RADMIN=() RARGS=() ERR_SEEN=() RUN_CRASHED=()
-H2O_PID=
-BENCH_PID=
-REDIS_PID=
+declare -A PID=()
+LOADGEN_PID=
 stop_pid() {
     local pid=$1
     [ -n "$pid" ] || return 0
@@ -100,163 +112,113 @@ stop_pid() {
     wait "$pid" 2>/dev/null
     return 0
 }
-cleanup() {
-    stop_pid "$BENCH_PID"
-    stop_pid "$H2O_PID"
-    for name in "${!RPID[@]}"; do
-        stop_pid "${RPID[$name]}"
+cleanup() { # shellcheck disable=SC2317 # (run by the trap)
+    stop_pid "$LOADGEN_PID"
+    local name
+    for name in "${!PID[@]}"; do
+        stop_pid "${PID[$name]}"
     done
-    stop_pid "$REDIS_PID"
     rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# thousands of waiting pickups need descriptors on both sides
+# thousands of connections need descriptors on both sides
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-# a free loopback port: nothing listens on it and nothing answers a connect
 free_port() {
     local p
     for _ in $(seq 1 100); do
         p=$((20000 + RANDOM % 40000))
-        if ss -ltnH 2>/dev/null | awk '{print $4}' | grep -q ":$p\$"; then
-            continue
-        fi
-        if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            continue
-        fi
+        ss -ltnH 2>/dev/null | awk '{print $4}' | grep -q ":$p\$" && continue
+        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
         echo "$p"
         return 0
     done
     die "no free port"
 }
+# key=value of a RESULT line
+field() { sed -n 's/^RESULT .*[ ]'"$2"'=\([^ ]*\).*/\1/p' "$1" 2>/dev/null | head -1; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "" || a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f", a / b}'; }
+num() { awk -v v="$1" 'BEGIN {if (v == "" || v == "-") print "-"; else printf "%.0f", v}'; } # a rate, rounded
+verdict() {                                                                                 # awk condition on x, value
+    if [ -z "$2" ] || [ "$2" = - ]; then
+        echo "n/a"
+        return
+    fi
+    awk -v x="$2" "BEGIN {print ($1) ? \"met\" : \"NOT MET\"}"
+}
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; } # CPU of a process, clock ticks
+HZ=$(getconf CLK_TCK)
 
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-mb() { awk -v k="$1" 'BEGIN {printf "%.1f MB", k / 1024}'; }
-# value of key=... in flow_bench's RESULT line
-field() { sed -n 's/^RESULT .*[ ]'"$2"'=\([^ ]*\).*/\1/p' "$1" | head -1; }
-metric() { curl -s "http://127.0.0.1:${RADMIN[$1]}/metrics" | awk -v m="$2" '$1 == m {print $2}' | head -1; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b}'; }
+# ---- shared material: one certificate (localhost, P-256) and one key file for every server ----
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$TMP/key.pem" -out "$TMP/cert.pem" >/dev/null 2>&1 ||
+    die "openssl req failed"
+"$RELAY_BIN" keygen "$TMP/keys.json" >/dev/null || die "authrelay keygen failed"
+chmod 600 "$TMP/keys.json"
 
-# ---- relays: RARGS[name] holds a relay's own options (paths under $TMP have no spaces: word splitting is safe) ----
-start_relay() { # name
-    local name=$1
-    ERR_SEEN[$name]=$(wc -l 2>/dev/null <"$TMP/relay-$name.err" || echo 0)
-    # shellcheck disable=SC2086
-    "$RELAY_BIN" serve ${RARGS[$name]} --listen "127.0.0.1:${RPORT[$name]}" --admin-listen "127.0.0.1:${RADMIN[$name]}" \
-        --rate-limit 0 --allow-unbound --threads "$THREADS" >"$TMP/relay-$name.log" 2>>"$TMP/relay-$name.err" </dev/null &
-    RPID[$name]=$!
+# ---- servers ----
+declare -A PORT=() ADMIN=() ARGS=() LABEL=() CRASHED=()
+LABEL[h2o]="h2o static, $THREADS threads"
+LABEL[memory]="authrelay, memory store"
+LABEL[redis]="authrelay, Redis (one replica)"
+REDIS_PORT=
+start_redis() {
+    REDIS_PORT=$(free_port)
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" >"$TMP/redis.log" 2>&1 </dev/null &
+    PID[redis-server]=$!
     for _ in $(seq 1 100); do
-        curl -sf "http://127.0.0.1:${RADMIN[$name]}/readyz" >/dev/null 2>&1 && break
+        [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && return 0
         sleep 0.1
     done
-    curl -sf "http://127.0.0.1:${RADMIN[$name]}/readyz" >/dev/null ||
-        die "relay $name did not become ready: $(cat "$TMP/relay-$name.err")"
+    die "redis-server did not come up: $(cat "$TMP/redis.log")"
 }
-# after each phase: a relay that died is reported (with its exit status and first stderr line) and restarted, so the
-# remaining figures still come
-declare -a CRASHES=()
-relay_alive() { # name phase
-    local name=$1 pid=${RPID[$1]}
-    kill -0 "$pid" 2>/dev/null && return 0
-    wait "$pid"
-    local rc=$?
-    local why="exit status $rc"
-    [ "$rc" -gt 128 ] && why="killed by signal $((rc - 128))$([ "$rc" = 139 ] && echo ' (SIGSEGV)')$([ "$rc" = 134 ] && echo ' (SIGABRT)')"
-    local said
-    said=$(tail -n +$((${ERR_SEEN[$name]:-0} + 1)) "$TMP/relay-$name.err" 2>/dev/null | grep -v '^$' | tail -1 | cut -c1-100)
-    CRASHES+=("  relay $name died during: $2 ($why${said:+; stderr: $said}); restarted for what follows")
-    echo "run.sh: relay $name died during $2 ($why); restarting it" >&2
+start_relay() { # memory | redis
+    local name=$1
+    [ -n "${PORT[$name]:-}" ] || PORT[$name]=$(free_port)
+    [ -n "${ADMIN[$name]:-}" ] || ADMIN[$name]=$(free_port)
+    # shellcheck disable=SC2086
+    "$RELAY_BIN" serve --tls-cert "$TMP/cert.pem" --tls-key "$TMP/key.pem" --keys "$TMP/keys.json" \
+        --listen "127.0.0.1:${PORT[$name]}" --admin-listen "127.0.0.1:${ADMIN[$name]}" --public-url "https://localhost:${PORT[$name]}" \
+        --rate-limit 0 --sessions-max 2000000 --allow-unbound --threads "$THREADS" ${ARGS[$name]:-} \
+        >"$TMP/relay-$name.log" 2>>"$TMP/relay-$name.err" </dev/null &
+    PID[$name]=$!
+    for _ in $(seq 1 100); do
+        curl -sf "http://127.0.0.1:${ADMIN[$name]}/readyz" >/dev/null 2>&1 && return 0
+        kill -0 "${PID[$name]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    die "relay $name did not become ready: $(tail -5 "$TMP/relay-$name.err")"
+}
+# after each phase: a relay that died is reported and restarted, so that the remaining figures still come
+alive() { # name phase
+    local name=$1 rc
+    [ "$name" = h2o ] && return 0
+    kill -0 "${PID[$name]}" 2>/dev/null && return 0
+    wait "${PID[$name]}"
+    rc=$?
+    CRASHED[$name]="${CRASHED[$name]:-}${CRASHED[$name]:+; }died during $2 (exit status $rc$([ "$rc" -gt 128 ] && echo ", signal $((rc - 128))"); stderr: $(grep -v '^$' "$TMP/relay-$name.err" | tail -1 | cut -c1-120))"
+    note "relay $name died during $2 (exit status $rc); restarting it"
     start_relay "$name"
 }
-stop_relay() { # name
-    stop_pid "${RPID[$1]}"
-    unset "RPID[$1]"
-}
-# runs flow_bench (its output in out, echoed indented), then checks the relays named in CHECK
-CHECK=
-run_bench() { # out args...
-    local out=$1 what name
-    shift
-    what=$(printf '%s\n' "$*" | sed 's#--[a-z-]*url [^ ]* *##g')
-    "$BENCH_BIN" "$@" >"$out" 2>&1 &
-    BENCH_PID=$!
-    wait "$BENCH_PID"
-    BENCH_PID=
-    sed 's/^/    /' "$out"
-    local crashes0=${#CRASHES[@]}
-    for name in $CHECK; do
-        relay_alive "$name" "flow_bench $what"
-    done
-    [ "${#CRASHES[@]}" -eq "$crashes0" ] || RUN_CRASHED[$out]=1
-}
-
-# ---- raw HTTP ceiling: a relay's discovery document against h2o serving the same bytes from a file ----
-run_h2load() { # url out
-    h2load -n "$H2LOAD_N" -c 50 -m 10 -t 1 "$1" >"$2" 2>&1
-}
-run_wrk() { # url out
-    wrk -t1 -c50 -d"${WRK_SECS}s" "$1" >"$2" 2>&1
-}
-h2load_rps() { sed -n 's/^finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$1"; }
-h2load_mean() { awk '/^time for request:/ {print $6}' "$1"; }
-h2load_bad() { sed -n 's/^requests: .* \([0-9]*\) failed, \([0-9]*\) errored.*/\1 \2/p' "$1" | awk '{print $1 + $2}'; }
-wrk_rps() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
-wrk_mean() { awk '$1 == "Latency" {print $2}' "$1"; }
-wrk_bad() { awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10} END {print n + 0}' "$1"; }
-
-# the callbacks' load: 4 x h2load, each walking its own URL list (URLS-1.txt .. URLS-4.txt) once over one HTTP/2
-# connection with 100 streams; CB_SHAPE_RATE: requests per second over the wall time of all four
-# CPU seconds a process has used (user + system), and the shell's finished children's (the h2load runs)
-cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-# (times must run in this shell, not in a $(...) subshell, whose children's counters start at zero)
-children_cpu() { # variable to set
-    times >"$TMP/times"
-    printf -v "$1" '%s' "$(awk 'NR == 2 {gsub(/[ms]/, " "); print $1 * 60 + $2 + $3 * 60 + $4}' "$TMP/times")"
-}
-us_per() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN {printf "%.1f", (b - a) * 1e6 / n}'; } # before after count
-
-run_cb_shape() { # url-list prefix, output prefix
-    local k pids=() t0 t1
-    t0=$(date +%s.%N)
-    for k in 1 2 3 4; do
-        h2load -i "$1-$k.txt" -n "$H2_CB_N" -c 1 -m 100 >"$2-$k.out" 2>&1 &
-        pids+=($!)
-    done
-    wait "${pids[@]}" || true
-    t1=$(date +%s.%N)
-    CB_SHAPE_RATE=$(awk -v n=$((4 * H2_CB_N)) -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", n / (b - a)}')
-}
-
-H2O_PORT=$(free_port)
-H2O_BYTES="?"
-H2O_CB="" # h2o under the callbacks' own load, req/s (--redis)
-H2O_CB_BYTES="?"
-H2O_CB_CPU="?" # CPU per request of each process in that run, microseconds
-H2_CB_CPU="?"  # the same for the relay's h2load-driven callback run
-measure_ceiling() { # relay name
-    local port=${RPORT[$1]} k
-    echo "h2load and wrk against relay $1's GET /.well-known/authrelay ..."
-    run_h2load "https://127.0.0.1:$port/.well-known/authrelay" "$TMP/relay-h2load.out"
-    run_wrk "https://127.0.0.1:$port/.well-known/authrelay" "$TMP/relay-wrk.out"
-    relay_alive "$1" "h2load/wrk"
-
-    mkdir -p "$TMP/www/.well-known"
-    curl -sk "https://127.0.0.1:$port/.well-known/authrelay" >"$TMP/www/.well-known/authrelay"
-    H2O_BYTES=$(wc -c <"$TMP/www/.well-known/authrelay")
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \
-        -keyout "$TMP/h2o-key.pem" -out "$TMP/h2o-cert.pem" >/dev/null 2>&1 || die "openssl req failed"
-    chmod -R a+rX "$TMP"
+start_h2o() {
+    PORT[h2o]=$(free_port)
+    mkdir -p "$TMP/www"
+    cp "$TMP/page" "$TMP/www/qorus-oauth2-redirect"
+    chmod -R a+rX "$TMP/www"
+    chmod a+r "$TMP/cert.pem" "$TMP/key.pem"
+    chmod a+x "$TMP"
     {
         [ "$(id -u)" = 0 ] && echo "user: root"
         echo "num-threads: $THREADS"
+        echo "ssl-session-resumption:"
+        echo "  mode: ticket" # TLS 1.3 (and 1.2) tickets under h2o's own rotating keys
         echo "listen:"
         echo "  host: 127.0.0.1"
-        echo "  port: $H2O_PORT"
+        echo "  port: ${PORT[h2o]}"
         echo "  ssl:"
-        echo "    certificate-file: $TMP/h2o-cert.pem"
-        echo "    key-file: $TMP/h2o-key.pem"
+        echo "    certificate-file: $TMP/cert.pem"
+        echo "    key-file: $TMP/key.pem"
         echo "hosts:"
         echo "  default:"
         echo "    paths:"
@@ -264,466 +226,335 @@ measure_ceiling() { # relay name
         echo "        file.dir: $TMP/www"
     } >"$TMP/h2o.conf"
     h2o -c "$TMP/h2o.conf" >"$TMP/h2o.log" 2>&1 </dev/null &
-    H2O_PID=$!
+    PID[h2o]=$!
     for _ in $(seq 1 100); do
-        curl -skf "https://127.0.0.1:$H2O_PORT/.well-known/authrelay" >/dev/null 2>&1 && break
+        curl -skf "https://127.0.0.1:${PORT[h2o]}/qorus-oauth2-redirect" >/dev/null 2>&1 && return 0
         sleep 0.1
     done
-    curl -skf "https://127.0.0.1:$H2O_PORT/.well-known/authrelay" >/dev/null || die "h2o did not come up: $(cat "$TMP/h2o.log")"
-    echo "h2load and wrk against h2o $(h2o --version | head -1 | awk '{print $3}') serving the same $H2O_BYTES bytes ..."
-    run_h2load "https://127.0.0.1:$H2O_PORT/.well-known/authrelay" "$TMP/h2o-h2load.out"
-    run_wrk "https://127.0.0.1:$H2O_PORT/.well-known/authrelay" "$TMP/h2o-wrk.out"
-    if [ -s "$TMP/cb-page.html" ] && [ -f "$TMP/cb-urls-1.txt" ]; then
-        # the same requests the callbacks were (paths, query strings, connections, streams), answered with the relay's
-        # own page from a file
-        cp "$TMP/cb-page.html" "$TMP/www/qorus-oauth2-redirect"
-        H2O_CB_BYTES=$(wc -c <"$TMP/www/qorus-oauth2-redirect")
-        for k in 1 2 3 4; do
-            sed "s|^https://127.0.0.1:[0-9]*/|https://127.0.0.1:$H2O_PORT/|" "$TMP/cb-urls-$k.txt" >"$TMP/h2o-cb-urls-$k.txt"
+    die "h2o did not come up: $(cat "$TMP/h2o.log")"
+}
+stop_target() { # name
+    stop_pid "${PID[$1]}"
+    unset "PID[$1]"
+}
+
+# ---- measurements; each writes $TMP/<target>-<what>.out ----
+# the processes whose CPU is counted over a keep-alive run, per target
+procs_of() { # target
+    case $1 in
+    h2o) echo "h2o" ;;
+    memory) echo "memory" ;;
+    redis) echo "redis redis-server" ;;
+    esac
+}
+# wrk with callbacks.lua over PATHS. With CPU=1, the CPU of the target's processes (and Redis's commandstats) is read
+# just before wrk starts and just after it ends, and divided by the callbacks answered (wrk's count: exact); wrk's own
+# CPU is read 1 s after its start (past reading and formatting the paths) and 0.3 s before its end, and divided by its
+# average rate times that window
+declare -A CPU_US=() CMDSTATS=()
+run_wrk() { # target what secs paths cpu [extra wrk args...]
+    local t=$1 what=$2 secs=$3 paths=$4 cpu=$5 out=$TMP/$1-$2.out p w0 w1 s0 s1 n
+    shift 5
+    declare -A t0=() t1=()
+    if [ "$cpu" = 1 ]; then
+        for p in $(procs_of "$t"); do t0[$p]=$(ticks "${PID[$p]}"); done
+        [ "$t" = redis ] && redis-cli -p "$REDIS_PORT" config resetstat >/dev/null
+    fi
+    wrk -t"$WRK_THREADS" -c"$CONNS" -d"${secs}s" --timeout 10s -s "$ROOT/tests/bench/callbacks.lua" "$@" \
+        "https://127.0.0.1:${PORT[$t]}" -- "$paths" "$WRK_THREADS" >"$out" 2>&1 &
+    LOADGEN_PID=$!
+    if [ "$cpu" = 1 ]; then
+        sleep 1
+        w0=$(ticks "$LOADGEN_PID")
+        s0=$(date +%s.%N)
+        sleep "$(awk -v s="$secs" 'BEGIN {print s - 1.3}')"
+        w1=$(ticks "$LOADGEN_PID")
+        s1=$(date +%s.%N)
+    fi
+    wait "$LOADGEN_PID"
+    LOADGEN_PID=
+    if [ "$cpu" = 1 ]; then
+        for p in $(procs_of "$t"); do t1[$p]=$(ticks "${PID[$p]}"); done
+        [ "$t" = redis ] && redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' >"$TMP/commandstats"
+        n=$(wrk_good "$out")
+        for p in $(procs_of "$t"); do
+            CPU_US[$t.$p]=$(awk -v a="${t0[$p]}" -v b="${t1[$p]}" -v n="$n" -v hz="$HZ" 'BEGIN {if (n > 0) printf "%.1f", (b - a) / hz * 1e6 / n; else print "-"}')
         done
-        echo "4 x h2load -i URLS -c 1 -m 100 against h2o: the callbacks' requests, the $H2O_CB_BYTES-byte page from a file ..."
-        local h0 c0 c1
-        h0=$(cpu_of "$H2O_PID")
-        children_cpu c0
-        run_cb_shape "$TMP/h2o-cb-urls" "$TMP/h2o-cb-h2load"
-        children_cpu c1
-        H2O_CB=$CB_SHAPE_RATE
-        H2O_CB_CPU="h2o $(us_per "$h0" "$(cpu_of "$H2O_PID")" $((4 * H2_CB_N))), h2load $(us_per "$c0" "$c1" $((4 * H2_CB_N)))"
-    fi
-    stop_pid "$H2O_PID"
-    H2O_PID=
-}
-# protocol 1.1's extra step: the confirmation page (GET /v1/start?t=...: two store reads, a cookie, a CSRF token, the page)
-# under h2load; a GET never consumes the token, so one session serves the whole run
-START_RPS=""
-START_MS=""
-measure_start_page() { # relay name
-    local port=${RPORT[$1]} body url
-    body='{"authorization_server": "https://auth.atlassian.com/authorize", "return_uri": "https://qorus.example.com:8011/grant",
-           "authorize_params": {"client_id": "bench", "scope": "read:jira-work"}, "label": "bench"}'
-    url=$(curl -sk "https://127.0.0.1:$port/v1/sessions" -H 'Content-Type: application/json' -d "$body" |
-        sed -n 's/.*"start_url":"\([^"]*\)".*/\1/p' | sed "s#https://[^/]*#https://127.0.0.1:$port#")
-    [ -n "$url" ] || { echo "run.sh: no 1.1 session on relay $1 for the start page" >&2; return; }
-    echo "h2load against relay $1's confirmation page (GET /v1/start) ..."
-    h2load -n 20000 -c 10 -m 1 -t 1 "$url" >"$TMP/start-h2load.out" 2>&1
-    START_RPS=$(h2load_rps "$TMP/start-h2load.out")
-    START_MS=$(awk '/^time for request:/ {v=$6; u=substr(v, length(v)-1); n=v+0; if (u == "us") n /= 1000; if (u != "ms" && u != "us") n *= 1000; printf "%.2f", n}' "$TMP/start-h2load.out")
-    relay_alive "$1" "start page"
-}
-
-print_ceiling() { # relay label
-    echo "raw HTTP ceiling, GET /.well-known/authrelay over TLS    $(printf '%6s' "$1")        h2o  relay/h2o   failed (relay/h2o)"
-    local r h
-    r=$(h2load_rps "$TMP/relay-h2load.out")
-    h=$(h2load_rps "$TMP/h2o-h2load.out")
-    printf '  %-50s %9s %10s %10s   %s/%s\n' "h2load HTTP/2 -c50 -m10, req/s" "$r" "$h" "$(ratio "$r" "$h")" \
-        "$(h2load_bad "$TMP/relay-h2load.out")" "$(h2load_bad "$TMP/h2o-h2load.out")"
-    r=$(h2load_mean "$TMP/relay-h2load.out")
-    h=$(h2load_mean "$TMP/h2o-h2load.out")
-    printf '  %-50s %9s %10s\n' "h2load HTTP/2 mean time per request" "$r" "$h"
-    r=$(wrk_rps "$TMP/relay-wrk.out")
-    h=$(wrk_rps "$TMP/h2o-wrk.out")
-    printf '  %-50s %9s %10s %10s   %s/%s\n' "wrk HTTP/1.1 -c50 ${WRK_SECS}s, req/s" "$r" "$h" "$(ratio "$r" "$h")" \
-        "$(wrk_bad "$TMP/relay-wrk.out")" "$(wrk_bad "$TMP/h2o-wrk.out")"
-    r=$(wrk_mean "$TMP/relay-wrk.out")
-    h=$(wrk_mean "$TMP/h2o-wrk.out")
-    printf '  %-50s %9s %10s\n' "wrk HTTP/1.1 mean latency" "$r" "$h"
-}
-
-# ---- flow rows (both modes) ----
-FLOWS_HEADER="      c    per s  p50 ms  p90 ms  p99 ms   max ms  wake p50/p99 ms errors"
-declare -a FLOW_ROWS=()
-flow_row() { # label out kind
-    local out=$2
-    if ! grep -q '^RESULT' "$out"; then
-        FLOW_ROWS+=("$(printf '  %-36s (no result: see above)' "$1")")
-        return
-    fi
-    if [ "$3" = callbacks ]; then
-        FLOW_ROWS+=("$(printf '  %-36s %4s %9s %7s %7s %7s %8s %15s %6s' "$1" "$(field "$out" c)" "$(field "$out" rate)" \
-            "$(field "$out" cb_p50)" "$(field "$out" cb_p90)" "$(field "$out" cb_p99)" "$(field "$out" cb_max)" "-" \
-            "$(field "$out" errors)")")
-    elif [ "$3" = create ]; then
-        FLOW_ROWS+=("$(printf '  %-36s %4s %9s %7s %7s %7s %8s %15s %6s' "$1" "$(field "$out" c)" "$(field "$out" create_rate)" \
-            "$(field "$out" create_p50)" "-" "$(field "$out" create_p99)" "-" "-" "-")")
-    else
-        FLOW_ROWS+=("$(printf '  %-36s %4s %9s %7s %7s %7s %8s %15s %6s' "$1" "$(field "$out" c)" "$(field "$out" rate)" \
-            "$(field "$out" flow_p50)" "$(field "$out" flow_p90)" "$(field "$out" flow_p99)" "$(field "$out" flow_max)" \
-            "$(field "$out" wake_p50)/$(field "$out" wake_p99)" "$(field "$out" errors)")")
-    fi
-}
-print_stderr_and_crashes() {
-    local name said
-    for name in $(printf '%s\n' "${!RPID[@]}" | sort); do
-        relay_alive "$name" "the last run"
-    done
-    for f in "$TMP"/relay-*.err; do
-        [ -e "$f" ] || continue
-        said=$(grep -v '^$' "$f" | head -5)
-        if [ -n "$said" ]; then
-            name=${f##*/relay-}
-            echo "relay ${name%.err} stderr:"
-            echo "$said"
+        CPU_US[$t.wrk]=$(awk -v a="$w0" -v b="$w1" -v r="$(wrk_rate "$out")" -v s="$s0" -v e="$s1" -v hz="$HZ" \
+            'BEGIN {n = r * (e - s); if (n > 0) printf "%.1f", (b - a) / hz * 1e6 / n; else print "-"}')
+        if [ "$t" = redis ]; then
+            # cmdstat_evalsha:calls=N,usec=U,usec_per_call=X,...: each command's time per call and calls per callback
+            CMDSTATS[$t]=$(awk -F'[:,=]' -v n="$n" '/^cmdstat_/ && n > 0 {sub(/^cmdstat_/, "", $1); if ($3 / n >= 0.01) printf "%s%s %.2f us/call x %.2f/callback", sep, $1, $7, $3 / n; sep = "; "}' "$TMP/commandstats")
+            CPU_US[$t.evalsha]=$(awk -F'[:,=]' -v n="$n" '$1 == "cmdstat_evalsha" && n > 0 {printf "%.1f", $5 / n}' "$TMP/commandstats")
         fi
-    done
-    if [ "${#CRASHES[@]}" -ne 0 ]; then
-        echo "RELAY CRASHES (figures after a crash come from a fresh process):"
-        printf '%s\n' "${CRASHES[@]}"
-    else
-        echo "no relay exited during the runs"
     fi
-}
-
-# =====================================================================================================================
-# --memory: one --dev relay (memory store)
-# =====================================================================================================================
-memory_main() {
-    RPORT[M]=$(free_port)
-    RADMIN[M]=$(free_port)
-    RARGS[M]=--dev
-    CHECK=M
-    local BASE=https://localhost:${RPORT[M]}
-    start_relay M
-    sleep 0.5
-    local RSS_IDLE
-    RSS_IDLE=$(rss_kb "${RPID[M]}")
-    echo "relay pid ${RPID[M]} on 127.0.0.1:${RPORT[M]} (admin ${RADMIN[M]}), $THREADS threads; idle VmRSS $(mb "$RSS_IDLE")"
-
-    # ---- memory with waiting pickups, first, so nothing else is in the store ----
-    declare -a HOLD_ROWS=()
-    local n out waiting rss_hold conns rss_after errs per
-    for n in $HOLDS; do
-        out=$TMP/hold-$n.out
-        "$BENCH_BIN" --url "$BASE" --hold "$n" --hold-secs 20 >"$out" 2>&1 &
-        BENCH_PID=$!
-        for _ in $(seq 1 600); do
-            grep -q '^HOLDING' "$out" && break
-            kill -0 "$BENCH_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        waiting=0
-        if grep -q '^HOLDING' "$out"; then
-            for _ in $(seq 1 100); do
-                waiting=$(metric M authrelay_waiting_pickups)
-                [ "${waiting:-0}" -ge "$n" ] && break
-                sleep 0.1
-            done
-            sleep 0.3
-        fi
-        rss_hold=$(rss_kb "${RPID[M]}")
-        conns=$(sed -n 's/^HOLDING .* on \([0-9]*\) connections.*/\1/p' "$out")
-        kill -TERM "$BENCH_PID" 2>/dev/null # ends the hold; flow_bench then deletes its sessions
-        wait "$BENCH_PID"
-        BENCH_PID=
-        sleep 0.3
-        rss_after=$(rss_kb "${RPID[M]}")
-        sed 's/^/    /' "$out"
-        errs=$(field "$out" errors)
-        per=$(awk -v a="$rss_hold" -v b="$RSS_IDLE" -v n="$n" 'BEGIN {printf "%.1f", (a - b) / n}')
-        HOLD_ROWS+=("$(printf '  %-34s %10s   %+6s KB/pickup vs idle; %s waiting on %s TLS connections; errors %s' \
-            "$n waiting pickups (HTTP/2)" "$(mb "$rss_hold")" "$per" "${waiting:-?}" "${conns:-?}" "${errs:-?}")")
-        HOLD_ROWS+=("$(printf '  %-34s %10s' "after releasing and deleting them" "$(mb "$rss_after")")")
-        relay_alive M "hold $n"
-    done
-
-    measure_ceiling M
-
-    # ---- flows ----
-    local c
-    declare -a CREATE_ROWS=()
-    for c in $CONCURRENCY; do
-        echo "flow_bench --callbacks-only -c $c -d $DURATION --sessions $CB_SESSIONS ..."
-        run_bench "$TMP/cb-$c.out" --url "$BASE" --callbacks-only -c "$c" -d "$DURATION" --sessions "$CB_SESSIONS"
-        flow_row "callbacks only (303), HTTP/2" "$TMP/cb-$c.out" callbacks
-        CREATE_ROWS+=("$(printf '  %-36s %4s %9s %7s %7s' "session creation (201), HTTP/2" "$c" \
-            "$(field "$TMP/cb-$c.out" create_rate)" "$(field "$TMP/cb-$c.out" create_p50)" "-")")
-    done
-    local WAKES_BEFORE WAKES_AFTER FLOWS_DONE=0 CRASHES_BEFORE=${#CRASHES[@]}
-    WAKES_BEFORE=$(metric M authrelay_wake_latency_seconds_count)
-    for c in $CONCURRENCY; do
-        echo "flow_bench -c $c -d $DURATION ..."
-        run_bench "$TMP/flow-$c.out" --url "$BASE" -c "$c" -d "$DURATION"
-        flow_row "full flow, HTTP/2" "$TMP/flow-$c.out" flow
-        FLOWS_DONE=$((FLOWS_DONE + $(field "$TMP/flow-$c.out" flows)))
-    done
-    if [ "$HTTP1_FLOW" = 1 ]; then
-        c=${CONCURRENCY%% *}
-        echo "flow_bench --http1 -c $c -d $DURATION ..."
-        run_bench "$TMP/flow-h1-$c.out" --url "$BASE" --http1 -c "$c" -d "$DURATION"
-        flow_row "full flow, HTTP/1.1" "$TMP/flow-h1-$c.out" flow
-        FLOWS_DONE=$((FLOWS_DONE + $(field "$TMP/flow-h1-$c.out" flows)))
-    fi
-    WAKES_AFTER=$(metric M authrelay_wake_latency_seconds_count)
-    local RSS_END
-    RSS_END=$(rss_kb "${RPID[M]}")
-
-    # ---- summary ----
-    echo
-    echo "=============================================================================================================="
-    echo "authrelay benchmark summary (--memory): $(nproc) CPUs, relay and h2o --threads $THREADS, load average at start $LOAD_AT_START, at end $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "=============================================================================================================="
-    print_ceiling relay
-    echo
-    echo "flows (flow_bench, ${DURATION}s each)       $FLOWS_HEADER"
-    local row
-    for row in "${CREATE_ROWS[@]}" "${FLOW_ROWS[@]}"; do
-        echo "$row"
-    done
-    if [ "${#CRASHES[@]}" -eq "$CRASHES_BEFORE" ] && [ -n "$WAKES_BEFORE" ] && [ -n "$WAKES_AFTER" ] && [ "$FLOWS_DONE" -gt 0 ]; then
-        echo "  pickups already waiting when their code arrived (relay's wake counter): $((WAKES_AFTER - WAKES_BEFORE)) of $FLOWS_DONE flows"
-    fi
-    echo
-    echo "memory (relay VmRSS)"
-    printf '  %-34s %10s\n' "idle" "$(mb "$RSS_IDLE")"
-    for row in "${HOLD_ROWS[@]}"; do
-        echo "$row"
-    done
-    printf '  %-34s %10s\n' "after all the runs above" "$(mb "$RSS_END")"
-    echo
-    print_stderr_and_crashes
-}
-
-# =====================================================================================================================
-# --redis: redis-server and two replicas A and B
-# =====================================================================================================================
-# a note after a rate: whether the run had errors, or a relay died during it (its rate is then up to the crash)
-flag() { # out
-    local e
-    e=$(field "$1" errors)
-    if [ -n "${RUN_CRASHED[$1]:-}" ]; then
-        echo " A RELAY DIED in this run (errors ${e:-?})"
-    elif [ -z "$e" ]; then
-        echo " (no result)"
-    elif [ "$e" != 0 ]; then
-        echo " (errors $e)"
-    fi
-}
-verdict() { # awk condition on x, value
-    if [ -z "$2" ] || [ "$2" = - ]; then
-        echo "n/a"
-        return
-    fi
-    awk -v x="$2" "BEGIN {print ($1) ? \"met\" : \"NOT MET\"}"
-}
-redis_main() {
-    local REDIS_PORT
-    REDIS_PORT=$(free_port)
-    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" >"$TMP/redis.log" 2>&1 </dev/null &
-    REDIS_PID=$!
-    for _ in $(seq 1 100); do
-        [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && break
-        sleep 0.1
-    done
-    [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] || die "redis-server did not come up: $(cat "$TMP/redis.log")"
-    "$RELAY_BIN" keygen "$TMP/keys.json" >/dev/null || die "authrelay keygen failed"
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
-        -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$TMP/relay-key.pem" -out "$TMP/relay-cert.pem" \
-        >/dev/null 2>&1 || die "openssl req failed"
-    local name
-    for name in A B; do
-        RPORT[$name]=$(free_port)
-        RADMIN[$name]=$(free_port)
-    done
-    # the same key file, certificate and public URL for both, as in README.md "Several replicas on one Redis"
-    for name in A B; do
-        RARGS[$name]="--tls-cert $TMP/relay-cert.pem --tls-key $TMP/relay-key.pem --keys $TMP/keys.json \
---public-url https://localhost:${RPORT[A]} --redis redis://127.0.0.1:$REDIS_PORT"
-        start_relay "$name"
-    done
-    CHECK="A B"
-    local URL_A=https://localhost:${RPORT[A]} URL_B=https://localhost:${RPORT[B]} ADMIN_A=http://127.0.0.1:${RADMIN[A]}
-    sleep 0.5
-    local IDLE_A IDLE_B
-    IDLE_A=$(rss_kb "${RPID[A]}")
-    IDLE_B=$(rss_kb "${RPID[B]}")
-    echo "redis-server pid $REDIS_PID on 127.0.0.1:$REDIS_PORT; relay A pid ${RPID[A]} on 127.0.0.1:${RPORT[A]} (admin ${RADMIN[A]}), relay B pid ${RPID[B]} on 127.0.0.1:${RPORT[B]} (admin ${RADMIN[B]}); $THREADS threads each; idle VmRSS A $(mb "$IDLE_A"), B $(mb "$IDLE_B")"
-
-    # ---- memory: HOLD_N waiting pickups on A, first, so nothing else is in the store ----
-    local out=$TMP/hold.out waiting=0 hold_a=0 hold_b=0 conns after_a redis_mem="?"
-    echo "flow_bench --hold $HOLD_N on A ..."
-    "$BENCH_BIN" --url "$URL_A" --hold "$HOLD_N" --hold-secs "$HOLD_SECS" >"$out" 2>&1 &
-    BENCH_PID=$!
-    for _ in $(seq 1 600); do
-        grep -q '^HOLDING' "$out" && break
-        kill -0 "$BENCH_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if grep -q '^HOLDING' "$out"; then
-        for _ in $(seq 1 100); do
-            waiting=$(metric A authrelay_waiting_pickups)
-            [ "${waiting:-0}" -ge "$HOLD_N" ] && break
-            sleep 0.1
-        done
-        sleep 0.3
-        hold_a=$(rss_kb "${RPID[A]}")
-        hold_b=$(rss_kb "${RPID[B]}")
-        redis_mem=$(redis-cli -p "$REDIS_PORT" info memory | sed -n 's/^used_memory_human:\([^\r]*\).*/\1/p')
-    fi
-    conns=$(sed -n 's/^HOLDING .* on \([0-9]*\) connections.*/\1/p' "$out")
-    kill -TERM "$BENCH_PID" 2>/dev/null # ends the hold; flow_bench then deletes its sessions
-    wait "$BENCH_PID"
-    BENCH_PID=
-    sleep 0.3
-    after_a=$(rss_kb "${RPID[A]}")
     sed 's/^/    /' "$out"
-    local hold_errs
-    hold_errs=$(field "$out" errors)
-    relay_alive A "hold $HOLD_N"
-    relay_alive B "hold $HOLD_N"
+    alive "$t" "wrk $what"
+}
+# good answers (2xx/3xx): wrk's requests less "Non-2xx or 3xx"
+wrk_good() { awk '/ requests in / {n = $1} /Non-2xx or 3xx responses:/ {bad = $NF} END {print n - bad}' "$1"; }
+# good answers (2xx/3xx) per second: wrk's requests less "Non-2xx or 3xx", over wrk's own run time
+wrk_rate() {
+    awk '/ requests in / {n = $1; t = $4; if (t ~ /ms$/) t = t / 1000; else if (t ~ /m$/) t = t * 60; else t = t + 0}
+         /Non-2xx or 3xx responses:/ {bad = $NF}
+         END {if (t > 0) printf "%.1f", (n - bad) / t}' "$1"
+}
+wrk_errors() {
+    awk '/Non-2xx or 3xx responses:/ {n += $NF} /Socket errors/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10} END {print n + 0}' "$1"
+}
+# "(ran out of sessions)" when the keep-alive run used more paths than it had
+wrk_ran_out() { awk '/^CALLBACKS / {split($2, u, "="); split($3, h, "="); if (u[2] + 0 > h[2] + 0) print " (RAN OUT of sessions: rate low)"}' "$1"; }
 
-    # ---- wake latency: WAKE_N pickups waiting on A, callbacks on B at WAKE_RATE per second ----
-    local wake_before wake_after wake_out=$TMP/wake.out crashes0=${#CRASHES[@]}
-    wake_before=$(metric A authrelay_wake_latency_seconds_count)
-    echo "flow_bench --wake $WAKE_N --wake-rate $WAKE_RATE (pickups on A, callbacks on B) ..."
-    run_bench "$wake_out" --url "$URL_A" --callback-url "$URL_B" --admin-url "$ADMIN_A" --wake "$WAKE_N" --wake-rate "$WAKE_RATE"
-    wake_after=$(metric A authrelay_wake_latency_seconds_count)
-    local woken_by_a="?"
-    [ "${#CRASHES[@]}" -eq "$crashes0" ] && [ -n "$wake_before" ] && [ -n "$wake_after" ] &&
-        woken_by_a=$((${wake_after%.*} - ${wake_before%.*}))
-
-    # ---- callbacks only: sessions created on A, callbacks on B ----
-    local c
-    for c in $CB_CONCURRENCY; do
-        echo "flow_bench --callbacks-only -c $c -d $DURATION --sessions $CB_SESSIONS (create on A, callbacks on B) ..."
-        run_bench "$TMP/cb-$c.out" --url "$URL_A" --callback-url "$URL_B" --callbacks-only -c "$c" -d "$DURATION" --sessions "$CB_SESSIONS"
-        flow_row "session creation on A (201)" "$TMP/cb-$c.out" create
-        flow_row "callbacks on B (303)" "$TMP/cb-$c.out" callbacks
-    done
-
-    # ---- callbacks driven by h2load, the ceiling's own client: states pre-created on A, callbacks on B, 4 connections
-    #      x 100 streams (each h2load walks its own URL list once) ----
-    echo "h2load callbacks: 4 x $H2_CB_N states created on A, then 4 x h2load -i URLS -c 1 -m 100 against B ..."
-    local k pids=()
-    for k in 1 2 3 4; do
-        python3 "$ROOT/tests/bench/callback_urls.py" "$URL_A" "$URL_B" "$H2_CB_N" "$TMP/cb-urls-$k.txt" &
-        pids+=($!)
-    done
-    wait "${pids[@]}" || true
-    # one more, answered now: its page is the file h2o serves under the same load (measure_ceiling)
-    python3 "$ROOT/tests/bench/callback_urls.py" "$URL_A" "$URL_B" 1 "$TMP/cb-page-url.txt" &&
-        curl -sk "$(cat "$TMP/cb-page-url.txt")" >"$TMP/cb-page.html" || rm -f "$TMP/cb-page.html"
-    local b0 a0 r0 c0 c1
-    b0=$(cpu_of "${RPID[B]}")
-    a0=$(cpu_of "${RPID[A]}")
-    r0=$(cpu_of "$REDIS_PID")
-    children_cpu c0
-    run_cb_shape "$TMP/cb-urls" "$TMP/cb-h2load"
-    children_cpu c1
-    H2_CB_RATE=$CB_SHAPE_RATE
-    H2_CB_CPU="relay B $(us_per "$b0" "$(cpu_of "${RPID[B]}")" $((4 * H2_CB_N))), relay A $(us_per "$a0" "$(cpu_of "${RPID[A]}")" $((4 * H2_CB_N))), redis-server $(us_per "$r0" "$(cpu_of "$REDIS_PID")" $((4 * H2_CB_N))), h2load $(us_per "$c0" "$c1" $((4 * H2_CB_N)))"
-    H2_CB_OK=$(cat "$TMP"/cb-h2load-?.out | awk '/status codes:/ {s += $3} END {print s + 0}')
-
-    # ---- full flows: create, pickup and delete on A, callback on B ----
-    for c in $CONCURRENCY; do
-        echo "flow_bench -c $c -d $DURATION (pickup on A, callback on B) ..."
-        run_bench "$TMP/flow-$c.out" --url "$URL_A" --callback-url "$URL_B" -c "$c" -d "$DURATION"
-        flow_row "full flow, pickup A, callback B" "$TMP/flow-$c.out" flow
-    done
-    local end_a end_b
-    end_a=$(rss_kb "${RPID[A]}")
-    end_b=$(rss_kb "${RPID[B]}")
-
-    # ---- the same against one --dev relay with the memory store, for comparison ----
-    local mc=${CONCURRENCY%% *}
-    if [ "$MEMORY_COMPARE" = 1 ]; then
-        RPORT[M]=$(free_port)
-        RADMIN[M]=$(free_port)
-        RARGS[M]=--dev
-        start_relay M
-        CHECK="M"
-        local URL_M=https://localhost:${RPORT[M]}
-        echo "memory store (one --dev relay): flow_bench --callbacks-only -c $mc, then -c $mc ..."
-        run_bench "$TMP/mem-cb.out" --url "$URL_M" --callbacks-only -c "$mc" -d "$DURATION" --sessions "$CB_SESSIONS"
-        flow_row "memory store: callbacks (303)" "$TMP/mem-cb.out" callbacks
-        run_bench "$TMP/mem-flow.out" --url "$URL_M" -c "$mc" -d "$DURATION"
-        flow_row "memory store: full flow" "$TMP/mem-flow.out" flow
-        stop_relay M
-        CHECK="A B"
+run_resume() { # target what(resumed|full) secs paths
+    local t=$1 out=$TMP/$1-$2.out full=()
+    [ "$2" = full ] && full=(--full)
+    "$RESUME_BIN" --port "${PORT[$t]}" --paths "$4" --threads "$RS_THREADS" -d "$3" "${full[@]}" >"$out" 2>&1 &
+    LOADGEN_PID=$!
+    wait "$LOADGEN_PID"
+    LOADGEN_PID=
+    sed 's/^/    /' "$out"
+    alive "$t" "resume_bench $2"
+}
+run_flow() { # target what flow_bench-args...
+    local t=$1 out=$TMP/$1-$2.out
+    shift 2
+    "$FLOW_BIN" --url "https://localhost:${PORT[$t]}" "$@" >"$out" 2>&1 &
+    LOADGEN_PID=$!
+    wait "$LOADGEN_PID"
+    LOADGEN_PID=
+    sed 's/^/    /' "$out"
+    alive "$t" "flow_bench $*"
+}
+run_hold() { # target proto
+    local t=$1 out=$TMP/$1-hold-$2.out
+    if [ -n "$HOLD_SKIP" ]; then
+        echo "RSS per idle TLS long-poll ($2): skipped: $HOLD_SKIP" >"$out"
+    else
+        "$HOLD_BIN" --port "${PORT[$t]}" --pid "${PID[$t]}" --proto "$2" --conns "$HOLD_N" >"$out" 2>&1 &
+        LOADGEN_PID=$!
+        wait "$LOADGEN_PID"
+        LOADGEN_PID=
     fi
+    sed 's/^/    /' "$out"
+    alive "$t" "hold_conns $2"
+}
+# resume_bench's failed connections and answers other than 2xx/3xx ("?" without a result)
+failed() { awk '/^RESULT resume_bench/ {for (i = 1; i <= NF; ++i) if ($i ~ /^(errors|bad_status)=/) {split($i, kv, "="); n += kv[2]}; seen = 1} END {print seen ? n + 0 : "?"}' "$1" 2>/dev/null; }
+hold_kib() { sed -n 's/^RESULT hold_conns .*per_conn_kib=\([^ ]*\).*/\1/p' "$1" 2>/dev/null | head -1; }
 
-    # ---- the h2o ceiling, and the 1.1 start page ----
-    measure_ceiling A
-    measure_start_page A
-    local H2O
-    H2O=$(h2load_rps "$TMP/h2o-h2load.out")
+# sessions for one target: pre-created over HTTP/1.1 (HTTP/2 connections end after 10,000 streams), their callback
+# paths split into one file per run
+make_paths() { # target
+    local t=$1 ka nc rs total
+    ka=$(awk -v r="${H2O_KA:-0}" -v s="$KA_SECS" -v m="$KA_SESSIONS_MAX" 'BEGIN {n = int(r * s * 1.15) + 5000; if (r == 0) n = 60000 * s; if (n > m) n = m; print n}')
+    nc=$(awk -v r="${H2O_NC:-0}" -v s="$NC_SECS" 'BEGIN {n = int(r * s * 1.5) + 2000; if (r == 0) n = 5000 * s; print n}')
+    rs=$(awk -v a="${H2O_RS:-0}" -v b="${H2O_FULL:-0}" -v s="$RS_SECS" 'BEGIN {r = a > b ? a : b; n = int(r * s * 1.5) + 2000; if (r == 0) n = 5000 * s; print n}')
+    total=$((ka + nc + 2 * rs))
+    echo "$t: creating $total sessions (flow_bench --callbacks-only --urls, HTTP/1.1, c=$CONNS) ..."
+    run_flow "$t" create --http1 --callbacks-only -c "$CONNS" --sessions "$total" --ttl 600 --code-len "$CODE_LEN" \
+        --urls "$TMP/$t-paths.txt"
+    sed -n "1,${ka}p" "$TMP/$t-paths.txt" >"$TMP/$t-ka.txt"
+    sed -n "$((ka + 1)),$((ka + nc))p" "$TMP/$t-paths.txt" >"$TMP/$t-nc.txt"
+    sed -n "$((ka + nc + 1)),$((ka + nc + rs))p" "$TMP/$t-paths.txt" >"$TMP/$t-rs.txt"
+    sed -n "$((ka + nc + rs + 1)),\$p" "$TMP/$t-paths.txt" >"$TMP/$t-full.txt"
+    rm -f "$TMP/$t-paths.txt"
+}
 
-    # ---- summary ----
-    local cb1=${CB_CONCURRENCY%% *} v r
+measure() { # target
+    local t=$1
     echo
-    echo "=================================================================================================================="
-    echo "authrelay benchmark summary (--redis: redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), replicas A and B): $(nproc) CPUs, --threads $THREADS per relay and h2o"
-    echo "load average at start $LOAD_AT_START, at end $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "=================================================================================================================="
-    echo "h2o ceiling: Debian's h2o serving the $H2O_BYTES-byte discovery document from a file over TLS, h2load HTTP/2 -c50 -m10:"
-    echo "  ${H2O:-?} req/s. Every 'x h2o' below is the relay's rate divided by this, unless the row names another."
-    echo "h2o under the callbacks' own load (their 4 x h2load -i URLS -c 1 -m 100, the relay's $H2O_CB_BYTES-byte page as a file): ${H2O_CB:-?} req/s"
-    echo
-    printf '  %-62s %14s %8s  %s\n' "" "value" "x h2o" "target"
-    v=$(h2load_rps "$TMP/relay-h2load.out")
-    printf '  %-62s %14s %8s\n' "raw HTTP: relay A's discovery document, h2load req/s" "$v" "$(ratio "$v" "$H2O")"
-    printf '  %-62s %14s %8s\n' "1.1 confirmation page on A (GET /v1/start, h2load -c10), req/s" "${START_RPS:-?}" "$(ratio "$START_RPS" "$H2O")"
-    printf '  %-62s %14s\n' "  its mean latency at the client, ms" "${START_MS:-?}"
-    v=$(field "$TMP/cb-$cb1.out" create_rate)
-    printf '  %-62s %14s %8s\n' "session creation on A (POST /v1/sessions), per s, c=$cb1" "$v" "$(ratio "$v" "$H2O")"
-    v=$(field "$TMP/cb-$cb1.out" rate)
-    r=$(ratio "$v" "$H2O")
-    printf '  %-62s %14s %8s  %s\n' "callbacks on B (verify + atomic store + wake, 303), per s, c=$cb1" "$v" "$r" \
-        ">= 0.50 x h2o: $(verdict 'x >= 0.5' "$r")$(flag "$TMP/cb-$cb1.out")"
-    r=$(ratio "$H2_CB_RATE" "$H2O")
-    printf '  %-62s %14s %8s  %s\n' "callbacks on B driven by h2load (4 conns x 100 streams), per s" "$H2_CB_RATE" "$r" \
-        "($H2_CB_OK of $((4 * H2_CB_N)) answered 2xx)"
-    r=$(ratio "$H2_CB_RATE" "$H2O_CB")
-    printf '  %-62s %14s %8s  %s\n' "  the same against h2o under the same load (${H2O_CB:-?} req/s)" "" "$r" \
-        ">= 0.50 x h2o: $(verdict 'x >= 0.5' "$r")"
-    echo "    CPU per callback, microseconds: $H2_CB_CPU"
-    echo "    CPU per request of h2o under the same load, microseconds: $H2O_CB_CPU"
-    for c in $CONCURRENCY; do
-        v=$(field "$TMP/flow-$c.out" rate)
-        printf '  %-62s %14s %8s  %s\n' "full flows (create A, long-poll A, callback B, delete A)/s, c=$c" "$v" \
-            "$(ratio "$v" "$H2O")" "(x4 requests: $(ratio "$(awk -v f="${v:-0}" 'BEGIN {print 4 * f}')" "$H2O") x h2o)$(flag "$TMP/flow-$c.out")"
-    done
-    if [ "$MEMORY_COMPARE" = 1 ]; then
-        v=$(field "$TMP/mem-cb.out" rate)
-        printf '  %-62s %14s %8s  %s\n' "memory store, one --dev relay: callbacks per s, c=$mc" "$v" "$(ratio "$v" "$H2O")" \
-            "$(flag "$TMP/mem-cb.out")"
-        v=$(field "$TMP/mem-flow.out" rate)
-        printf '  %-62s %14s %8s  %s\n' "memory store, one --dev relay: full flows per s, c=$mc" "$v" "$(ratio "$v" "$H2O")" \
-            "$(flag "$TMP/mem-flow.out")"
+    echo "==== ${LABEL[$t]} ===="
+    if [ "$t" != h2o ]; then
+        if [ -n "$HOLD_SKIP" ]; then
+            note "RSS per idle TLS long-poll: skipped: $HOLD_SKIP"
+        else
+            echo "$t: $HOLD_N idle TLS long-polls, HTTP/1.1, then HTTP/2 (hold_conns) ..."
+        fi
+        run_hold "$t" h1
+        run_hold "$t" h2
+        make_paths "$t"
     fi
-    echo
-    echo "  wake latency, $WAKE_N pickups waiting on A, callbacks on B at $WAKE_RATE/s          p50      p99      max (ms)"
-    printf '  %-62s %8s %8s %8s  %s\n' "callback's 303 at the client -> pickup's 200 at the client" "$(field "$wake_out" wake_p50)" \
-        "$(field "$wake_out" wake_p99)" "$(field "$wake_out" wake_max)" \
-        "p99 < 1 ms: $(verdict 'x < 1' "$(field "$wake_out" wake_p99)")$(flag "$wake_out")"
-    printf '  %-62s %8s %8s %8s\n' "callback sent -> pickup's 200 (what an instance sees)" "$(field "$wake_out" code_p50)" \
-        "$(field "$wake_out" code_p99)" "$(field "$wake_out" code_max)"
-    printf '  %-62s %8s %8s\n' "the callback itself (303 on B)" "$(field "$wake_out" cb_p50)" "$(field "$wake_out" cb_p99)"
-    printf '  %-62s %8s %8s %8s\n' "flow_bench's own loop pass (the timestamps' resolution)" "$(field "$wake_out" loop_p50)" \
-        "$(field "$wake_out" loop_p99)" "$(field "$wake_out" loop_max)"
-    echo "  woken with their code: $(field "$wake_out" woken) of $WAKE_N; answered before the 303 arrived: $(field "$wake_out" negative); A's gauge before the callbacks: $(field "$wake_out" waiting) waiting; A's wake counter: +$woken_by_a; errors $(field "$wake_out" errors)"
-    echo
-    local per
-    per=$(awk -v a="$hold_a" -v b="$IDLE_A" -v n="$HOLD_N" 'BEGIN {printf "%.1f", (a - b) / n}')
-    echo "  memory (VmRSS), $HOLD_N pickups waiting on A over TLS (HTTP/2, ${conns:-?} connections; A's gauge ${waiting:-?}; errors ${hold_errs:-?})"
-    printf '  %-62s %14s %8s  %s\n' "relay A while they wait (idle: $(mb "$IDLE_A"); $per KB/pickup)" "$(mb "$hold_a")" "" \
-        "< 150 MB: $(verdict 'x < 150 * 1024' "$([ "$hold_a" -gt 0 ] && echo "$hold_a")")"
-    printf '  %-62s %14s\n' "relay B meanwhile (idle: $(mb "$IDLE_B"))" "$(mb "$hold_b")"
-    printf '  %-62s %14s\n' "redis-server used_memory meanwhile" "$redis_mem"
-    printf '  %-62s %14s\n' "relay A after releasing and deleting them" "$(mb "$after_a")"
-    printf '  %-62s %14s\n' "relays A / B after all the flow runs" "$(mb "$end_a") / $(mb "$end_b")"
-    echo
-    echo "runs (flow_bench, ${DURATION}s each)         $FLOWS_HEADER"
-    local row
-    for row in "${FLOW_ROWS[@]}"; do
-        echo "$row"
-    done
-    echo
-    print_stderr_and_crashes
+    local p=$TMP/$t
+    echo "$t: keep-alive callbacks, wrk -t$WRK_THREADS -c$CONNS -d${KA_SECS}s ..."
+    run_wrk "$t" ka "$KA_SECS" "$p-ka.txt" 1
+    echo "$t: new-connection callbacks (Connection: close), wrk -t$WRK_THREADS -c$CONNS -d${NC_SECS}s ..."
+    run_wrk "$t" nc "$NC_SECS" "$p-nc.txt" 0 -H "Connection: close"
+    echo "$t: resumed and full handshakes, resume_bench --threads $RS_THREADS -d $RS_SECS ..."
+    run_resume "$t" resumed "$RS_SECS" "$p-rs.txt"
+    run_resume "$t" full "$RS_SECS" "$p-full.txt"
+    if [ "$t" != h2o ]; then
+        echo "$t: full flows, flow_bench -c $FLOW_C -d $FLOW_SECS (HTTP/2, 2 streams a connection) ..."
+        run_flow "$t" flow -c "$FLOW_C" -d "$FLOW_SECS" --streams 2 --code-len "$CODE_LEN"
+        echo "$t: wake latency, flow_bench --wake $WAKE_N --wake-rate $WAKE_RATE ..."
+        # at most 16 requests of one HTTP/2 connection run at once (the rest wait): 10 pickups a connection, and
+        # room for the callbacks' own connections
+        run_flow "$t" wake --admin-url "http://127.0.0.1:${ADMIN[$t]}" --wake "$WAKE_N" --wake-rate "$WAKE_RATE" \
+            --streams 10 --connections $((WAKE_N / 10 + 20)) --code-len "$CODE_LEN"
+    fi
 }
 
 LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
-if [ "$MODE" = redis ]; then
-    redis_main
-else
-    memory_main
+T_START=$(date +%s)
+note "$(nproc) CPUs, load average $LOAD_AT_START; build $BUILD_DIR; scratch $TMP"
+for t in $TARGETS; do
+    case $t in h2o | memory | redis) ;; *) die "unknown target $t in TARGETS (h2o memory redis)" ;; esac
+done
+
+# the relay's callback answer (a 303 to the session's return_uri, empty body), whose body size h2o's file gets
+start_relay memory
+"$FLOW_BIN" --url "https://localhost:${PORT[memory]}" --http1 --callbacks-only -c 1 --sessions 1 --ttl 600 \
+    --code-len "$CODE_LEN" --urls "$TMP/one.txt" >"$TMP/one.out" 2>&1 || die "flow_bench --urls failed: $(cat "$TMP/one.out")"
+PAGE_STATUS=$(curl -sk -o "$TMP/page" -w '%{http_code}' "https://127.0.0.1:${PORT[memory]}$(head -1 "$TMP/one.txt")")
+PAGE_BYTES=$(wc -c <"$TMP/page")
+[ "$PAGE_STATUS" = 303 ] || note "the relay answered a callback with $PAGE_STATUS, not 303"
+# h2o's paths: the same shape as the relay's (a fresh code, a state), 1,000 of them, each sent many times
+awk -v line="$(head -1 "$TMP/one.txt")" 'BEGIN {for (i = 0; i < 1000; ++i) {x = line; sub(/code=eyJ/, sprintf("code=%03dJ", i), x); print x}}' >"$TMP/h2o-ka.txt"
+for f in nc rs full; do cp "$TMP/h2o-ka.txt" "$TMP/h2o-$f.txt"; done
+case " $TARGETS " in *" memory "*) ;; *) stop_target memory ;; esac
+
+H2O_KA='' H2O_NC='' H2O_RS='' H2O_FULL=
+if [[ " $TARGETS " == *" h2o "* ]]; then
+    start_h2o
+    measure h2o
+    stop_target h2o
+    H2O_KA=$(wrk_rate "$TMP/h2o-ka.out")
+    H2O_NC=$(wrk_rate "$TMP/h2o-nc.out")
+    H2O_RS=$(field "$TMP/h2o-resumed.out" rate)
+    H2O_FULL=$(field "$TMP/h2o-full.out" rate)
 fi
+if [[ " $TARGETS " == *" memory "* ]]; then
+    measure memory
+    stop_target memory
+fi
+if [[ " $TARGETS " == *" redis "* ]]; then
+    start_redis
+    ARGS[redis]="--redis redis://127.0.0.1:$REDIS_PORT"
+    start_relay redis
+    measure redis
+    stop_target redis
+fi
+
+# =====================================================================================================================
+# the table
+# =====================================================================================================================
+row() { # target: the table's cells, tab-separated
+    local t=$1 ka nc rs fl h1 h2
+    ka=$(wrk_rate "$TMP/$t-ka.out")
+    nc=$(wrk_rate "$TMP/$t-nc.out")
+    rs=$(field "$TMP/$t-resumed.out" rate)
+    fl=$(field "$TMP/$t-flow.out" rate)
+    h1=$(hold_kib "$TMP/$t-hold-h1.out")
+    h2=$(hold_kib "$TMP/$t-hold-h2.out")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${LABEL[$t]}" "$(num "$ka")" "$(ratio "$ka" "$H2O_KA")" "$(num "$nc")" \
+        "$(ratio "$nc" "$H2O_NC")" "$(num "$rs")" "$(ratio "$rs" "$H2O_RS")" "$(num "$fl")" \
+        "${h1:--}$([ -n "$h1" ] && echo " KiB")" "${h2:--}$([ -n "$h2" ] && echo " KiB")"
+}
+ran() { [ -s "$TMP/$1-ka.out" ]; }
+{
+    echo
+    echo "======================================================================================================================"
+    echo "authrelay benchmark: $(nproc) CPUs, --threads $THREADS (relays and h2o), load average at start $LOAD_AT_START, at end $(cut -d' ' -f1-3 /proc/loadavg); $(($(date +%s) - T_START)) s"
+    echo "callbacks: TLS HTTP/1.1, wrk -t$WRK_THREADS -c$CONNS, each request a distinct pre-created session's callback (code $CODE_LEN bytes);"
+    echo "the relay answers 303 with a ${PAGE_BYTES}-byte body; h2o serves a ${PAGE_BYTES}-byte file at the same path"
+    echo "======================================================================================================================"
+    printf '%-32s %11s %6s %10s %6s %10s %6s %8s %12s %12s\n' "target" "keep-alive/s" "x h2o" "new-conn/s" "x h2o" \
+        "resumed/s" "x h2o" "flows/s" "RSS/poll h1" "RSS/poll h2"
+    for t in $TARGETS; do
+        ran "$t" || continue
+        row "$t" | awk -F'\t' '{printf "%-32s %11s %6s %10s %6s %10s %6s %8s %12s %12s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10}'
+    done
+    [ -n "$HOLD_SKIP" ] && echo "  RSS per idle TLS long-poll: skipped: $HOLD_SKIP"
+    echo
+    echo "errors per run (wrk: non-2xx/3xx answers and socket errors; resume_bench, flow_bench: failed requests):"
+    for t in $TARGETS; do
+        ran "$t" || continue
+        printf '  %-32s keep-alive %s%s, new-connection %s, resumed %s, full handshakes %s%s\n' "${LABEL[$t]}" \
+            "$(wrk_errors "$TMP/$t-ka.out")" "$([ "$t" != h2o ] && wrk_ran_out "$TMP/$t-ka.out")" "$(wrk_errors "$TMP/$t-nc.out")" \
+            "$(failed "$TMP/$t-resumed.out")" "$(failed "$TMP/$t-full.out")" \
+            "$([ "$t" != h2o ] && echo ", full flows $(field "$TMP/$t-flow.out" errors), wake $(field "$TMP/$t-wake.out" errors)")"
+    done
+    echo
+    echo "TLS handshakes (resume_bench, $RS_THREADS threads, one Connection: close callback a connection)   full/s  resumed/s  resumed  resumed/full"
+    for t in $TARGETS; do
+        ran "$t" || continue
+        printf '  %-86s %8s %10s %8s %13s\n' "${LABEL[$t]}" "$(num "$(field "$TMP/$t-full.out" rate)")" \
+            "$(num "$(field "$TMP/$t-resumed.out" rate)")" \
+            "$(field "$TMP/$t-resumed.out" resumed)/$(field "$TMP/$t-resumed.out" conns)" \
+            "$(ratio "$(field "$TMP/$t-resumed.out" rate)" "$(field "$TMP/$t-full.out" rate)")"
+    done
+    echo
+    echo "CPU per keep-alive callback, microseconds (/proc/PID/stat over the run / callbacks answered; wrk: 1 s after its start to 0.3 s before its end):"
+    for t in $TARGETS; do
+        ran "$t" || continue
+        case $t in
+        h2o) echo "  ${LABEL[$t]}: h2o ${CPU_US[h2o.h2o]:-?}, wrk ${CPU_US[h2o.wrk]:-?}" ;;
+        memory) echo "  ${LABEL[$t]}: relay ${CPU_US[memory.memory]:-?}, wrk ${CPU_US[memory.wrk]:-?}" ;;
+        redis)
+            echo "  ${LABEL[$t]}: relay ${CPU_US[redis.redis]:-?}, redis-server ${CPU_US[redis.redis-server]:-?}, wrk ${CPU_US[redis.wrk]:-?}"
+            echo "    Redis INFO commandstats over the same window: ${CMDSTATS[redis]:-?}"
+            echo "    (a script's own commands are counted inside its EVALSHA's time too)"
+            ;;
+        esac
+    done
+    echo
+    echo "full flows (flow_bench -c $FLOW_C, HTTP/2): flows/s, flow p50/p99 ms; wake: $WAKE_N pickups waiting, callbacks at $WAKE_RATE/s"
+    echo "                                     flows/s  flow p50/p99 ms   callback sent->code p50/p99 ms   303->code p50/p99 ms   woken"
+    for t in memory redis; do
+        ran "$t" || continue
+        printf '  %-32s %10s %8s/%-8s %15s/%-15s %10s/%-10s %8s\n' "${LABEL[$t]}" "$(num "$(field "$TMP/$t-flow.out" rate)")" \
+            "$(field "$TMP/$t-flow.out" flow_p50)" "$(field "$TMP/$t-flow.out" flow_p99)" \
+            "$(field "$TMP/$t-wake.out" code_p50)" "$(field "$TMP/$t-wake.out" code_p99)" \
+            "$(field "$TMP/$t-wake.out" wake_p50)" "$(field "$TMP/$t-wake.out" wake_p99)" \
+            "$(field "$TMP/$t-wake.out" woken)/$WAKE_N"
+    done
+    echo
+    echo "targets (issue 13):"
+    for t in memory redis; do
+        ran "$t" || continue
+        for proto in h1 h2; do
+            v=$(hold_kib "$TMP/$t-hold-$proto.out")
+            printf '  %-70s %12s  %s\n' "${LABEL[$t]}: RSS per idle TLS long-poll ($proto) <= 16 KiB" "${v:--}" \
+                "$(if [ -n "$HOLD_SKIP" ]; then echo "skipped"; else verdict 'x <= 16' "$v"; fi)"
+        done
+    done
+    if ran redis; then
+        v=${CPU_US[redis.redis-server]:-}
+        printf '  %-70s %12s  %s\n' "Redis CPU per callback <= 4 us (redis-server process)" "${v:--}" "$(verdict 'x <= 4' "$v")"
+        printf '  %-70s %12s\n' "  (its EVALSHA time per callback, INFO commandstats)" "${CPU_US[redis.evalsha]:--}"
+        v=$(ratio "$(wrk_rate "$TMP/redis-ka.out")" "$H2O_KA")
+        printf '  %-70s %12s  %s\n' "keep-alive callbacks with Redis >= 0.5 x h2o" "$v" "$(verdict 'x >= 0.5' "$v")"
+        if ran memory; then
+            for q in p50 p99; do
+                a=$(field "$TMP/redis-wake.out" "code_$q")
+                b=$(field "$TMP/memory-wake.out" "code_$q")
+                v=$(ratio "$a" "$b")
+                printf '  %-70s %12s  %s\n' "wake latency $q with Redis <= 2 x the memory store's (${a:-?} / ${b:-?} ms)" "$v" "$(verdict 'x <= 2' "$v")"
+            done
+        fi
+    fi
+    for t in $TARGETS; do
+        ran "$t" || continue
+        r=$(field "$TMP/$t-resumed.out" resumed)
+        n=$(field "$TMP/$t-resumed.out" conns)
+        v=$(ratio "$(field "$TMP/$t-resumed.out" rate)" "$(field "$TMP/$t-full.out" rate)")
+        printf '  %-70s %12s  %s\n' "${LABEL[$t]}: resumed handshakes/s vs full (resumed $r of $n)" "$v" \
+            "$(if [ "${r:-0}" = 0 ]; then echo "NO RESUMPTION"; else verdict 'x > 1' "$v"; fi)"
+    done
+    echo
+    echo "README table (provisional figures):"
+    echo "| target | keep-alive callbacks/s | x h2o | new-connection callbacks/s | x h2o | resumed callbacks/s | x h2o | full flows/s | RSS per idle TLS long-poll (h1 / h2) |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    for t in $TARGETS; do
+        ran "$t" || continue
+        row "$t" | awk -F'\t' '{printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10}'
+    done
+    echo
+    for t in memory redis; do
+        [ -n "${CRASHED[$t]:-}" ] && echo "RELAY CRASH ($t): ${CRASHED[$t]}"
+        if [ -s "$TMP/relay-$t.err" ]; then
+            echo "relay $t stderr (first lines):"
+            head -5 "$TMP/relay-$t.err"
+        fi
+    done
+} | tee "$TMP/summary"
+exit 0
