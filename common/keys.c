@@ -66,11 +66,34 @@ int rly_key_derive(rly_key_t *key, const char *id, const uint8_t master[32])
     if (rly_hkdf_sha256(key->state_key, 32, master, 32, NULL, 0, "authrelay state mac v1") != 0 ||
         rly_hkdf_sha256(key->data_key, 32, master, 32, NULL, 0, "authrelay data key v1") != 0 ||
         rly_hkdf_sha256(key->cookie_key, 32, master, 32, NULL, 0, "authrelay flow cookie v1") != 0 ||
-        rly_hkdf_sha256(key->csrf_key, 32, master, 32, NULL, 0, "authrelay csrf token v1") != 0) {
+        rly_hkdf_sha256(key->csrf_key, 32, master, 32, NULL, 0, "authrelay csrf token v1") != 0 ||
+        rly_hkdf_sha256(key->ticket_key, 32, master, 32, NULL, 0, "authrelay tls ticket v1") != 0) {
         OPENSSL_cleanse(key, sizeof(*key));
         return -1;
     }
     return 0;
+}
+
+int rly_ticket_key(const rly_key_t *key, uint64_t period, uint8_t name[16], uint8_t aes[32], uint8_t hmac[32])
+{
+    char info[64];
+    uint8_t okm[80];
+    int ret = -1;
+
+    snprintf(info, sizeof(info), "authrelay tls ticket v1 period %llu", (unsigned long long)period);
+    if (rly_hkdf_sha256(okm, sizeof(okm), key->ticket_key, sizeof(key->ticket_key), NULL, 0, info) != 0) {
+        OPENSSL_cleanse(name, 16);
+        OPENSSL_cleanse(aes, 32);
+        OPENSSL_cleanse(hmac, 32);
+        goto Exit;
+    }
+    memcpy(name, okm, 16);
+    memcpy(aes, okm + 16, 32);
+    memcpy(hmac, okm + 48, 32);
+    ret = 0;
+Exit:
+    OPENSSL_cleanse(okm, sizeof(okm));
+    return ret;
 }
 
 int rly_keyring_ephemeral(rly_keyring_t *kr)

@@ -13,6 +13,7 @@ typedef struct st_rly_key_t {
     uint8_t data_key[32];        /* HKDF-SHA256(master, info "authrelay data key v1") */
     uint8_t cookie_key[32];      /* HKDF-SHA256(master, info "authrelay flow cookie v1"): the browser cookie's MAC (1.1) */
     uint8_t csrf_key[32];        /* HKDF-SHA256(master, info "authrelay csrf token v1"): the confirmation page's CSRF token */
+    uint8_t ticket_key[32];      /* HKDF-SHA256(master, info "authrelay tls ticket v1"): TLS session ticket keys (rly_ticket_key) */
 } rly_key_t;
 
 /* keys[0] signs states, cookies and CSRF tokens and encrypts; every key verifies and decrypts. One derived key per
@@ -42,6 +43,16 @@ int rly_key_derive(rly_key_t *key, const char *id, const uint8_t master[32]);
  * file atomically (temporary file + rename, mode 0600). 0 / -1 with a message in err.
  */
 int rly_keygen(const char *path, int rotate, char *err, size_t errlen);
+
+/*
+ * TLS session tickets: every replica with the same key file derives the same ticket key for a period of
+ * RLY_TICKET_PERIOD seconds (period = unix time / RLY_TICKET_PERIOD), so a ticket from one replica resumes on another.
+ * rly_ticket_key: 80 bytes of HKDF-SHA256(key->ticket_key, info "authrelay tls ticket v1 period <decimal period>"),
+ * split into the name a ticket carries in clear (16 bytes), its AES-256-CBC key (32) and its HMAC-SHA256 key (32).
+ * 0 / -1 (HKDF failed: outputs wiped). Key material: never log it, cleanse copies.
+ */
+#define RLY_TICKET_PERIOD 3600
+int rly_ticket_key(const rly_key_t *key, uint64_t period, uint8_t name[16], uint8_t aes[32], uint8_t hmac[32]);
 
 /* AES-256-GCM under keys[0].data_key with a random 12-byte nonce: out = 0x01 || nonce || ct || tag.
  * out must hold len + RLY_DATA_OVERHEAD bytes. Returns the output length, or -1. */

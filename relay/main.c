@@ -60,7 +60,7 @@ static int cmd_check_config(int argc, char **argv)
     if (st == RELAY_CONFIG_OK && rc == 0 && !cfg.plain && cfg.tls_cert != NULL) {
         /* load the certificate and key as serve would: unparsable or mismatched files are not OK either */
         char err[512];
-        SSL_CTX *ctx = relay_tls_new(&cfg, err, sizeof(err));
+        SSL_CTX *ctx = relay_tls_new(&cfg, NULL, err, sizeof(err));
         if (ctx == NULL) {
             fprintf(stderr, "authrelay: %s\n", err);
             rc = 1;

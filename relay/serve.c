@@ -107,7 +107,7 @@ static void reload(relay_t *r)
         }
     }
     if (r->ssl_ctx != NULL && cfg->tls_cert != NULL) {
-        SSL_CTX *ctx = relay_tls_new(cfg, err, sizeof(err));
+        SSL_CTX *ctx = relay_tls_new(cfg, &r->keys, err, sizeof(err));
         if (ctx == NULL) {
             fprintf(stderr, "authrelay: reload: %s\n", err);
             failed = 1;
@@ -304,7 +304,7 @@ int relay_serve(relay_config_t *cfg)
     } else if ((r->store = store_memory_new()) == NULL) {
         goto Exit;
     }
-    if (!cfg->plain && (r->ssl_ctx = relay_tls_new(cfg, err, sizeof(err))) == NULL) {
+    if (!cfg->plain && (r->ssl_ctx = relay_tls_new(cfg, &r->keys, err, sizeof(err))) == NULL) {
         fprintf(stderr, "authrelay: %s\n", err);
         goto Exit;
     }
