@@ -171,13 +171,23 @@ typedef struct st_accept_data_t {
     h2o_socket_t *sock;
     struct timeval connected_at;
     h2o_timeout_entry_t timeout;
+    /* a reference to the TLS context the handshake uses: h2o makes the SSL object from it only when the client's first
+     * bytes arrive, and a reload (SIGHUP) may drop the worker's own reference meanwhile; NULL with --plain */
+    SSL_CTX *ssl_ctx;
 } accept_data_t;
+
+static void accept_data_free(accept_data_t *data)
+{
+    if (data->ssl_ctx != NULL)
+        SSL_CTX_free(data->ssl_ctx);
+    free(data);
+}
 
 static void on_handshake_timeout(h2o_timeout_entry_t *entry)
 {
     accept_data_t *data = H2O_STRUCT_FROM_MEMBER(accept_data_t, timeout, entry);
     h2o_socket_t *sock = data->sock;
-    free(data);
+    accept_data_free(data);
     sock->data = NULL;
     h2o_socket_close(sock);
 }
@@ -188,7 +198,7 @@ static void on_handshake_complete(h2o_socket_t *sock, const char *err)
     relay_worker_t *w = data->worker;
     struct timeval connected_at = data->connected_at;
     h2o_timeout_unlink(&data->timeout);
-    free(data);
+    accept_data_free(data); /* the SSL object holds its own reference now */
     sock->data = NULL;
     if (err != NULL) {
         h2o_socket_close(sock);
@@ -231,7 +241,7 @@ static void on_proxy_read(h2o_socket_t *sock, const char *err)
         if (err == NULL)
             relay_metrics_proxy_refused();
         h2o_timeout_unlink(&data->timeout);
-        free(data);
+        accept_data_free(data);
         sock->data = NULL;
         h2o_socket_close(sock);
         return;
@@ -245,12 +255,12 @@ static void on_proxy_read(h2o_socket_t *sock, const char *err)
     if (w->accept_ctx.ssl_ctx == NULL) {
         struct timeval connected_at = data->connected_at;
         h2o_timeout_unlink(&data->timeout);
-        free(data);
+        accept_data_free(data);
         sock->data = NULL;
         h2o_http1_accept(&w->accept_ctx, sock, connected_at); /* it takes what came after the header */
         return;
     }
-    h2o_socket_ssl_handshake(sock, w->accept_ctx.ssl_ctx, NULL, on_handshake_complete);
+    h2o_socket_ssl_handshake(sock, data->ssl_ctx, NULL, on_handshake_complete);
 }
 
 static void on_accept(h2o_socket_t *listener, const char *error);
@@ -285,7 +295,9 @@ void relay_accept(relay_worker_t *w, h2o_socket_t *sock)
         h2o_socket_close(sock);
         return;
     }
-    *data = (accept_data_t){w, sock, connected_at, {0}};
+    *data = (accept_data_t){w, sock, connected_at, {0}, w->accept_ctx.ssl_ctx};
+    if (data->ssl_ctx != NULL)
+        SSL_CTX_up_ref(data->ssl_ctx);
     data->timeout.cb = on_handshake_timeout;
     /* the PROXY header and the TLS handshake share the handshake timeout */
     h2o_timeout_link(w->ctx.loop, &w->ctx.handshake_timeout, &data->timeout);
@@ -293,7 +305,7 @@ void relay_accept(relay_worker_t *w, h2o_socket_t *sock)
     if (w->relay->config->proxy_protocol)
         h2o_socket_read_start(sock, on_proxy_read);
     else
-        h2o_socket_ssl_handshake(sock, w->accept_ctx.ssl_ctx, NULL, on_handshake_complete);
+        h2o_socket_ssl_handshake(sock, data->ssl_ctx, NULL, on_handshake_complete);
 }
 
 /* stops reading the listener: at the cap until a connection closes; out of descriptors, also until a retry timer, as a

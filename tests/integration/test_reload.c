@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include "bound.h"
 #include "harness.h"
+#include "raw.h"
 
 static rly_relay_t relay;
 
@@ -191,6 +192,25 @@ static void test_failed_reload(void **state)
     callback_ok(&s, "code-after-failed-reload");
 }
 
+/* a connection accepted before a reload whose client speaks only after it: h2o makes its SSL object from the context of
+ * the accept, which the reload replaced (a use after free once, a crash in SSL_new) */
+static void test_reload_during_handshake(void **state)
+{
+    (void)state;
+    rly_raw_t idle[4];
+    for (int i = 0; i != 4; ++i)
+        assert_int_equal(rly_raw_connect(&idle[i], relay.port, NULL), 0);
+    usleep(100000); /* accepted, nothing read yet */
+    hup();
+    hup(); /* the second reload drops the first new context's predecessor for good */
+    for (int i = 0; i != 4; ++i) {
+        assert_int_equal(rly_raw_handshake(&idle[i], 5000), 0);
+        rly_raw_close(&idle[i]);
+    }
+    assert_true(rly_relay_running(&relay));
+    assert_int_equal(discovery(NULL, RLY_H1)->status, 200);
+}
+
 /* HTTP/2 Rapid Reset (CVE-2023-44487): a connection that opens and cancels streams without end is closed with GOAWAY,
  * and the relay keeps serving others; clients that reset streams they already have an answer for are not affected */
 static void test_rapid_reset_guard(void **state)
@@ -220,8 +240,8 @@ static void test_rapid_reset_guard(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        RLY_TEST(test_key_rotation),  RLY_TEST(test_bound_key_rotation), RLY_TEST(test_certificate_reload),
-        RLY_TEST(test_failed_reload), RLY_TEST(test_rapid_reset_guard),
+        RLY_TEST(test_key_rotation),  RLY_TEST(test_bound_key_rotation),      RLY_TEST(test_certificate_reload),
+        RLY_TEST(test_failed_reload), RLY_TEST(test_reload_during_handshake), RLY_TEST(test_rapid_reset_guard),
     };
     return cmocka_run_group_tests_name("reload", tests, group_setup, group_teardown);
 }
