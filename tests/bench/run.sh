@@ -75,8 +75,8 @@ if [ -z "${BUILD_DIR:-}" ]; then
     [ -f "$BUILD_DIR/CMakeCache.txt" ] || cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null ||
         die "cmake configure failed"
 fi
-[ -f "$BUILD_DIR/CMakeCache.txt" ] || cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null ||
-    die "cmake configure failed in $BUILD_DIR"
+# configured again: a tree made before a bench tool was added knows no target for it
+cmake -S "$ROOT" -B "$BUILD_DIR" >/dev/null || die "cmake configure failed in $BUILD_DIR"
 BUILD_LOG=${TMPDIR:-/tmp}/authrelay-bench-build.$$.log
 cmake --build "$BUILD_DIR" -j2 --target authrelay flow_bench resume_bench >"$BUILD_LOG" 2>&1 ||
     die "build failed in $BUILD_DIR: $(tail -20 "$BUILD_LOG")"
@@ -330,7 +330,8 @@ run_hold() { # target proto
     if [ -n "$HOLD_SKIP" ]; then
         echo "RSS per idle TLS long-poll ($2): skipped: $HOLD_SKIP" >"$out"
     else
-        "$HOLD_BIN" --port "${PORT[$t]}" --pid "${PID[$t]}" --proto "$2" --conns "$HOLD_N" >"$out" 2>&1 &
+        "$HOLD_BIN" --port "${PORT[$t]}" --pid "${PID[$t]}" --admin-port "${ADMIN[$t]}" --proto "$2" --conns "$HOLD_N" \
+            >"$out" 2>&1 &
         LOADGEN_PID=$!
         wait "$LOADGEN_PID"
         LOADGEN_PID=
@@ -340,13 +341,21 @@ run_hold() { # target proto
 }
 # resume_bench's failed connections and answers other than 2xx/3xx ("?" without a result)
 failed() { awk '/^RESULT resume_bench/ {for (i = 1; i <= NF; ++i) if ($i ~ /^(errors|bad_status)=/) {split($i, kv, "="); n += kv[2]}; seen = 1} END {print seen ? n + 0 : "?"}' "$1" 2>/dev/null; }
+# hold_conns: pickups held when RSS was read, of those sent, and its errors
+held() { # target
+    local p
+    for p in h1 h2; do
+        grep -q '^RESULT hold_conns' "$TMP/$1-hold-$p.out" 2>/dev/null || continue
+        echo -n ", long-polls $p held $(sed -n 's/^RESULT hold_conns .* held=\([^ ]*\).*/\1/p' "$TMP/$1-hold-$p.out")/$HOLD_N errors $(sed -n 's/^RESULT hold_conns .* errors=\([^ ]*\).*/\1/p' "$TMP/$1-hold-$p.out")"
+    done
+}
 hold_kib() { sed -n 's/^RESULT hold_conns .*per_conn_kib=\([^ ]*\).*/\1/p' "$1" 2>/dev/null | head -1; }
 
 # sessions for one target: pre-created over HTTP/1.1 (HTTP/2 connections end after 10,000 streams), their callback
 # paths split into one file per run
 make_paths() { # target
     local t=$1 ka nc rs total
-    ka=$(awk -v r="${H2O_KA:-0}" -v s="$KA_SECS" -v m="$KA_SESSIONS_MAX" 'BEGIN {n = int(r * s * 1.15) + 5000; if (r == 0) n = 60000 * s; if (n > m) n = m; print n}')
+    ka=$(awk -v r="${H2O_KA:-0}" -v s="$KA_SECS" -v m="$KA_SESSIONS_MAX" 'BEGIN {n = int(r * s) + 5000; if (r == 0) n = 60000 * s; if (n > m) n = m; print n}')
     nc=$(awk -v r="${H2O_NC:-0}" -v s="$NC_SECS" 'BEGIN {n = int(r * s * 1.5) + 2000; if (r == 0) n = 5000 * s; print n}')
     rs=$(awk -v a="${H2O_RS:-0}" -v b="${H2O_FULL:-0}" -v s="$RS_SECS" 'BEGIN {r = a > b ? a : b; n = int(r * s * 1.5) + 2000; if (r == 0) n = 5000 * s; print n}')
     total=$((ka + nc + 2 * rs))
@@ -370,8 +379,15 @@ measure() { # target
         else
             echo "$t: $HOLD_N idle TLS long-polls, HTTP/1.1, then HTTP/2 (hold_conns) ..."
         fi
-        run_hold "$t" h1
-        run_hold "$t" h2
+        # each from a fresh process: a relay seldom gives freed memory back, and a second reading would reuse it
+        local proto
+        for proto in h1 h2; do
+            if [ -z "$HOLD_SKIP" ]; then
+                stop_target "$t"
+                start_relay "$t"
+            fi
+            run_hold "$t" "$proto"
+        done
         make_paths "$t"
     fi
     local p=$TMP/$t
@@ -471,7 +487,7 @@ ran() { [ -s "$TMP/$1-ka.out" ]; }
         printf '  %-32s keep-alive %s%s, new-connection %s, resumed %s, full handshakes %s%s\n' "${LABEL[$t]}" \
             "$(wrk_errors "$TMP/$t-ka.out")" "$([ "$t" != h2o ] && wrk_ran_out "$TMP/$t-ka.out")" "$(wrk_errors "$TMP/$t-nc.out")" \
             "$(failed "$TMP/$t-resumed.out")" "$(failed "$TMP/$t-full.out")" \
-            "$([ "$t" != h2o ] && echo ", full flows $(field "$TMP/$t-flow.out" errors), wake $(field "$TMP/$t-wake.out" errors)")"
+            "$([ "$t" != h2o ] && echo ", full flows $(field "$TMP/$t-flow.out" errors), wake $(field "$TMP/$t-wake.out" errors)$(held "$t")")"
     done
     echo
     echo "TLS handshakes (resume_bench, $RS_THREADS threads, one Connection: close callback a connection)   full/s  resumed/s  resumed  resumed/full"
