@@ -284,7 +284,7 @@ run_wrk() { # target what secs paths cpu [extra wrk args...]
             'BEGIN {n = r * (e - s); if (n > 0) printf "%.1f", (b - a) / hz * 1e6 / n; else print "-"}')
         if [ "$t" = redis ]; then
             # cmdstat_evalsha:calls=N,usec=U,usec_per_call=X,...: each command's time per call and calls per callback
-            CMDSTATS[$t]=$(awk -F'[:,=]' -v n="$n" '/^cmdstat_/ && n > 0 {sub(/^cmdstat_/, "", $1); if ($3 / n >= 0.01) printf "%s%s %.2f us/call x %.2f/callback", sep, $1, $7, $3 / n; sep = "; "}' "$TMP/commandstats")
+            CMDSTATS[$t]=$(awk -F'[:,=]' -v n="$n" '/^cmdstat_/ && n > 0 {sub(/^cmdstat_/, "", $1); if ($3 / n >= 0.05) {printf "%s%s %.2f us/call x %.2f/callback", sep, $1, $7, $3 / n; sep = "; "}}' "$TMP/commandstats")
             CPU_US[$t.evalsha]=$(awk -F'[:,=]' -v n="$n" '$1 == "cmdstat_evalsha" && n > 0 {printf "%.1f", $5 / n}' "$TMP/commandstats")
         fi
     fi
