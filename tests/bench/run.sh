@@ -128,7 +128,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 free_port() {
     local p
     for _ in $(seq 1 100); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((20000 + RANDOM % 12000)) # below the ephemeral ports (32768-), which thousands of client sockets take
         ss -ltnH 2>/dev/null | awk '{print $4}' | grep -q ":$p\$" && continue
         (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
         echo "$p"
@@ -423,9 +423,15 @@ start_relay memory
 PAGE_STATUS=$(curl -sk -o "$TMP/page" -w '%{http_code}' "https://127.0.0.1:${PORT[memory]}$(head -1 "$TMP/one.txt")")
 PAGE_BYTES=$(wc -c <"$TMP/page")
 [ "$PAGE_STATUS" = 303 ] || note "the relay answered a callback with $PAGE_STATUS, not 303"
-# h2o's paths: the same shape as the relay's (a fresh code, a state), 1,000 of them, each sent many times
-awk -v line="$(head -1 "$TMP/one.txt")" 'BEGIN {for (i = 0; i < 1000; ++i) {x = line; sub(/code=eyJ/, sprintf("code=%03dJ", i), x); print x}}' >"$TMP/h2o-ka.txt"
-for f in nc rs full; do cp "$TMP/h2o-ka.txt" "$TMP/h2o-$f.txt"; done
+# h2o's paths: the same shape as the relay's (a code, a state); wrk sends its 1,000 again and again, resume_bench
+# sends each line once, so it gets 5,000 a second of its run
+h2o_paths() { # count file
+    awk -v n="$1" -v line="$(head -1 "$TMP/one.txt")" 'BEGIN {for (i = 0; i < n; ++i) {x = line; sub(/code=eyJ/, sprintf("code=%06d", i), x); print x}}' >"$2"
+}
+h2o_paths 1000 "$TMP/h2o-ka.txt"
+cp "$TMP/h2o-ka.txt" "$TMP/h2o-nc.txt"
+h2o_paths $((RS_SECS * 5000)) "$TMP/h2o-rs.txt"
+cp "$TMP/h2o-rs.txt" "$TMP/h2o-full.txt"
 case " $TARGETS " in *" memory "*) ;; *) stop_target memory ;; esac
 
 H2O_KA='' H2O_NC='' H2O_RS='' H2O_FULL=
