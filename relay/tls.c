@@ -347,6 +347,7 @@ SSL_CTX *relay_tls_new(const relay_config_t *cfg, _Atomic(const rly_keyring_t *)
         return NULL;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS); /* an idle connection keeps no record buffers (34 KiB) */
     /* no session tickets unless use_tickets below turns TLS 1.3 ones on under the key file's keys: OpenSSL's own are under a
      * random per-process key, so resumption would depend on the replica a client reaches */
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
