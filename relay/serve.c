@@ -189,6 +189,10 @@ static void *worker_main(void *arg)
     relay_worker_t *w = start->w;
     /* the loop, the context and every socket are made on the thread that runs them: libh2o keeps per-thread
      * allocators (socket buffers, memory pools) that must not be shared */
+    /* socket input buffers of 4 KiB, not h2o's 8 KiB: an HTTP/1.1 request keeps its input buffer until it is answered,
+     * a long-poll for its whole wait, and this relay's requests are a few hundred bytes. 4 KiB is the least h2o reads
+     * into, so the buffers stay recycled (tests/bench/README.md, "Memory per idle TLS long-poll") */
+    h2o_socket_buffer_prototype._initial_buf.capacity = H2O_SOCKET_INITIAL_INPUT_BUFFER_SIZE;
     int failed = worker_init(w->relay, w, start->fd);
     free(start);
     startup_report(failed);
