@@ -47,17 +47,17 @@ typedef enum en_pickup_state_t {
     PICKUP_REMOVING,
 } pickup_state_t;
 
+/* one per waiting pickup, for as long as it waits: kept small (tests/bench/README.md, "Memory per idle TLS long-poll") */
 typedef struct st_pickup_t {
     relay_op_t super;
-    pickup_state_t state;
-    uint8_t key[RLY_SESSION_ID_BYTES]; /* the session's store key (rly_store_key), not its id */
-    char sid_text[RLY_SESSION_ID_LEN + 1];
-    uint8_t token_hash[32];
-    char as_id[RLY_AS_ID_MAX + 1]; /* "" until the first read */
-    int is_delete;
-    unsigned wait; /* seconds, as applied */
-    relay_waiter_t waiter;
+    relay_waiter_t waiter; /* its key is the session's store key (rly_store_key), not its id: the store calls use it too */
     h2o_timeout_entry_t timeout;
+    uint8_t token_hash[32];
+    char *as_id; /* malloc'ed at the first read (an AS identifier is up to 255 bytes, most are short); NULL before */
+    char sid_text[RLY_SESSION_ID_LEN + 1];
+    uint8_t state; /* pickup_state_t */
+    unsigned wait; /* seconds, as applied */
+    unsigned is_delete : 1;
     unsigned wait_over : 1;
     unsigned woken : 1;
     unsigned subscribed : 1;
@@ -70,7 +70,13 @@ static const char *event_of(const pickup_t *p)
 
 static const char *as_of(const pickup_t *p)
 {
-    return p->as_id[0] != '\0' ? p->as_id : NULL;
+    return p->as_id;
+}
+
+static void pickup_free(pickup_t *p)
+{
+    free(p->as_id);
+    relay_op_free(&p->super);
 }
 
 /* leaves the waiter table, the timer and the subscription */
@@ -84,15 +90,15 @@ static void stop_waiting(pickup_t *p)
     }
     if (p->subscribed) {
         p->subscribed = 0;
-        if (!relay_waiters_has(w->waiters, p->key))
-            w->store->unwatch(w->store, p->key);
+        if (!relay_waiters_has(w->waiters, p->waiter.key))
+            w->store->unwatch(w->store, p->waiter.key);
     }
 }
 
 static void finish(pickup_t *p)
 {
     stop_waiting(p);
-    relay_op_free(&p->super);
+    pickup_free(p);
 }
 
 /* the one answer to a store status that ends a pickup or a delete: 404 for an unknown or expired session, 503 when the
@@ -118,7 +124,7 @@ static void read_session(pickup_t *p)
 {
     store_t *store = p->super.worker->store;
     p->state = PICKUP_READING;
-    store->mark_read(store, p->key, on_read, p);
+    store->mark_read(store, p->waiter.key, on_read, p);
 }
 
 /* joins the waiter table, arms the timer and subscribes (each once); or reads again after a stale read */
@@ -139,7 +145,7 @@ static void wait_for_result(pickup_t *p)
     if (!p->subscribed) {
         p->subscribed = 1;
         p->state = PICKUP_SUBSCRIBING;
-        w->store->watch(w->store, p->key, on_watched, p);
+        w->store->watch(w->store, p->waiter.key, on_watched, p);
     }
 }
 
@@ -155,7 +161,7 @@ static void on_req_gone(relay_op_t *op)
     pickup_t *p = (pickup_t *)op;
     stop_waiting(p);
     if (p->state == PICKUP_WAITING)
-        relay_op_free(op);
+        pickup_free(p);
 }
 
 static void on_wake(relay_waiter_t *waiter)
@@ -191,7 +197,7 @@ static void respond_pending(pickup_t *p, h2o_req_t *req, const store_record_t *r
     char body[96];
     long expires_in = (long)((rec->expires_in_ms + 999) / 1000);
     int n = snprintf(body, sizeof(body), "{\"status\":\"pending\",\"expires_in\":%ld}", expires_in);
-    relay_event(RLY_LOG_DEBUG, "pickup", p->as_id, "pending", relay_op_elapsed(&p->super));
+    relay_event(RLY_LOG_DEBUG, "pickup", as_of(p), "pending", relay_op_elapsed(&p->super));
     relay_respond_json(req, 202, NULL, h2o_strdup(&req->pool, body, (size_t)n).base, (size_t)n);
 }
 
@@ -200,7 +206,7 @@ static void deliver(pickup_t *p, h2o_req_t *req, const store_record_t *rec)
     size_t len;
     char *json = relay_result_open(relay_keys(p->super.worker->relay), p->sid_text, rec->result, rec->result_len, &len);
     if (json == NULL) {
-        relay_event(RLY_LOG_WARN, "pickup", p->as_id, "undecryptable", relay_op_elapsed(&p->super));
+        relay_event(RLY_LOG_WARN, "pickup", as_of(p), "undecryptable", relay_op_elapsed(&p->super));
         relay_respond_error(req, 404, NULL, "not_found", "unknown or expired session", 0);
         return;
     }
@@ -209,7 +215,7 @@ static void deliver(pickup_t *p, h2o_req_t *req, const store_record_t *rec)
     free(json);
     if (p->woken && rec->completed_at != 0)
         relay_metrics_observe_wake((double)(relay_unix_ms() - rec->completed_at) / 1000.0);
-    relay_event(RLY_LOG_INFO, "pickup", p->as_id, "delivered", relay_op_elapsed(&p->super));
+    relay_event(RLY_LOG_INFO, "pickup", as_of(p), "delivered", relay_op_elapsed(&p->super));
     relay_respond_json(req, 200, NULL, body.base, body.len);
 }
 
@@ -228,16 +234,19 @@ static void on_read(void *ctx, store_status_t status, const store_record_t *rec)
         goto Exit;
     }
     if (p->state == PICKUP_VERIFYING) {
-        memcpy(p->as_id, rec->as_id, sizeof(p->as_id));
+        if (p->as_id == NULL && (p->as_id = strndup(rec->as_id, RLY_AS_ID_MAX)) == NULL) {
+            relay_respond_error(req, 500, NULL, "server_error", "internal error", 0);
+            goto Exit;
+        }
         if (!rly_hash_equal(rec->token_hash, p->token_hash)) {
-            relay_event(RLY_LOG_INFO, event_of(p), p->as_id, "unauthorized", relay_op_elapsed(&p->super));
+            relay_event(RLY_LOG_INFO, event_of(p), as_of(p), "unauthorized", relay_op_elapsed(&p->super));
             h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
             relay_respond_error(req, 401, NULL, "invalid_token", "missing or wrong poll token", 0);
             goto Exit;
         }
         if (p->is_delete) {
             p->state = PICKUP_REMOVING;
-            p->super.worker->store->remove(p->super.worker->store, p->key, on_removed, p);
+            p->super.worker->store->remove(p->super.worker->store, p->waiter.key, on_removed, p);
             return;
         }
         if (rec->result != NULL) {
@@ -288,7 +297,7 @@ static void on_removed(void *ctx, store_status_t status, const store_record_t *r
         answer_store_status(p, req, status);
         goto Exit;
     }
-    relay_event(RLY_LOG_INFO, "delete", p->as_id, "deleted", relay_op_elapsed(&p->super));
+    relay_event(RLY_LOG_INFO, "delete", as_of(p), "deleted", relay_op_elapsed(&p->super));
     relay_respond_json(req, 204, NULL, "", 0);
 Exit:
     finish(p);
@@ -345,16 +354,15 @@ static int start(h2o_req_t *req, const char *sid_text, size_t sid_len, int is_de
         return 0;
     }
     pickup_t *p = relay_op_new(req, sizeof(*p));
-    if (p == NULL || rly_store_key(sid, p->key) != 0) {
+    if (p == NULL || rly_store_key(sid, p->waiter.key) != 0) {
         if (p != NULL)
-            relay_op_free(&p->super);
+            pickup_free(p);
         relay_respond_error(req, 500, NULL, "server_error", "internal error", 0);
         return 0;
     }
     p->super.on_req_gone = on_req_gone;
     p->is_delete = is_delete;
     p->state = PICKUP_VERIFYING;
-    memcpy(p->waiter.key, p->key, sizeof(p->key)); /* waiters, like the store, know the session by its store key */
     memcpy(p->sid_text, sid_text, RLY_SESSION_ID_LEN);
     p->waiter.on_wake = on_wake;
     p->timeout.cb = on_timeout;
@@ -369,7 +377,7 @@ static int start(h2o_req_t *req, const char *sid_text, size_t sid_len, int is_de
                                   h2o_strdup(&req->pool, applied, (size_t)n).base, (size_t)n);
         }
     }
-    p->super.worker->store->get(p->super.worker->store, p->key, on_read, p);
+    p->super.worker->store->get(p->super.worker->store, p->waiter.key, on_read, p);
     return 0;
 }
 
