@@ -16,7 +16,8 @@
 # ones with the same client; full flows/s (flow_bench: create, long-poll, callback, delete); RSS per idle TLS long-poll
 # with HOLD_N separate TLS connections, HTTP/1.1 and HTTP/2 (hold_conns); CPU per keep-alive callback of every process
 # (/proc/PID/stat) and Redis's INFO commandstats; wake latency with WAKE_N waiting pickups; the targets met / not met.
-# About 4 to 8 minutes on 2 cores (the sessions made for the keep-alive runs grow with h2o's rate). Everything on 127.0.0.1; the relays run with --rate-limit 0 --sessions-max 2000000.
+# About 4 to 8 minutes on 2 cores (the sessions made for the keep-alive runs grow with h2o's rate). Everything
+# on 127.0.0.1; the relays run with --rate-limit 0 --sessions-max 2000000.
 #
 # Knobs (environment): BUILD_DIR (default: a Release tree in build-bench), THREADS (2: relay and h2o worker threads),
 #   CONNS (64), WRK_THREADS (1), KA_SECS (6), NC_SECS (5), RS_SECS (5), RS_THREADS (4), FLOW_SECS (5), FLOW_C (50),
