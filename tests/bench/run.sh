@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run.sh: one run, one table: the callback path of authrelay (memory store, and Redis) next to Debian's h2o serving a
-# static file over TLS, on the same machine at the same time; tests/bench/README.md says what every figure means
+# static file over TLS, one after the other in the same run; tests/bench/README.md says what every figure means
 #
 #   BUILD_DIR=/path/to/build tests/bench/run.sh
 #
