@@ -26,7 +26,8 @@
  *     is parsed, so a stream that ends inside the parser was cancelled). A client that empties the bucket gets
  *     GOAWAY(ENHANCE_YOUR_CALM) through h2o's own error path, and the connection is closed. Legitimate clients
  *     cancel a stream now and then, far below the refill rate.
- *   - a count of the streams opened over the connection's life (RELAY_H2_STREAMS_PER_CONN): then GOAWAY, and the
+ *   - a count of the streams opened over the connection's life (RELAY_H2_STREAMS_PER_CONN): then a graceful GOAWAY
+ *     (NO_ERROR), as h2o's shutdown sends: the streams taken are answered, later ones are not processed, and the
  *     client opens a new connection, which passes the accept path (connection cap, handshake) again.
  *   - a count of CONTINUATION frames in the current header block (RELAY_H2_CONTINUATIONS_MAX): h2o caps the block's
  *     bytes but not its frames, and empty CONTINUATION frames cost CPU only.
@@ -38,7 +39,7 @@
 
 /*
  * Debian ships h2o/http2_internal.h without the khash.h it includes, so the head of libh2o 2.2.5's h2o_http2_conn_t is
- * mirrored here, as far as the frame parser pointer. install_reset_guard checks the mirror against the live connection
+ * mirrored here, as far as the write buffer. install_reset_guard checks the mirror against the live connection
  * (its socket and context fields) before it trusts it, and installs nothing when they disagree.
  */
 #if !(H2O_VERSION_MAJOR == 2 && H2O_VERSION_MINOR == 2 && H2O_VERSION_PATCH == 5)
@@ -46,6 +47,10 @@
 #endif
 typedef struct st_h2o_http2_conn_t h2o_http2_conn_t;
 typedef ssize_t (*read_expect_cb)(h2o_http2_conn_t *conn, const uint8_t *src, size_t len, const char **err_desc);
+typedef struct st_hpack_table_t {
+    void *entries;
+    size_t num_entries, entry_capacity, entry_start_index, hpack_size, hpack_capacity, hpack_max_capacity;
+} hpack_table_t;
 typedef struct st_num_streams_t {
     uint32_t open, half_closed, send_body;
 } num_streams_t;
@@ -68,7 +73,21 @@ struct st_h2o_http2_conn_t {
     int state; /* h2o_http2_conn_state_t */
     h2o_linklist_t _conns;
     read_expect_cb _read_expect;
+    h2o_buffer_t *_http1_req_input;
+    hpack_table_t _input_header_table;
+    ssize_t _input_window; /* h2o_http2_window_t */
+    hpack_table_t _output_header_table;
+    h2o_linklist_t _pending_reqs;
+    h2o_timeout_entry_t _timeout_entry;
+    h2o_buffer_t *_headers_unparsed;
+    struct {
+        h2o_buffer_t *buf; /* the frames to write next */
+    } _write;
 };
+enum { CONN_STATE_OPEN, CONN_STATE_HALF_CLOSED }; /* h2o_http2_conn_state_t */
+/* exported by libh2o 2.2.5, declared in the http2_internal.h Debian cannot compile */
+void h2o_http2_encode_goaway_frame(h2o_buffer_t **buf, uint32_t last_stream_id, int errnum, h2o_iovec_t additional_data);
+void h2o_http2_conn_request_write(h2o_http2_conn_t *conn);
 
 typedef struct st_reset_guard_t {
     read_expect_cb inner; /* h2o's parser for the next input; h2o replaces it as it goes, the guard follows */
@@ -132,9 +151,13 @@ static ssize_t guarded_read_expect(h2o_http2_conn_t *conn, const uint8_t *src, s
         refill(g, h2o_now(conn->super.ctx->loop));
         g->tokens -= open + opened - conn->num_streams.pull.open;
     }
-    if (opened && ++g->streams > RELAY_H2_STREAMS_PER_CONN) {
-        *err_desc = "too many streams on one connection";
-        return H2O_HTTP2_ERROR_ENHANCE_YOUR_CALM;
+    if (opened && ++g->streams == RELAY_H2_STREAMS_PER_CONN && conn->state == CONN_STATE_OPEN) {
+        /* what h2o's graceful shutdown does for one connection: GOAWAY(NO_ERROR) naming the last stream it takes, no
+         * new stream after it, the connection closed once the streams it took are answered; the client goes on with
+         * a new connection and loses nothing */
+        h2o_http2_encode_goaway_frame(&conn->_write.buf, conn->pull_stream_ids.max_open, 0, (h2o_iovec_t){NULL, 0});
+        h2o_http2_conn_request_write(conn);
+        conn->state = CONN_STATE_HALF_CLOSED;
     }
     /* h2o switches parsers (preface, frames, CONTINUATION) by assigning _read_expect: keep the guard in front */
     if (conn->_read_expect != guarded_read_expect) {
@@ -148,7 +171,9 @@ static ssize_t guarded_read_expect(h2o_http2_conn_t *conn, const uint8_t *src, s
 static void install_reset_guard(h2o_socket_t *sock, h2o_context_t *ctx, reset_guard_t *g)
 {
     h2o_http2_conn_t *conn = sock->data;
-    if (conn == NULL || conn->sock != sock || conn->super.ctx != ctx || conn->_read_expect == NULL) {
+    /* the input header table's largest size is h2o's own SETTINGS_HEADER_TABLE_SIZE (4096), which no client changes */
+    if (conn == NULL || conn->sock != sock || conn->super.ctx != ctx || conn->_read_expect == NULL ||
+        conn->_input_header_table.hpack_max_capacity != 4096 || conn->_write.buf == NULL) {
         static int warned;
         if (!warned++)
             rly_log_msg(RLY_LOG_WARN, "http2_guard", "HTTP/2 reset guard not installed: libh2o layout differs", 0);

@@ -5,7 +5,7 @@
 #include <h2o.h>
 #include "worker.h"
 
-#define RELAY_H2_STREAMS_PER_CONN 10000    /* streams one HTTP/2 connection may open over its life; then GOAWAY */
+#define RELAY_H2_STREAMS_PER_CONN 10000    /* streams one HTTP/2 connection may open over its life; then a graceful GOAWAY */
 #define RELAY_H2_CONTINUATIONS_MAX 32      /* CONTINUATION frames in one header block; more: GOAWAY */
 #define RELAY_H2_CONCURRENT_REQUESTS 16    /* requests (and so long-polls) running at once on one HTTP/2 connection */
 #define RELAY_ACCEPT_RETRY_MS 100          /* out of descriptors: accepting resumes after this, or when one closes */

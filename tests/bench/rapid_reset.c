@@ -69,6 +69,7 @@ typedef struct st_conn_t {
     uint32_t next_stream;
     int goaway;
     uint32_t goaway_code;
+    uint32_t goaway_last;     /* the last stream id the server's (first) GOAWAY says it processes */
     unsigned long long ended; /* streams the server ended: END_STREAM seen, or RST_STREAM */
     uint8_t in[16384 + 9];    /* the server's frames, parsed as they come: a partial frame is kept here */
     size_t inlen;
@@ -76,6 +77,7 @@ typedef struct st_conn_t {
 
 static double first_goaway_at; /* seconds since start, 0 until one is seen */
 static uint32_t first_goaway_code;
+static unsigned long long lost; /* streams mode: streams a GOAWAY said were taken that never ended */
 static double started_at;
 
 static int tcp_connect(const char *host, int port)
@@ -142,8 +144,10 @@ static void on_frame(conn_t *c, const uint8_t *f, size_t len)
 {
     uint8_t type = f[3], flags = f[4];
     if (type == 0x7 && len >= 8) {
-        if (!c->goaway)
+        if (!c->goaway) {
+            c->goaway_last = ((uint32_t)f[9] & 0x7f) << 24 | (uint32_t)f[9 + 1] << 16 | (uint32_t)f[9 + 2] << 8 | f[9 + 3];
             c->goaway_code = (uint32_t)f[9 + 4] << 24 | (uint32_t)f[9 + 5] << 16 | (uint32_t)f[9 + 6] << 8 | f[9 + 7];
+        }
         c->goaway = 1;
         if (first_goaway_at == 0) {
             if (getenv("RLY_H2_DEBUG") != NULL)
@@ -275,6 +279,15 @@ int main(int argc, char **argv)
         for (int i = 0; i != conns; ++i) {
             conn_t *c = &cs[i];
             if (c->ssl == NULL || c->goaway || c->next_stream > 0x7ffffff0u - 2 * BATCH) {
+                if (mode[0] == 's' && c->ssl != NULL && c->goaway) {
+                    /* a graceful GOAWAY: the streams up to its last id are answered, then the server closes */
+                    for (double until = now() + 2; now() < until && drain(c, &bytes) == 0;) {
+                        struct pollfd pfd = {c->fd, POLLIN, 0};
+                        poll(&pfd, 1, 10);
+                    }
+                    unsigned long long taken = (c->goaway_last + 1) / 2;
+                    lost += taken > c->ended ? taken - c->ended : 0;
+                }
                 goaways += c->goaway;
                 conn_close(c);
                 if (conn_open(c, ctx, host, port) != 0) {
@@ -336,8 +349,8 @@ int main(int argc, char **argv)
     for (int i = 0; i != conns; ++i)
         goaways += cs[i].goaway;
     printf("RESULT rapid_reset h2=yes mode=%s conns=%d seconds=%.1f streams=%llu rate=%.0f reconnects=%llu goaways=%llu "
-           "first_goaway_ms=%.0f goaway_code=%u bytes_from_server=%llu\n",
-           mode, conns, took, streams, streams / took, reconnects, goaways, first_goaway_at * 1000, first_goaway_code, bytes);
+           "first_goaway_ms=%.0f goaway_code=%u lost=%llu bytes_from_server=%llu\n",
+           mode, conns, took, streams, streams / took, reconnects, goaways, first_goaway_at * 1000, first_goaway_code, lost, bytes);
     for (int i = 0; i != conns; ++i)
         conn_close(&cs[i]);
     free(cs);
