@@ -34,7 +34,7 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 echo "run-long: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)," \
     "-runs=$runs, at most ${max}s per target"
-table=$(printf '| %-17s | %12s | %8s | %7s | %-21s |\n|---|---:|---:|---:|---|' target executions exec/s seconds "reached $runs")
+table=$(printf '| %-20s | %12s | %8s | %7s | %-21s |\n|---|---:|---:|---:|---|' target executions exec/s seconds "reached $runs")
 for t in "${targets[@]}"; do
     work=$scratch/$t
     mkdir -p "$work/corpus" "$work/artifacts"
@@ -55,7 +55,7 @@ for t in "${targets[@]}"; do
     rate=$((n * 1000 / (ms != 0 ? ms : 1)))
     reached=no
     [ "$n" -ge "$runs" ] && reached=yes
-    line=$(printf '| %-17s | %12s | %8s | %7s | %-21s |' "\`$t\`" "$n" "$rate" "$secs" "$reached")
+    line=$(printf '| %-20s | %12s | %8s | %7s | %-21s |' "\`$t\`" "$n" "$rate" "$secs" "$reached")
     echo "$line"
     table+=$'\n'"$line"
 done
