@@ -687,6 +687,15 @@ void relay_redis_command(relay_redis_conn_t *conn, relay_redis_command_t *cmd, i
     deadline_arm(conn, &cmd->_deadline);
 }
 
+void relay_redis_command_formatted(relay_redis_conn_t *conn, relay_redis_command_t *cmd, const char *resp, size_t len)
+{
+    if (conn->state != CONN_UP || redisAsyncFormattedCommand(conn->ac, on_command_reply, cmd, resp, len) != REDIS_OK) {
+        cmd->cb(cmd, NULL);
+        return;
+    }
+    deadline_arm(conn, &cmd->_deadline);
+}
+
 int relay_redis_subscribe(relay_redis_conn_t *conn, const char *verb, const char *channel, size_t len,
                           relay_redis_deadline_t *deadline)
 {

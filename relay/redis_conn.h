@@ -103,6 +103,10 @@ struct st_relay_redis_command_t {
  */
 void relay_redis_command(relay_redis_conn_t *conn, relay_redis_command_t *cmd, int argc, const char **argv, const size_t *argvlen);
 
+/* the same with the command already in RESP (one array of bulk strings, resp[0..len)), borrowed for the call: hiredis
+ * copies it into its output buffer and formats nothing itself */
+void relay_redis_command_formatted(relay_redis_conn_t *conn, relay_redis_command_t *cmd, const char *resp, size_t len);
+
 /*
  * Sends verb ("SUBSCRIBE" or "UNSUBSCRIBE") for channel on a subscriber connection and arms deadline (re-armed if it
  * was); the confirmation comes through on_message, where the caller clears the deadline. 0, or -1 with no connection

@@ -1,5 +1,6 @@
 /* store_redis.c: the Redis rendezvous store: Lua check-and-set scripts, records, per-session pub/sub wake-ups */
 #include <assert.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,24 +88,26 @@ static const char *const scripts[SCRIPT_COUNT] = {
                    "if not v[1] then return false end\n"
                    "return {" RECORD ", redis.call('PTTL', KEYS[1])}\n",
     /*
-     * ARGV result, completed_at, sealed ("1" / ""), the session's channel, a message, the cookie hash presented ("":
-     * none): first writer wins, then wake the session's subscribers (the channel names the session; the message says
-     * nothing). Answers {outcome, record}: 1 written (the record without the result, which the caller has), 2 already
-     * completed, 3 a sealed session and an unsealed result, 4 a bound session not confirmed by that cookie (3 and 4:
-     * nothing written); 0 unknown. The record's remaining life is not read (0): nobody needs it here, and every call in a
-     * script costs.
+     * The callback's write, the hot path: ARGV result, completed_at, sealed ("1" / ""), the session's channel, the cookie
+     * hash presented ("": none). First writer wins, then the session's subscribers are woken (the channel names the
+     * session; the message "1" says nothing). Answers the HMGET's own table with the outcome appended, {record fields,
+     * outcome}: 1 written (the record without the result, which the caller has), 2 already completed, 3 a sealed session
+     * and an unsealed result, 4 a bound session not confirmed by that cookie (3 and 4: nothing written); 0 unknown.
+     * Lean on purpose (see "Redis CPU per callback" in docs/internals.md): three calls, no table built, no PTTL (the
+     * remaining life is not needed here: 0); every argument is copied into Lua and hashed byte by byte, so nothing is
+     * passed that the script can do without.
      */
     [SCRIPT_COMPLETE] = "local v = redis.call('HMGET', KEYS[1], " FIELDS ")\n"
                         "if not v[1] then return 0 end\n"
-                        "local outcome = 1\n"
-                        "if v[4] then outcome = 2\n"
-                        "elseif v[8] and v[10] ~= ARGV[6] then outcome = 4\n"
-                        "elseif v[7] and ARGV[3] ~= '1' then outcome = 3\n"
+                        "if v[4] then v[11] = 2\n"
+                        "elseif v[8] and v[10] ~= ARGV[5] then v[11] = 4\n"
+                        "elseif v[7] and ARGV[3] ~= '1' then v[11] = 3\n"
                         "else\n"
                         "  redis.call('HSET', KEYS[1], 'res', ARGV[1], 'cat', ARGV[2])\n"
-                        "  redis.call('PUBLISH', ARGV[4], ARGV[5])\n"
+                        "  redis.call('PUBLISH', ARGV[4], '1')\n"
+                        "  v[11] = 1\n"
                         "end\n"
-                        "return {outcome, " RECORD ", 0}\n",
+                        "return v\n",
     /* KEYS[2] INDEX; ARGV life after the first read, ms (the index follows a shortened life) */
     [SCRIPT_MARK_READ] =
         "local v = redis.call('HMGET', KEYS[1], " FIELDS ")\n"
@@ -182,6 +185,12 @@ typedef struct st_watch_t {
     relay_redis_deadline_t deadline; /* armed while a SUBSCRIBE or UNSUBSCRIBE is unanswered */
 } watch_t;
 
+/*
+ * A script call in flight: one allocation, the struct and the EVALSHA command itself in RESP, which hiredis copies into
+ * its output buffer as it is (redisAsyncFormattedCommand: no argv, no formatting, no allocation of its own for the
+ * command). Kept until the reply: a NOSCRIPT sends the same arguments again behind EVAL, and a completing write answers
+ * with its own result, which lies in resp.
+ */
 typedef struct st_redis_cmd_t {
     relay_redis_command_t super;
     redis_handle_t *h;
@@ -189,21 +198,93 @@ typedef struct st_redis_cmd_t {
     store_cb cb;
     void *ctx;
     int retried; /* EVAL after NOSCRIPT */
-    int argc;
-    const char *argv[16];
-    size_t argvlen[16];
-    char *buf; /* owns the bytes argv points to */
+    uint8_t key[RLY_SESSION_ID_BYTES];
+    size_t nelems;    /* elements of the RESP array */
+    size_t tail_at;   /* where the elements after the script's hash begin (numkeys, keys, arguments): EVAL's tail too */
+    size_t arg_at[2]; /* where the first two extra arguments' bytes begin (complete: the result, completed_at) */
+    size_t arg_len[2];
+    size_t len;
+    char resp[]; /* nothing secret: key names, hashes, ciphertexts */
 } redis_cmd_t;
+
+/* ---- RESP: the commands are formatted here (a RESP array of bulk strings is simple), bounded by RESP_ARGS_MAX ---- */
+
+#define RESP_ARGS_MAX 16
+
+static size_t resp_digits(size_t n)
+{
+    size_t d = 1;
+    while (n >= 10) {
+        n /= 10;
+        ++d;
+    }
+    return d;
+}
+
+/* the size of argc bulk strings of lens[] bytes as one RESP array */
+static size_t resp_size(size_t argc, const size_t *lens)
+{
+    size_t n = 1 + resp_digits(argc) + 2;
+    for (size_t i = 0; i != argc; ++i)
+        n += 1 + resp_digits(lens[i]) + 2 + lens[i] + 2;
+    return n;
+}
+
+/* type ('*' an array's header, '$' a bulk string's) and n in decimal, CRLF; returns the end */
+static char *resp_header(char *p, char type, size_t n)
+{
+    char digits[20];
+    size_t i = sizeof(digits);
+    do {
+        digits[--i] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n != 0);
+    *p++ = type;
+    memcpy(p, digits + i, sizeof(digits) - i);
+    p += sizeof(digits) - i;
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+/* one bulk string; returns the end */
+static char *resp_bulk(char *p, const void *data, size_t len)
+{
+    p = resp_header(p, '$', len);
+    if (len != 0)
+        memcpy(p, data, len);
+    p += len;
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
 
 /* ---- commands ---- */
 
 static void cmd_finish(redis_cmd_t *cmd, store_status_t status, const store_record_t *rec)
 {
-    /* rec may point into cmd->buf (a completing write's own result): freed after the callback. Nothing secret in buf:
-     * hashes and ciphertexts */
+    /* rec may point into cmd->resp (a completing write's own result): freed after the callback */
     cmd->cb(cmd->ctx, status, rec);
-    free(cmd->buf);
     free(cmd);
+}
+
+/* sends the command again as EVAL with the script's text (after NOSCRIPT); 0, or -1 out of memory */
+static int cmd_send_eval(redis_cmd_t *cmd)
+{
+    const char *text = scripts[cmd->script];
+    size_t text_len = strlen(text), tail_len = cmd->len - cmd->tail_at;
+    size_t lens[] = {4, text_len};
+    /* resp_size(2, lens) counts the header of a 2-element array: nelems may have more digits */
+    char *eval = malloc(resp_size(2, lens) - resp_digits(2) + resp_digits(cmd->nelems) + tail_len);
+    if (eval == NULL)
+        return -1;
+    char *p = resp_header(eval, '*', cmd->nelems);
+    p = resp_bulk(p, "EVAL", 4);
+    p = resp_bulk(p, text, text_len);
+    memcpy(p, cmd->resp + cmd->tail_at, tail_len);
+    relay_redis_command_formatted(cmd->h->cmd, &cmd->super, eval, (size_t)(p - eval) + tail_len);
+    free(eval); /* copied by hiredis (or the callback already ran) */
+    return 0;
 }
 
 static int bulk(const redisReply *r, const char **p, size_t *len)
@@ -231,19 +312,14 @@ static long long number(const char *s, size_t len)
     return len != 0 ? n : -1;
 }
 
-/* the record in elements first..first+NFIELDS of a reply: the fields of FIELDS, then the remaining life; 0 / -1 */
-static int parse_record(const redisReply *r, size_t first, const uint8_t key[RLY_SESSION_ID_BYTES], store_record_t *rec)
+/* the fields of FIELDS in e[0..NFIELDS) into rec (remaining life 0); 0 / -1 */
+static int parse_fields(redisReply *const *e, const uint8_t key[RLY_SESSION_ID_BYTES], store_record_t *rec)
 {
     const char *f[NFIELDS];
     size_t len[NFIELDS];
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != first + NFIELDS + 1)
-        return -1;
-    redisReply **e = r->element + first;
     for (size_t i = 0; i != NFIELDS; ++i)
         if (bulk(e[i], &f[i], &len[i]) != 0)
             return -1;
-    if (e[NFIELDS]->type != REDIS_REPLY_INTEGER)
-        return -1;
     /* th, as, meta are always there; sh and ck are hashes when there */
     if (f[0] == NULL || len[0] != 32 || f[1] == NULL || len[1] > RLY_AS_ID_MAX || f[2] == NULL || (f[8] != NULL && len[8] != 32) ||
         (f[9] != NULL && len[9] != 32))
@@ -266,7 +342,17 @@ static int parse_record(const redisReply *r, size_t first, const uint8_t key[RLY
         rec->confirmed = 1;
         memcpy(rec->cookie_hash, f[9], 32);
     }
-    rec->expires_in_ms = e[NFIELDS]->integer > 0 ? e[NFIELDS]->integer : 0;
+    return 0;
+}
+
+/* the record in elements first..first+NFIELDS of a reply: the fields of FIELDS, then the remaining life; 0 / -1 */
+static int parse_record(const redisReply *r, size_t first, const uint8_t key[RLY_SESSION_ID_BYTES], store_record_t *rec)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != first + NFIELDS + 1 ||
+        r->element[first + NFIELDS]->type != REDIS_REPLY_INTEGER || parse_fields(r->element + first, key, rec) != 0)
+        return -1;
+    long long ttl = r->element[first + NFIELDS]->integer;
+    rec->expires_in_ms = ttl > 0 ? ttl : 0;
     return 0;
 }
 
@@ -291,24 +377,18 @@ static void on_reply(relay_redis_command_t *super, redisReply *reply)
         return;
     }
     if (reply->type == REDIS_REPLY_ERROR) {
-        if (!cmd->retried && strncmp(reply->str, "NOSCRIPT", 8) == 0) {
-            /* the script cache was flushed (or this is a new primary): send the script itself once; this callback
-             * runs again with its reply */
+        /* the script cache was flushed (or this is a new primary): send the script itself once; this callback runs
+         * again with its reply */
+        if (!cmd->retried && strncmp(reply->str, "NOSCRIPT", 8) == 0 && cmd->h->cmd != NULL /* not closing */) {
             cmd->retried = 1;
-            cmd->argv[0] = "EVAL";
-            cmd->argvlen[0] = 4;
-            cmd->argv[1] = scripts[cmd->script];
-            cmd->argvlen[1] = strlen(scripts[cmd->script]);
-            if (cmd->h->cmd != NULL) { /* not closing */
-                relay_redis_command(cmd->h->cmd, &cmd->super, cmd->argc, cmd->argv, cmd->argvlen);
+            if (cmd_send_eval(cmd) == 0)
                 return;
-            }
         }
         /* any other error; after READONLY or MASTERDOWN (a demoted primary) the connection looks for the primary */
         cmd_finish(cmd, STORE_UNAVAILABLE, NULL);
         return;
     }
-    memcpy(key, cmd->buf, sizeof(key)); /* the raw store key leads buf */
+    memcpy(key, cmd->key, sizeof(key));
     switch (cmd->script) {
     case SCRIPT_CREATE:
         if (reply->type != REDIS_REPLY_INTEGER)
@@ -332,12 +412,15 @@ static void on_reply(relay_redis_command_t *super, redisReply *reply)
         long long outcome;
         if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
             cmd_finish(cmd, STORE_NOT_FOUND, NULL);
-        } else if ((outcome = outcome_record(reply, 4, key, &rec)) != 0) {
+        } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == NFIELDS + 1 &&
+                   reply->element[NFIELDS]->type == REDIS_REPLY_INTEGER && (outcome = reply->element[NFIELDS]->integer) >= 1 &&
+                   outcome <= 4 && parse_fields(reply->element, key, &rec) == 0) {
+            /* {record fields, outcome} */
             if (outcome == 1) {
-                /* written: the result is the caller's, still in this command's buffer (argv[4]); completed_at argv[5] */
-                rec.result = (const uint8_t *)cmd->argv[4];
-                rec.result_len = cmd->argvlen[4];
-                rec.completed_at = number(cmd->argv[5], cmd->argvlen[5]);
+                /* written: the result is the caller's, still in this command (the first extra argument); then completed_at */
+                rec.result = (const uint8_t *)cmd->resp + cmd->arg_at[0];
+                rec.result_len = cmd->arg_len[0];
+                rec.completed_at = number(cmd->resp + cmd->arg_at[1], cmd->arg_len[1]);
             }
             cmd_finish(cmd, statuses[outcome], &rec);
         } else {
@@ -383,64 +466,71 @@ static void on_reply(relay_redis_command_t *super, redisReply *reply)
 }
 
 /*
- * Runs a script on the session's Redis key (and INDEX, for the scripts that keep it) with extra arguments. The raw store
- * key, the Redis key and the arguments are copied into one buffer the command owns, so callers' buffers are borrowed
- * for the call only.
+ * A script's call on the session's Redis key (and INDEX, for the scripts that keep it) with extra arguments (at most
+ * RESP_ARGS_MAX - 5): EVALSHA, formatted in RESP straight into the command's one allocation, so callers' buffers are
+ * borrowed for the call only. NULL when out of memory.
  */
-static void run_script(redis_handle_t *h, int script, const uint8_t key[RLY_SESSION_ID_BYTES], size_t nargs, const void **args,
-                       const size_t *lens, store_cb cb, void *ctx)
+static redis_cmd_t *cmd_new(redis_handle_t *h, int script, const uint8_t key[RLY_SESSION_ID_BYTES], size_t nargs, const void **args,
+                            const size_t *lens, store_cb cb, void *ctx)
 {
-    if (!relay_redis_conn_is_up(h->cmd)) {
-        cb(ctx, STORE_UNAVAILABLE, NULL);
-        return;
-    }
-    size_t total = RLY_SESSION_ID_BYTES + REDIS_KEY_LEN + 1;
-    for (size_t i = 0; i != nargs; ++i)
-        total += lens[i];
-    redis_cmd_t *cmd = calloc(1, sizeof(*cmd));
-    char *buf = malloc(total);
-    if (cmd == NULL || buf == NULL) {
-        free(cmd);
-        free(buf);
-        cb(ctx, STORE_UNAVAILABLE, NULL);
-        return;
-    }
-    cmd->super.cb = on_reply;
-    cmd->h = h;
-    cmd->script = script;
-    cmd->cb = cb;
-    cmd->ctx = ctx;
-    cmd->buf = buf;
-
-    memcpy(buf, key, RLY_SESSION_ID_BYTES);
-    char *rkey = buf + RLY_SESSION_ID_BYTES, *p;
+    char rkey[REDIS_KEY_LEN];
     memcpy(rkey, REDIS_KEY_PREFIX, sizeof(REDIS_KEY_PREFIX) - 1);
     rly_b64url_encode(rkey + sizeof(REDIS_KEY_PREFIX) - 1, key, RLY_SESSION_ID_BYTES);
     rkey[REDIS_KEY_LEN - 1] = '}';
-    p = rkey + REDIS_KEY_LEN;
-    cmd->argv[0] = "EVALSHA";
-    cmd->argvlen[0] = 7;
-    cmd->argv[1] = h->b->sha[script];
-    cmd->argvlen[1] = 40;
+
+    const void *all[RESP_ARGS_MAX];
+    size_t all_lens[RESP_ARGS_MAX], n = 0;
     int indexed = script == SCRIPT_CREATE || script == SCRIPT_MARK_READ || script == SCRIPT_DELETE;
-    cmd->argv[2] = indexed ? "2" : "1";
-    cmd->argvlen[2] = 1;
-    cmd->argv[3] = rkey;
-    cmd->argvlen[3] = REDIS_KEY_LEN;
-    cmd->argc = 4;
+    all[n] = "EVALSHA";
+    all_lens[n++] = 7;
+    all[n] = h->b->sha[script];
+    all_lens[n++] = 40;
+    all[n] = indexed ? "2" : "1";
+    all_lens[n++] = 1;
+    all[n] = rkey;
+    all_lens[n++] = REDIS_KEY_LEN;
     if (indexed) {
-        cmd->argv[cmd->argc] = INDEX;
-        cmd->argvlen[cmd->argc++] = sizeof(INDEX) - 1;
+        all[n] = INDEX;
+        all_lens[n++] = sizeof(INDEX) - 1;
     }
-    assert(cmd->argc + nargs <= sizeof(cmd->argv) / sizeof(cmd->argv[0]));
+    size_t first = n;
+    assert(n + nargs <= RESP_ARGS_MAX);
     for (size_t i = 0; i != nargs; ++i) {
-        memcpy(p, args[i], lens[i]);
-        cmd->argv[cmd->argc] = p;
-        cmd->argvlen[cmd->argc++] = lens[i];
-        p += lens[i];
+        all[n] = args[i];
+        all_lens[n++] = lens[i];
+    }
+
+    size_t size = resp_size(n, all_lens);
+    redis_cmd_t *cmd = malloc(offsetof(redis_cmd_t, resp) + size);
+    if (cmd == NULL)
+        return NULL;
+    *cmd = (redis_cmd_t){.super.cb = on_reply, .h = h, .script = script, .cb = cb, .ctx = ctx, .nelems = n, .len = size};
+    memcpy(cmd->key, key, RLY_SESSION_ID_BYTES);
+    char *p = resp_header(cmd->resp, '*', n);
+    for (size_t i = 0; i != n; ++i) {
+        p = resp_bulk(p, all[i], all_lens[i]);
+        if (i == 1)
+            cmd->tail_at = (size_t)(p - cmd->resp);
+        if (i >= first && i < first + 2) {
+            cmd->arg_at[i - first] = (size_t)(p - cmd->resp) - 2 - all_lens[i];
+            cmd->arg_len[i - first] = all_lens[i];
+        }
+    }
+    assert((size_t)(p - cmd->resp) == size);
+    return cmd;
+}
+
+/* runs a script (cmd_new); cb runs exactly once */
+static void run_script(redis_handle_t *h, int script, const uint8_t key[RLY_SESSION_ID_BYTES], size_t nargs, const void **args,
+                       const size_t *lens, store_cb cb, void *ctx)
+{
+    redis_cmd_t *cmd;
+    if (!relay_redis_conn_is_up(h->cmd) || (cmd = cmd_new(h, script, key, nargs, args, lens, cb, ctx)) == NULL) {
+        cb(ctx, STORE_UNAVAILABLE, NULL);
+        return;
     }
     /* on_reply runs once: with the reply, or NULL (UNAVAILABLE) if the connection fails or the reply is late */
-    relay_redis_command(h->cmd, &cmd->super, cmd->argc, cmd->argv, cmd->argvlen);
+    relay_redis_command_formatted(h->cmd, &cmd->super, cmd->resp, cmd->len);
 }
 
 /* ---- per-session subscriptions ---- */
@@ -743,9 +833,10 @@ static void op_complete(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], 
     char cat[24], channel[CHANNEL_LEN + 1];
     int n = snprintf(cat, sizeof(cat), "%lld", (long long)completed_at);
     channel_of(key, channel);
-    const void *args[] = {result, cat, "1", channel, "1", cookie_hash != NULL ? cookie_hash : (const uint8_t *)""};
-    size_t lens[] = {len, (size_t)n, sealed ? 1 : 0, CHANNEL_LEN, 1, cookie_hash != NULL ? 32 : 0};
-    run_script((redis_handle_t *)self, SCRIPT_COMPLETE, key, 6, args, lens, cb, ctx);
+    /* the result first, completed_at second: on_reply finds them there (arg_at) */
+    const void *args[] = {result, cat, "1", channel, cookie_hash != NULL ? cookie_hash : (const uint8_t *)""};
+    size_t lens[] = {len, (size_t)n, sealed ? 1 : 0, CHANNEL_LEN, cookie_hash != NULL ? 32 : 0};
+    run_script((redis_handle_t *)self, SCRIPT_COMPLETE, key, 5, args, lens, cb, ctx);
 }
 
 static void op_mark_read(store_t *self, const uint8_t key[RLY_SESSION_ID_BYTES], store_cb cb, void *ctx)

@@ -1,4 +1,5 @@
 /* test_store_redis.c: relay/store_redis.c through the store conformance suite against a real redis-server, plus faults */
+#include "store_redis.c" /* the RESP formatter and cmd_new are static (h2o's t/00unit way) */
 #include "store_conformance.h"
 #include <errno.h>
 #include <signal.h>
@@ -252,6 +253,128 @@ static void test_noscript(void **state)
     conf_op_t op;
     assert_int_equal(conf_get(fx, s.rec.key, &op), STORE_OK);
     conf_op_free(&op);
+}
+
+/* the callback's write after a flushed script cache: NOSCRIPT, then the same arguments behind EVAL (the tail of the
+ * formatted command reused); written once, first writer still wins, the record answers with the caller's result */
+static void test_noscript_complete(void **state)
+{
+    conf_fixture_t *fx = *state;
+    static uint8_t result[CONF_RESULT_LEN];
+    conf_fill_result(result, sizeof(result), 3);
+    conf_session_t s;
+    conf_session_init(&s, "auth.atlassian.com");
+    assert_int_equal(conf_create(fx, &s, CONF_TTL), STORE_OK);
+    command("SCRIPT FLUSH");
+    conf_op_t op;
+    assert_int_equal(conf_complete(fx, s.rec.key, result, sizeof(result), 1764395000999, &op), STORE_OK);
+    assert_int_equal(op.rec.result_len, sizeof(result));
+    assert_memory_equal(op.rec.result, result, sizeof(result));
+    assert_int_equal(op.rec.completed_at, 1764395000999);
+    assert_memory_equal(op.rec.meta, s.meta, sizeof(s.meta));
+    conf_op_free(&op);
+    command("SCRIPT FLUSH");
+    assert_int_equal(conf_complete(fx, s.rec.key, (const uint8_t *)"other", 5, 2000, &op), STORE_CONFLICT);
+    assert_int_equal(op.rec.result_len, sizeof(result));
+    assert_memory_equal(op.rec.result, result, sizeof(result));
+    conf_op_free(&op);
+    assert_int_equal(conf_get(fx, s.rec.key, &op), STORE_OK);
+    assert_int_equal(op.rec.result_len, sizeof(result));
+    assert_memory_equal(op.rec.result, result, sizeof(result));
+    assert_int_equal(op.rec.completed_at, 1764395000999);
+    conf_op_free(&op);
+}
+
+/* RESP bytes, exactly: headers, empty and binary bulk strings, and resp_size at every digit boundary */
+static void test_resp_bytes(void **state)
+{
+    (void)state;
+    char buf[256];
+    char *p = resp_header(buf, '*', 3);
+    p = resp_bulk(p, "SET", 3);
+    p = resp_bulk(p, "", 0);
+    p = resp_bulk(p, "a\r\n\0b", 5);
+    static const char want[] = "*3\r\n$3\r\nSET\r\n$0\r\n\r\n$5\r\na\r\n\0b\r\n";
+    assert_int_equal(p - buf, sizeof(want) - 1);
+    assert_memory_equal(buf, want, sizeof(want) - 1);
+    size_t lens[] = {3, 0, 5};
+    assert_int_equal(resp_size(3, lens), sizeof(want) - 1);
+    static const size_t ns[] = {0, 9, 10, 99, 100, 999, 1000, 16384, 4294967296u};
+    for (size_t i = 0; i != sizeof(ns) / sizeof(ns[0]); ++i) {
+        char expect[32];
+        int n = snprintf(expect, sizeof(expect), "$%zu\r\n", ns[i]);
+        assert_int_equal(resp_header(buf, '$', ns[i]) - buf, n);
+        assert_memory_equal(buf, expect, (size_t)n);
+        assert_int_equal(resp_digits(ns[i]), (size_t)n - 3);
+    }
+}
+
+/* the commands as formatted here are byte for byte what hiredis's own formatter makes of the same arguments (the
+ * callback's write with a binary result holding CRLFs, no cookie; a create with the index key); arg_at finds the
+ * result and completed_at, tail_at the arguments after the hash */
+static void test_resp_commands(void **state)
+{
+    (void)state;
+    redis_backend_t b = {0};
+    memcpy(b.sha[SCRIPT_COMPLETE], "0123456789abcdef0123456789abcdef01234567", 41);
+    memcpy(b.sha[SCRIPT_CREATE], "76543210fedcba9876543210fedcba9876543210", 41);
+    redis_handle_t h = {.b = &b};
+    uint8_t key[RLY_SESSION_ID_BYTES], result[3000];
+    for (size_t i = 0; i != sizeof(key); ++i)
+        key[i] = (uint8_t)(i * 7);
+    for (size_t i = 0; i != sizeof(result); ++i)
+        result[i] = (uint8_t)(i % 3 == 0 ? '\r' : i % 3 == 1 ? '\n' : i);
+    char rkey[REDIS_KEY_LEN + 1], channel[CHANNEL_LEN + 1];
+    memcpy(rkey, REDIS_KEY_PREFIX, sizeof(REDIS_KEY_PREFIX) - 1);
+    rly_b64url_encode(rkey + sizeof(REDIS_KEY_PREFIX) - 1, key, sizeof(key));
+    rkey[REDIS_KEY_LEN - 1] = '}';
+    channel_of(key, channel);
+
+    const void *args[] = {result, "1764395000123", "1", channel, ""};
+    size_t lens[] = {sizeof(result), 13, 1, CHANNEL_LEN, 0};
+    redis_cmd_t *cmd = cmd_new(&h, SCRIPT_COMPLETE, key, 5, args, lens, NULL, NULL);
+    assert_non_null(cmd);
+    const char *argv[] = {"EVALSHA", b.sha[SCRIPT_COMPLETE], "1", rkey, (const char *)result, "1764395000123", "1", channel, ""};
+    size_t argvlen[] = {7, 40, 1, REDIS_KEY_LEN, sizeof(result), 13, 1, CHANNEL_LEN, 0};
+    char *ref;
+    int reflen = redisFormatCommandArgv(&ref, 9, argv, argvlen);
+    assert_true(reflen > 0);
+    assert_int_equal(cmd->len, (size_t)reflen);
+    assert_memory_equal(cmd->resp, ref, (size_t)reflen);
+    assert_int_equal(cmd->nelems, 9);
+    assert_memory_equal(cmd->resp + cmd->tail_at, "$1\r\n1\r\n$34\r\nauthrelay:{", 23); /* numkeys, then the key */
+    assert_int_equal(cmd->arg_len[0], sizeof(result));
+    assert_memory_equal(cmd->resp + cmd->arg_at[0], result, sizeof(result));
+    assert_int_equal(cmd->arg_len[1], 13);
+    assert_memory_equal(cmd->resp + cmd->arg_at[1], "1764395000123", 13);
+    assert_memory_equal(cmd->key, key, sizeof(key));
+    redisFreeCommand(ref);
+    free(cmd);
+
+    uint8_t token_hash[32] = {1, 2, 3};
+    const void *cargs[] = {token_hash, "auth.atlassian.com", "meta", "600000", "", "", "", "0"};
+    size_t clens[] = {32, 18, 4, 6, 0, 0, 0, 1};
+    assert_non_null(cmd = cmd_new(&h, SCRIPT_CREATE, key, 8, cargs, clens, NULL, NULL));
+    const char *cargv[] = {"EVALSHA",
+                           b.sha[SCRIPT_CREATE],
+                           "2",
+                           rkey,
+                           INDEX,
+                           (const char *)token_hash,
+                           "auth.atlassian.com",
+                           "meta",
+                           "600000",
+                           "",
+                           "",
+                           "",
+                           "0"};
+    size_t cargvlen[] = {7, 40, 1, REDIS_KEY_LEN, sizeof(INDEX) - 1, 32, 18, 4, 6, 0, 0, 0, 1};
+    assert_true((reflen = redisFormatCommandArgv(&ref, 13, cargv, cargvlen)) > 0);
+    assert_int_equal(cmd->len, (size_t)reflen);
+    assert_memory_equal(cmd->resp, ref, (size_t)reflen);
+    assert_int_equal(cmd->nelems, 13);
+    redisFreeCommand(ref);
+    free(cmd);
 }
 
 /* a Redis that stops answering trips the command timeout: UNAVAILABLE in about the timeout, then it recovers */
@@ -530,12 +653,15 @@ int main(void)
         STORE_CONFORMANCE_TEST(test_index),
         STORE_CONFORMANCE_TEST(test_oom),
         STORE_CONFORMANCE_TEST(test_noscript),
+        STORE_CONFORMANCE_TEST(test_noscript_complete),
         STORE_CONFORMANCE_TEST(test_command_timeout),
         STORE_CONFORMANCE_TEST(test_restart),
         STORE_CONFORMANCE_TEST(test_channels),
         STORE_CONFORMANCE_TEST(test_watch_while_leaving),
         STORE_CONFORMANCE_TEST(test_restart_resubscribes),
         STORE_CONFORMANCE_TEST(test_subscribe_timeout),
+        cmocka_unit_test(test_resp_bytes),
+        cmocka_unit_test(test_resp_commands),
         cmocka_unit_test(test_acl_user),
         cmocka_unit_test(test_unix_socket_absent),
     };
