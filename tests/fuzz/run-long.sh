@@ -7,6 +7,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
+. "$here/lib.sh" # fuzz_max_len
 
 [ $# -ge 1 ] || {
     echo "usage: run-long.sh BUILD_DIR [RUNS [MAX_SECONDS [TARGET...]]]" >&2
@@ -34,13 +35,15 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 echo "run-long: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)," \
     "-runs=$runs, at most ${max}s per target"
-table=$(printf '| %-20s | %12s | %8s | %7s | %-21s |\n|---|---:|---:|---:|---|' target executions exec/s seconds "reached $runs")
+table=$(printf '| %-20s | %7s | %12s | %8s | %7s | %-21s |\n|---|---:|---:|---:|---:|---|' target max_len executions exec/s seconds \
+    "reached $runs")
 for t in "${targets[@]}"; do
+    max_len=$(fuzz_max_len "$t") || exit 2
     work=$scratch/$t
     mkdir -p "$work/corpus" "$work/artifacts"
     cp -r "$here/corpus/$t/." "$work/corpus/"
     start=$(date +%s%3N)
-    if ! "$dir/$t" -runs="$runs" -max_total_time="$max" -max_len=20000 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    if ! "$dir/$t" -runs="$runs" -max_total_time="$max" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -dict="$here/$t.dict" -artifact_prefix="$work/artifacts/" "$work/corpus" >"$work/log" 2>&1; then
         tail -40 "$work/log" >&2
         mkdir -p "$top/tests/artifacts/fuzz"
@@ -55,7 +58,7 @@ for t in "${targets[@]}"; do
     rate=$((n * 1000 / (ms != 0 ? ms : 1)))
     reached=no
     [ "$n" -ge "$runs" ] && reached=yes
-    line=$(printf '| %-20s | %12s | %8s | %7s | %-21s |' "\`$t\`" "$n" "$rate" "$secs" "$reached")
+    line=$(printf '| %-20s | %7s | %12s | %8s | %7s | %-21s |' "\`$t\`" "$max_len" "$n" "$rate" "$secs" "$reached")
     echo "$line"
     table+=$'\n'"$line"
 done

@@ -12,6 +12,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
+. "$here/lib.sh" # fuzz_max_len
 
 die() {
     echo "smoke.sh: $*" >&2
@@ -101,12 +102,13 @@ for t in "${targets[@]}"; do
         die "$t: no seed corpus in $seeds"
     fi
     [ -f "$dict" ] || die "$t: no dictionary $dict"
+    max_len=$(fuzz_max_len "$t") || die "$t: no -max_len (tests/fuzz/README.md)"
     work=$scratch/$t
     mkdir -p "$work/corpus" "$work/artifacts"
     cp -r "$seeds/." "$work/corpus/"
-    # -max_len above every input limit (query strings 16 KiB, bodies 8 KiB); a non-zero exit is a crash, a leak, a
-    # timeout (one input longer than RLY_FUZZ_TIMEOUT seconds) or an out-of-memory
-    if "$dir/$t" -max_total_time="$secs" -max_len=20000 -timeout="${RLY_FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 \
+    # -max_len just above the target's input limit (its .options file); a non-zero exit is a crash, a leak, a timeout
+    # (one input longer than RLY_FUZZ_TIMEOUT seconds) or an out-of-memory
+    if "$dir/$t" -max_total_time="$secs" -max_len="$max_len" -timeout="${RLY_FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 \
         -print_final_stats=1 -dict="$dict" -artifact_prefix="$work/artifacts/" "$work/corpus" >"$work/log" 2>&1; then
         printf '  %-20s %s\n' "$t:" "$(grep -E '^stat::number_of_executed_units' "$work/log" | sed 's/^stat::number_of_executed_units: *//') inputs"
     else
