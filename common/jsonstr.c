@@ -20,8 +20,18 @@ ssize_t rly_json_quote(char *dst, size_t cap, const char *src, size_t len)
 
     if (put(dst, cap, &n, "\"", 1) != 0)
         return -1;
-    for (size_t i = 0; i != len; ++i) {
-        unsigned char c = (unsigned char)src[i];
+    for (size_t i = 0; i != len;) {
+        /* a run of bytes that need no escape is copied at once (a code or a result is mostly one such run) */
+        size_t j = i;
+        while (j != len && (unsigned char)src[j] >= 0x20 && src[j] != 0x7f && src[j] != '"' && src[j] != '\\')
+            ++j;
+        if (j != i) {
+            if (put(dst, cap, &n, src + i, j - i) != 0)
+                return -1;
+            i = j;
+            continue;
+        }
+        unsigned char c = (unsigned char)src[i++];
         char esc[2] = {'\\', (char)c};
         int r;
         if (c == '"' || c == '\\') {
@@ -29,11 +39,9 @@ ssize_t rly_json_quote(char *dst, size_t cap, const char *src, size_t len)
         } else if (c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t') {
             esc[1] = c == '\b' ? 'b' : c == '\f' ? 'f' : c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
             r = put(dst, cap, &n, esc, 2);
-        } else if (c < 0x20 || c == 0x7f) {
+        } else {
             char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             r = put(dst, cap, &n, u, sizeof(u));
-        } else {
-            r = put(dst, cap, &n, &src[i], 1);
         }
         if (r != 0)
             return -1;
