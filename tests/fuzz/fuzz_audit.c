@@ -71,11 +71,17 @@ static const char *check_line(const char *line, size_t len)
 
     CHECK((r == 0 && why == NULL) || (r == -1 && reason(why) != NULL));
     CHECK(why == NULL || !(why >= line && why < line + len));
-    CHECK(rly_audit_line(any_as, line, len, &again) == r && again == why);
-    if (rly_audit_line(listed_as, line, len, &listed) == 0) {
-        CHECK(r == 0 && listed == NULL);
-    } else {
-        CHECK(reason(listed) != NULL && (r == -1 || strcmp(listed, "bad as") == 0));
+    /* asked twice: for a line whose length is a multiple of 4 (the length chooses, not a byte, which would tie it to one
+     * kind of line); rly_audit_run below reads every line once more, with an auditor of its own */
+    if (len % 4 == 0)
+        CHECK(rly_audit_line(any_as, line, len, &again) == r && again == why);
+    /* the allow-list: for a line whose length is 0 or 1 modulo 4 */
+    if (len % 4 < 2) {
+        if (rly_audit_line(listed_as, line, len, &listed) == 0) {
+            CHECK(r == 0 && listed == NULL);
+        } else {
+            CHECK(reason(listed) != NULL && (r == -1 || strcmp(listed, "bad as") == 0));
+        }
     }
     if (r == 0) {
         /* a clean line is a flat JSON object with the three members every line has, and none of the patterns of
@@ -91,15 +97,16 @@ static const char *check_line(const char *line, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    /* the violations rly_audit_run writes, as predicted here: at most one line of at most 64 bytes per input byte */
-    size_t cap = 64 * (size + 1), start = 0, nexp = 0, outlen = 0, end;
-    char *expected = malloc(cap), *out = NULL, *line = NULL;
+    /* the violations rly_audit_run writes, as predicted here (a buffer of the text's size: a buffer for the most the input
+     * could produce, 64 bytes per input byte, was megabytes to allocate and poison on every run) */
+    size_t start = 0, nexp = 0, outlen = 0, end;
+    char *expected = NULL, *out = NULL, *line = NULL, summary[64];
     unsigned long long lineno = 0, lines = 0, violations = 0, pending_empty = 0;
-    FILE *in = NULL, *outf = NULL;
+    FILE *in = NULL, *outf = NULL, *expf = NULL;
     rly_audit_t *run = NULL;
     int n;
 
-    if (expected == NULL)
+    if ((expf = open_memstream(&expected, &nexp)) == NULL)
         goto Exit;
     init();
     /* line by line, as rly_audit_run reads them: a last empty line (the file's final '\n') is no line, an empty line
@@ -110,9 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         end = nl != NULL ? (size_t)(nl - data) : size;
         ++lineno;
         if (pending_empty != 0) {
-            n = snprintf(expected + nexp, cap - nexp, "line %llu: empty line\n", pending_empty);
-            CHECK(n > 0 && (size_t)n < cap - nexp);
-            nexp += (size_t)n;
+            CHECK(fprintf(expf, "line %llu: empty line\n", pending_empty) > 0);
             ++lines;
             ++violations;
             pending_empty = 0;
@@ -129,14 +134,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             line = NULL;
             ++lines;
             if (why != NULL) {
-                n = snprintf(expected + nexp, cap - nexp, "line %llu: %s\n", lineno, why);
-                CHECK(n > 0 && (size_t)n < cap - nexp);
-                nexp += (size_t)n;
+                CHECK(fprintf(expf, "line %llu: %s\n", lineno, why) > 0);
                 ++violations;
             }
         }
         start = end + 1;
     }
+    CHECK(fflush(expf) == 0);
     /* the auditor's own reading of the whole input: the same violations, in the same words, then the same counts */
     if ((run = rly_audit_new()) == NULL || (outf = open_memstream(&out, &outlen)) == NULL)
         goto Exit;
@@ -145,14 +149,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(rly_audit_run(run, in, outf) == (violations != 0));
     CHECK(fflush(outf) == 0);
     CHECK(outlen >= nexp && memcmp(out, expected, nexp) == 0);
-    n = snprintf(expected, cap, "lines: %llu, violations: %llu\n", lines, violations);
-    CHECK(outlen - nexp >= (size_t)n && memcmp(out + nexp, expected, (size_t)n) == 0);
+    n = snprintf(summary, sizeof(summary), "lines: %llu, violations: %llu\n", lines, violations);
+    CHECK(n > 0 && (size_t)n < sizeof(summary));
+    CHECK(outlen - nexp >= (size_t)n && memcmp(out + nexp, summary, (size_t)n) == 0);
 
 Exit:
     if (in != NULL)
         fclose(in);
     if (outf != NULL)
         fclose(outf);
+    if (expf != NULL)
+        fclose(expf);
     free(out);
     free(line);
     rly_audit_free(run);

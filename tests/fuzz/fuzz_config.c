@@ -87,10 +87,12 @@ Exit:
 }
 
 /* the error text: whole lines, each "authrelay: ..."; a Redis URL (it may hold a password) never echoed, neither quoted
- * (as other values are) nor its password */
-static size_t check_errors(const char *err, size_t len, const char *password)
+ * (as other values are) nor its password (taken from the text, parsed a second time, only when there is a redis line) */
+static size_t check_errors(const char *err, size_t len, const char *text, size_t size)
 {
     size_t lines = 0, i = 0;
+    char *password = NULL;
+    int parsed = 0;
 
     CHECK(memchr(err, '\0', len) == NULL);
     while (i < len) {
@@ -99,11 +101,17 @@ static size_t check_errors(const char *err, size_t len, const char *password)
         CHECK(nl != NULL);
         n = (size_t)(nl - line);
         CHECK(n > sizeof(PREFIX) - 1 && memcmp(line, PREFIX, sizeof(PREFIX) - 1) == 0);
-        if (n >= sizeof(REDIS_PREFIX) - 1 && memcmp(line, REDIS_PREFIX, sizeof(REDIS_PREFIX) - 1) == 0)
+        if (n >= sizeof(REDIS_PREFIX) - 1 && memcmp(line, REDIS_PREFIX, sizeof(REDIS_PREFIX) - 1) == 0) {
+            if (!parsed) {
+                password = redis_password(text, size);
+                parsed = 1;
+            }
             CHECK(memchr(line, '"', n) == NULL && (password == NULL || memmem(line, n, password, strlen(password)) == NULL));
+        }
         ++lines;
         i += n + 1;
     }
+    free(password);
     return lines;
 }
 
@@ -111,7 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const relay_config_t zero;
     relay_config_t cfg, again;
-    char *text = malloc(size != 0 ? size : 1), *err = NULL, *err2 = NULL, *password = NULL;
+    char *text = malloc(size != 0 ? size : 1), *err = NULL, *err2 = NULL;
     size_t errlen = 0, errlen2 = 0;
     FILE *ef = NULL, *ef2 = NULL;
     relay_config_status_t r, r2;
@@ -129,11 +137,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_ok(&cfg);
     } else {
         /* every problem reported, and nothing left behind */
-        password = redis_password(text, size);
-        CHECK(check_errors(err, errlen, password) >= 1);
+        CHECK(check_errors(err, errlen, text, size) >= 1);
         CHECK(memcmp(&cfg, &zero, sizeof(cfg)) == 0);
     }
-    /* the same text loads the same way again */
+    /* the same text loads the same way again: checked for a text whose size is a multiple of 4 (the size chooses, not a
+     * byte, which in JSON would tie it to one kind of text), so that the others load once */
+    if (size % 4 != 0) {
+        if (r == RELAY_CONFIG_OK) {
+            relay_config_free(&cfg);
+            CHECK(memcmp(&cfg, &zero, sizeof(cfg)) == 0);
+        }
+        goto Exit;
+    }
     r2 = relay_config_load_json(&again, text, size, ef2);
     CHECK(fflush(ef2) == 0);
     CHECK(r2 == r && errlen2 == errlen && memcmp(err, err2, errlen) == 0);
@@ -153,7 +168,6 @@ Exit:
         fclose(ef2);
     free(err);
     free(err2);
-    free(password);
     free(text);
     return 0;
 }

@@ -74,6 +74,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         n = snprintf(digits, sizeof(digits), "%ld", r);
         CHECK(size >= 6 && n > 0 && memmem(src, size, digits, (size_t)n) != NULL);
     }
+    /* the two variants below cost three passes over a copy: checked for an input whose size is a multiple of 4 (the size
+     * chooses, not a byte of the value, which would tie them to one kind of value: one ending in '"', say) */
+    if (size % 4 != 0)
+        goto Exit;
     /* a preference after the input: the input's own wait when it has one, else that one (the input's pieces end the
      * same at a ',' as at the end) */
     memcpy(longer, src, size);

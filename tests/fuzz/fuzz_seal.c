@@ -103,18 +103,28 @@ static void fuzz_round_trip(const uint8_t *data, size_t size)
     free(sealed);
 }
 
+/*
+ * One of the two per input, by its first byte, so that each execution does the X25519 work of one, and most the cheaper:
+ * a first byte below 0x20 (never the first of a sealed result, which is base64url: 'A' for the version byte 1) makes the
+ * rest of the input a plaintext for the round trip (four seals and opens: about twelve X25519 scalar multiplications,
+ * OpenSSL's raw private keys computing their public key too); any other input, the empty one too, is opened as a sealed
+ * result (three multiplications when it passes the format checks, none when it fails them early).
+ */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    /* a copy of exactly the input's size, so that ASan sees any read past it */
-    char *src = malloc(size != 0 ? size : 1);
+    char *src;
 
-    if (src == NULL)
-        return 0;
     init();
+    if (size != 0 && data[0] < 0x20) {
+        fuzz_round_trip(data + 1, size - 1);
+        return 0;
+    }
+    /* a copy of exactly the input's size, so that ASan sees any read past it */
+    if ((src = malloc(size != 0 ? size : 1)) == NULL)
+        return 0;
     if (size != 0)
         memcpy(src, data, size);
     fuzz_unseal(src, size);
-    fuzz_round_trip(data, size);
     free(src);
     return 0;
 }
