@@ -64,17 +64,20 @@ wait "$wrk_pid" || true
 grep -E "Requests/sec|requests in|Non-2xx" "$TMP/wrk.out" || true
 redis-cli -p "$rport" info commandstats | grep -E "evalsha|hmget|publish" || true
 
+# each report goes to a file first: head closing a pipe early would end perf with SIGPIPE, and this script with it
 for who in relay redis; do
+    perf report -q -i "$TMP/$who.data" --no-children --sort dso --stdio -g none >"$TMP/$who-dso.txt" 2>/dev/null
+    perf report -q -i "$TMP/$who.data" --no-children --sort dso,symbol --stdio -g none >"$TMP/$who-sym.txt" 2>/dev/null
+    perf report -q -i "$TMP/$who.data" --children --sort symbol --stdio -g caller,0.5,3,callee --percent-limit 3 \
+        >"$TMP/$who-graph.txt" 2>/dev/null
     echo
     echo "==== $who: by shared object (share of samples) ===="
-    perf report -q -i "$TMP/$who.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^$' | head -12
+    awk 'NF && ++n <= 12' "$TMP/$who-dso.txt"
     echo "==== $who: hottest symbols, self time ===="
-    perf report -q -i "$TMP/$who.data" --no-children --sort dso,symbol --stdio -g none 2>/dev/null | grep -v '^$' |
-        head -25
-    echo "==== $who: call graph of the hottest paths (caller view, >= 3 %) ===="
-    perf report -q -i "$TMP/$who.data" --children --sort symbol --stdio -g caller,0.5,3,callee --percent-limit 3 \
-        2>/dev/null | grep -v '^$' | head -60
+    awk 'NF && ++n <= 25' "$TMP/$who-sym.txt"
+    echo "==== $who: call graph of the hottest paths (with children, >= 3 %) ===="
+    awk 'NF && ++n <= 60' "$TMP/$who-graph.txt"
 done
 if [ -n "${PROFILE_KEEP:-}" ]; then
-    mkdir -p "$PROFILE_KEEP" && cp "$TMP"/*.data "$PROFILE_KEEP"/ && echo "perf data kept in $PROFILE_KEEP"
+    mkdir -p "$PROFILE_KEEP" && cp "$TMP"/*.data "$TMP"/*.txt "$PROFILE_KEEP"/ && echo "perf data kept in $PROFILE_KEEP"
 fi
