@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run-long.sh: a long run of every libFuzzer target, one after another: each until RUNS executions (default 10 million)
-# or MAX_SECONDS (default 360), whichever comes first, from a scratch copy of its seeds with its dictionary; prints a
+# or MAX_SECONDS (default 4000: enough for the slowest targets, fuzz_seal and fuzz_audit, to reach 10 million on
+# this machine), whichever comes first, from a scratch copy of its seeds with its dictionary; prints a
 # table of executions, exec/s, seconds and whether RUNS was reached. A crash, leak, timeout or out-of-memory stops it
 # (exit 1, the log's tail and the input in tests/artifacts/fuzz); a target capped by time is reported, not failed.
 # usage: tests/fuzz/run-long.sh BUILD_DIR [RUNS [MAX_SECONDS [TARGET...]]]      (builds like smoke.sh; CC default clang)
@@ -15,7 +16,7 @@ top=$(cd "$here/../.." && pwd)
 }
 dir=$1
 runs=${2:-10000000}
-max=${3:-360}
+max=${3:-4000}
 shift $(($# >= 3 ? 3 : $#))
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
