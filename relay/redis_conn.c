@@ -678,15 +678,6 @@ void relay_redis_conn_close(relay_redis_conn_t *c)
 
 /* ---- commands and subscriptions ---- */
 
-void relay_redis_command(relay_redis_conn_t *conn, relay_redis_command_t *cmd, int argc, const char **argv, const size_t *argvlen)
-{
-    if (conn->state != CONN_UP || redisAsyncCommandArgv(conn->ac, on_command_reply, cmd, argc, argv, argvlen) != REDIS_OK) {
-        cmd->cb(cmd, NULL);
-        return;
-    }
-    deadline_arm(conn, &cmd->_deadline);
-}
-
 void relay_redis_command_formatted(relay_redis_conn_t *conn, relay_redis_command_t *cmd, const char *resp, size_t len)
 {
     if (conn->state != CONN_UP || redisAsyncFormattedCommand(conn->ac, on_command_reply, cmd, resp, len) != REDIS_OK) {

@@ -44,7 +44,7 @@ typedef struct st_relay_redis_conn_t relay_redis_conn_t;
 
 /*
  * What a connection tells its user, on the connection's loop; never from inside relay_redis_conn_open or _close. The
- * callbacks may send (relay_redis_command, relay_redis_subscribe), not close the connection.
+ * callbacks may send (relay_redis_command_formatted, relay_redis_subscribe), not close the connection.
  * on_up:      DOWN -> UP: the handshake is done; commands (or subscriptions) can go. again: it had been up before (a
  *             reconnection).
  * on_down:    UP -> DOWN: the connection failed and a reconnect is scheduled; why is a fixed text (no secret). Commands
@@ -96,15 +96,12 @@ struct st_relay_redis_command_t {
 };
 
 /*
- * Sends a command on a command connection: cmd->cb runs exactly once, with the reply or NULL, on the loop (at once,
- * before this returns, when the connection is not up). argv is borrowed for the call: hiredis copies it. cmd must live
+ * Sends a command, already in RESP (one array of bulk strings, resp[0..len)), on a command connection: cmd->cb runs
+ * exactly once, with the reply or NULL, on the loop (at once, before this returns, when the connection is not up).
+ * resp is borrowed for the call: hiredis copies it into its output buffer and formats nothing itself. cmd must live
  * until its callback; the callback may send cmd again (a retry). A READONLY or MASTERDOWN error (a demoted primary)
  * fails the connection, which then looks for the primary again; the callback still sees the error reply.
  */
-void relay_redis_command(relay_redis_conn_t *conn, relay_redis_command_t *cmd, int argc, const char **argv, const size_t *argvlen);
-
-/* the same with the command already in RESP (one array of bulk strings, resp[0..len)), borrowed for the call: hiredis
- * copies it into its output buffer and formats nothing itself */
 void relay_redis_command_formatted(relay_redis_conn_t *conn, relay_redis_command_t *cmd, const char *resp, size_t len);
 
 /*
